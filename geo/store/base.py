@@ -1,0 +1,229 @@
+"""The store protocol and the records that cross it.
+
+Two implementations (SQLite embedded, Redis shared) satisfy the same protocol and the same contract
+test suite (tests/test_store_contract.py). Every write that an outgoing message depends on goes
+through `apply`, which commits events, their history, observations, outbox rows and change-feed
+entries in one transaction.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from geo.model import Event, Kind, Observation
+
+
+class ChangeOp(enum.StrEnum):
+    """Why an event got a new version."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    LIFTED = "lifted"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One new event version to store; `event.version` is already the new number."""
+
+    op: ChangeOp
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message a channel must deliver exactly once; `id` is its idempotency key."""
+
+    id: str
+    channel: str
+    event_id: str
+    version: int
+    payload: dict[str, Any]
+    priority: int = 0  # higher first
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """An outbox row as claimed by a dispatcher: the message plus its lease and attempt count."""
+
+    message: OutboxMessage
+    lease_token: str
+    lease_until: datetime
+    attempts: int
+    last_error: str | None = None
+
+
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"
+    LEASED = "leased"
+    DONE = "done"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one `apply` commits atomically."""
+
+    changes: Sequence[Change] = ()
+    observations: Sequence[Observation] = ()
+    outbox: Sequence[OutboxMessage] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One change as the change feed delivers it, numbered in commit order from 1."""
+
+    seq: int
+    op: ChangeOp
+    event_id: str
+    kind: Kind
+    version: int
+    at: datetime
+
+
+class SourceState(enum.StrEnum):
+    UNKNOWN = "unknown"
+    OK = "ok"
+    FAILING = "failing"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """Health of one upstream as the last poll left it."""
+
+    source_id: str
+    state: SourceState = SourceState.UNKNOWN
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    latency_ms: float | None = None
+    items: int = 0
+    content_time: datetime | None = None  # newest timestamp inside the content, for freshness
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An append-only record of who did what (operator action, config change, drill switch)."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+BBox = tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
+
+
+class StoreError(Exception):
+    """A store failure; `retryable` says whether trying again may succeed."""
+
+    retryable = False
+
+
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached or opened right now (Redis down, SQLite locked)."""
+
+    retryable = True
+
+
+class StoreCorrupt(StoreError):
+    """The backend's data cannot be read (not a database, wrong schema)."""
+
+
+class VersionConflict(StoreError):
+    """A change's version is not exactly one past the stored version (a concurrent writer won)."""
+
+    retryable = True
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Operations every backend provides; all times are UTC and come from the store's clock."""
+
+    clock: Callable[[], datetime]
+
+    async def open(self) -> None:
+        """Connect / create schema. Raises StoreUnavailable or StoreCorrupt with the location named."""
+
+    async def close(self) -> None:
+        """Release connections; committed data is durable."""
+
+    async def apply(self, batch: Batch) -> list[FeedEntry]:
+        """Commit events, history, observations, outbox rows and feed entries in one transaction."""
+
+    async def get(self, event_id: str) -> Event | None:
+        """The current version of an event."""
+
+    async def get_many(self, event_ids: Iterable[str]) -> dict[str, Event]:
+        """Current versions of several events, by id (missing ids absent)."""
+
+    async def history(self, event_id: str) -> list[Event]:
+        """Every stored version of an event, oldest first."""
+
+    async def query(
+        self,
+        kinds: Iterable[Kind] | None = None,
+        bbox: BBox | None = None,
+        areas: Iterable[str] | None = None,
+        min_level: int | None = None,
+        include_exercise: bool = False,
+        include_ended: bool = False,
+    ) -> list[Event]:
+        """Current events matching every given filter, ordered by id."""
+
+    async def events_by_source(self, source_id: str, include_ended: bool = False) -> list[Event]:
+        """Current events last written by a source (for snapshot diffs)."""
+
+    async def observations(
+        self, station: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Observation]:
+        """A station's readings in [since, until], oldest first."""
+
+    async def set_source_status(self, status: SourceStatus) -> None:
+        """Replace a source's health record."""
+
+    async def source_status(self, source_id: str) -> SourceStatus | None:
+        """A source's health record."""
+
+    async def source_statuses(self) -> list[SourceStatus]:
+        """Every source's health record, by id."""
+
+    async def outbox_claim(self, channel: str, limit: int, lease_s: float) -> list[OutboxItem]:
+        """Lease up to `limit` due messages (pending, or leased with the lease expired), priority first."""
+
+    async def outbox_ack(self, message_id: str, lease_token: str) -> bool:
+        """Mark delivered; idempotent. False if the lease was lost to another claimer."""
+
+    async def outbox_fail(
+        self, message_id: str, lease_token: str, error: str, retry_at: datetime | None
+    ) -> bool:
+        """Record a failed attempt; retry at `retry_at`, or give up (dead) when it is None."""
+
+    async def outbox_reclaim(self) -> int:
+        """Return expired leases to pending; the number reclaimed."""
+
+    async def outbox_state(self, message_id: str) -> tuple[OutboxState, int] | None:
+        """A message's state and attempt count."""
+
+    async def feed_since(self, seq: int, limit: int = 1000) -> list[FeedEntry]:
+        """Feed entries with seq > `seq`, in order."""
+
+    def subscribe(self, after_seq: int = 0) -> AsyncIterator[FeedEntry]:
+        """Every feed entry after `after_seq`, once and in order, waiting for new ones forever."""
+
+    async def audit_append(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> AuditEntry:
+        """Append to the audit log."""
+
+    async def audit(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit entries, newest first."""

@@ -1,0 +1,61 @@
+"""Errors that know their HTTP status; one middleware turns them into problem+json (RFC 9457)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+class ProblemError(Exception):
+    """An error with a problem+json rendering; subclasses fix the status and title."""
+
+    status = 500
+    title = "Internal Server Error"
+    retryable = False
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(ProblemError):
+    status = 400
+    title = "Bad Request"
+
+
+class NotFound(ProblemError):
+    status = 404
+    title = "Not Found"
+
+
+class Unavailable(ProblemError):
+    status = 503
+    title = "Service Unavailable"
+    retryable = True
+
+
+def problem_response(status: int, title: str, detail: str, instance: str, **extra: Any) -> web.Response:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": instance}
+    body.update(extra)
+    return web.Response(
+        status=status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type="application/problem+json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler):
+    """Translate ProblemError and aiohttp's HTTP errors into problem+json at one boundary."""
+    try:
+        return await handler(request)
+    except ProblemError as exc:
+        return problem_response(exc.status, exc.title, exc.detail, request.path, **exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(exc.status, exc.reason, exc.text or exc.reason, request.path)

@@ -1,0 +1,16 @@
+"""Typed application keys for every object the aiohttp app shares between handlers."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from geo.codes import AreaCodes
+    from geo.store.base import Store
+
+STORE_KEY: web.AppKey["Store"] = web.AppKey("store")
+SETTINGS_KEY: web.AppKey[Any] = web.AppKey("settings")
+AREA_CODES_KEY: web.AppKey["AreaCodes"] = web.AppKey("area_codes")
+# The geo registry (boundaries, shelters, spatial indexes) from geo/; typed Any until it lands.
+GEO_KEY: web.AppKey[Any] = web.AppKey("geo")

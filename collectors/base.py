@@ -1,0 +1,76 @@
+"""What every collector shares: its config base, the snapshot it returns, the errors it raises.
+
+A collector turns one upstream's wire format into Events and Observations. It knows nothing of the
+store: the pipeline (service/pipeline.py) diffs its Snapshot against the store and applies changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from geo.model import Event, Observation
+
+
+class SourceConfig(BaseModel):
+    """Settings every source has; each collector module subclasses it with its own `type` tag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="Collector kind; selects the collector module.")
+    url: HttpUrl = Field(description="Upstream URL polled (feed, JSON list, snapshot).")
+    enabled: bool = Field(default=True, description="Poll this source.")
+    interval_s: float = Field(default=60, gt=0, description="Seconds between polls.")
+    offset_s: float = Field(default=0, ge=0, lt=3600, description="Second offset of the poll within each interval.")
+    jitter_s: float = Field(default=2, ge=0, description="Random delay added to each start, spreading load.")
+    timeout_s: float = Field(default=10, gt=0, description="Total time allowed for one HTTP request.")
+    max_bytes: int = Field(default=5_000_000, gt=0, description="Cap on the decoded body size of one response.")
+    retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed request within one poll.")
+    expected_cadence_s: float = Field(
+        default=600, gt=0, description="How often the upstream content normally changes; older content is stale."
+    )
+    allow_hosts: list[str] = Field(
+        default_factory=list, description="Extra hosts this source may fetch from or be redirected to."
+    )
+    allow_private: bool = Field(
+        default=False, description="Allow loopback/private addresses (the simulator and tests)."
+    )
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The result of one successful poll."""
+
+    source_id: str
+    events: list[Event] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    # True for sources that list everything in force (road closures): an active event of this
+    # source absent from a *successful* complete snapshot has ended. JMA feeds are not complete.
+    complete: bool = False
+    content_time: datetime | None = None  # newest timestamp inside the content, for freshness
+    not_modified: bool = False  # 304: nothing new, the source is still alive
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class CollectorError(Exception):
+    """A poll failed; nothing is changed in the store. `retryable` guides backoff."""
+
+    retryable = True
+
+
+class PayloadError(CollectorError):
+    """The payload is malformed, hostile or of the wrong type. Retrying the same bytes will not help."""
+
+    retryable = False
+
+
+class Collector(Protocol):
+    """One configured upstream."""
+
+    source_id: str
+    config: SourceConfig
+
+    async def poll(self, now: datetime) -> Snapshot:
+        """Fetch and parse once; raise CollectorError (or a subclass) on any failure."""

@@ -183,10 +183,8 @@ class Event(BaseModel):
         return f"{self.id}@{self.version}"
 
     def material(self) -> dict[str, Any]:
-        """The fields whose change makes a new version (times of receipt and provenance excluded)."""
-        return self.model_dump(
-            mode="json", exclude={"version", "supersedes", "received_at", "source", "observed_at"}
-        ) | {"properties": _material_properties(self.properties)}
+        """The fields whose change makes a new version: all but receipt time, provenance, bookkeeping."""
+        return self.model_dump(mode="json", exclude={"version", "supersedes", "received_at", "source"})
 
     def to_feature(self) -> dict[str, Any]:
         """GeoJSON Feature; the geometry sits outside `properties`, everything else inside."""
@@ -197,15 +195,6 @@ class Event(BaseModel):
     def from_feature(cls, feature: dict[str, Any]) -> Event:
         """Inverse of `to_feature`."""
         return cls.model_validate({**feature.get("properties", {}), "geometry": feature.get("geometry")})
-
-
-# Properties that change on every poll without changing what a resident should do: an
-# observation time or a raw reading alone does not make a new version (level and trend do).
-VOLATILE_PROPERTIES = frozenset({"level_m", "taken_at", "image_url", "image_etag", "observed_value"})
-
-
-def _material_properties(properties: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in properties.items() if k not in VOLATILE_PROPERTIES}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,455 @@
+"""The embedded store: one SQLite file (WAL, synchronous=FULL) with an R*Tree bbox index.
+
+Every SQLite call runs on one dedicated worker thread, so the event loop never waits on disk and
+the single connection is never shared between threads at the same time.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from geo.model import ENDED_STATES, Event, Kind, Observation, Status, utcnow
+from geo.store import sqlite_schema as sql
+from geo.store.base import (
+    AuditEntry,
+    Batch,
+    BBox,
+    ChangeOp,
+    FeedEntry,
+    OutboxItem,
+    OutboxState,
+    SourceStatus,
+    StoreCorrupt,
+    StoreUnavailable,
+)
+from geo.store.rows import (
+    check_bbox,
+    check_versions,
+    dumps,
+    event_from_json,
+    from_us,
+    geometry_bbox,
+    message_from_json,
+    message_json,
+    opt_us,
+    source_status_from_json,
+    source_status_json,
+    to_us,
+)
+
+T = TypeVar("T")
+_ENDED = tuple(s.value for s in ENDED_STATES)
+
+
+class SQLiteStore:
+    """Store protocol over a single SQLite file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Callable[[], datetime] = utcnow,
+        busy_timeout_s: float = 5.0,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.busy_timeout_s = busy_timeout_s
+        self.poll_s = poll_s  # subscribers re-read the feed this often, for writers in other processes
+        self._conn: sqlite3.Connection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._cond = asyncio.Condition()
+        self._head = 0
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._pool is None:
+            raise StoreUnavailable(f"SQLite store {self.path} is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: sqlite3.DatabaseError) -> Exception:
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and any(
+            word in text for word in ("locked", "busy", "unable to open", "disk I/O")
+        ):
+            return StoreUnavailable(f"SQLite store {self.path}: {text}")
+        if any(word in text for word in ("not a database", "malformed", "no such table", "no such column")):
+            return StoreCorrupt(f"SQLite store {self.path} is unreadable: {text}")
+        return exc
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in one write transaction (taken up front, so version checks cannot race)."""
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def open(self) -> None:
+        """Create the file and schema if needed; StoreCorrupt/StoreUnavailable name the file."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path}: cannot create directory: {exc}") from exc
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        try:
+            await self._run(self._open_sync)
+        except BaseException:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+            raise
+        self._head = max(self._head, await self._run(self._last_seq))
+
+    def _open_sync(self) -> None:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            (tables,) = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if tables == 0:
+                conn.executescript(sql.SCHEMA)
+                conn.execute(f"PRAGMA user_version={sql.SCHEMA_VERSION}")
+            elif version != sql.SCHEMA_VERSION:
+                raise StoreCorrupt(
+                    f"SQLite store {self.path} has schema version {version}, expected {sql.SCHEMA_VERSION}"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _last_seq(self) -> int:
+        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name='feed'").fetchone()
+        return row[0] if row else 0
+
+    async def close(self) -> None:
+        """Close the connection; committed data is durable."""
+        if self._pool is None:
+            return
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._pool.shutdown(wait=True)
+        self._pool = None
+
+    # -- events -----------------------------------------------------------------------------
+
+    async def apply(self, batch: Batch) -> list[FeedEntry]:
+        """Commit events, history, observations, outbox rows and feed entries in one transaction."""
+        entries = await self._run(self._tx, lambda conn: self._apply_sync(conn, batch))
+        if entries:
+            self._head = max(self._head, entries[-1].seq)
+            async with self._cond:
+                self._cond.notify_all()
+        return entries
+
+    def _apply_sync(self, conn: sqlite3.Connection, batch: Batch) -> list[FeedEntry]:
+        changes = batch.changes
+        at = self.clock()
+        at_us = to_us(at)
+        entries: list[FeedEntry] = []
+        if changes:
+            ids = dumps(sorted({c.event.id for c in changes}))
+            stored = dict(
+                conn.execute("SELECT id, version FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+            )
+            check_versions(changes, stored)
+            events, versions, feed = [], [], []
+            seq = self._last_seq()
+            for change in changes:
+                e = change.event
+                data = e.model_dump_json()
+                box = geometry_bbox(e.geometry) or (None, None, None, None)
+                events.append(
+                    (e.id, e.kind.value, e.version, e.level, e.state.value, e.status.value,
+                     e.source.source_id, dumps(e.areas), *box, data)
+                )
+                versions.append((e.id, e.version, data))
+                seq += 1
+                feed.append((seq, change.op.value, e.id, e.kind.value, e.version, at_us))
+                entries.append(FeedEntry(seq, ChangeOp(change.op), e.id, e.kind, e.version, at))
+            conn.executemany(sql.UPSERT_EVENT, events)
+            conn.executemany(sql.INSERT_VERSION, versions)
+            conn.executemany(sql.INSERT_FEED, feed)
+        if batch.observations:
+            conn.executemany(
+                sql.UPSERT_OBSERVATION,
+                [(o.station, to_us(o.time), o.value, o.quality) for o in batch.observations],
+            )
+        if batch.outbox:
+            conn.executemany(
+                sql.INSERT_OUTBOX,
+                [(m.id, m.channel, message_json(m), m.priority, opt_us(m.not_before) or 0) for m in batch.outbox],
+            )
+        return entries
+
+    async def get(self, event_id: str) -> Event | None:
+        """The current version of an event."""
+        found = await self.get_many([event_id])
+        return found.get(event_id)
+
+    async def get_many(self, event_ids: Iterable[str]) -> dict[str, Event]:
+        """Current versions of several events, by id (missing ids absent)."""
+        ids = dumps(sorted(set(event_ids)))
+        rows = await self._run(
+            self._fetch, "SELECT data FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+        )
+        events = [event_from_json(r[0]) for r in rows]
+        return {e.id: e for e in events}
+
+    def _fetch(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(query, params).fetchall()
+
+    async def history(self, event_id: str) -> list[Event]:
+        """Every stored version of an event, oldest first."""
+        rows = await self._run(
+            self._fetch, "SELECT data FROM event_versions WHERE id = ? ORDER BY version", (event_id,)
+        )
+        return [event_from_json(r[0]) for r in rows]
+
+    async def query(
+        self,
+        kinds: Iterable[Kind] | None = None,
+        bbox: BBox | None = None,
+        areas: Iterable[str] | None = None,
+        min_level: int | None = None,
+        include_exercise: bool = False,
+        include_ended: bool = False,
+    ) -> list[Event]:
+        """Current events matching every given filter, ordered by id."""
+        where, params = [], []
+        if kinds is not None:
+            where.append("e.kind IN (SELECT value FROM json_each(?))")
+            params.append(dumps([Kind(k).value for k in kinds]))
+        if bbox is not None:
+            x0, y0, x1, y1 = check_bbox(bbox)
+            # The R*Tree stores 32-bit floats rounded outwards, so recheck on the exact columns.
+            where.append(
+                "e.rid IN (SELECT rid FROM event_bbox WHERE min_lon <= ? AND max_lon >= ? "
+                "AND min_lat <= ? AND max_lat >= ?) "
+                "AND e.min_lon <= ? AND e.max_lon >= ? AND e.min_lat <= ? AND e.max_lat >= ?"
+            )
+            params += [x1, x0, y1, y0] * 2
+        if areas is not None:
+            where.append("e.rid IN (SELECT rid FROM event_areas WHERE area IN (SELECT value FROM json_each(?)))")
+            params.append(dumps(list(areas)))
+        if min_level is not None:
+            where.append("e.level >= ?")
+            params.append(min_level)
+        if not include_exercise:
+            where.append("e.status = ?")
+            params.append(Status.ACTUAL.value)
+        if not include_ended:
+            where.append(f"e.state NOT IN ({','.join('?' * len(_ENDED))})")
+            params += _ENDED
+        query = "SELECT e.data FROM events e"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        rows = await self._run(self._fetch, query + " ORDER BY e.id", tuple(params))
+        return [event_from_json(r[0]) for r in rows]
+
+    async def events_by_source(self, source_id: str, include_ended: bool = False) -> list[Event]:
+        """Current events last written by a source (for snapshot diffs)."""
+        query = "SELECT data FROM events WHERE source_id = ?"
+        params: list[Any] = [source_id]
+        if not include_ended:
+            query += f" AND state NOT IN ({','.join('?' * len(_ENDED))})"
+            params += _ENDED
+        rows = await self._run(self._fetch, query + " ORDER BY id", tuple(params))
+        return [event_from_json(r[0]) for r in rows]
+
+    async def observations(
+        self, station: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Observation]:
+        """A station's readings in [since, until], oldest first."""
+        query = "SELECT t, value, quality FROM observations WHERE station = ?"
+        params: list[Any] = [station]
+        if since is not None:
+            query += " AND t >= ?"
+            params.append(to_us(since))
+        if until is not None:
+            query += " AND t <= ?"
+            params.append(to_us(until))
+        rows = await self._run(self._fetch, query + " ORDER BY t", tuple(params))
+        return [Observation(station, from_us(t), value, quality) for t, value, quality in rows]
+
+    # -- source status ----------------------------------------------------------------------
+
+    async def set_source_status(self, status: SourceStatus) -> None:
+        """Replace a source's health record."""
+        await self._run(
+            self._tx,
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO source_status (source_id, data) VALUES (?, ?)",
+                (status.source_id, source_status_json(status)),
+            ),
+        )
+
+    async def source_status(self, source_id: str) -> SourceStatus | None:
+        """A source's health record."""
+        rows = await self._run(self._fetch, "SELECT data FROM source_status WHERE source_id = ?", (source_id,))
+        return source_status_from_json(rows[0][0]) if rows else None
+
+    async def source_statuses(self) -> list[SourceStatus]:
+        """Every source's health record, by id."""
+        rows = await self._run(self._fetch, "SELECT data FROM source_status ORDER BY source_id")
+        return [source_status_from_json(r[0]) for r in rows]
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    async def outbox_claim(self, channel: str, limit: int, lease_s: float) -> list[OutboxItem]:
+        """Lease up to `limit` due messages (pending, or leased with the lease expired), priority first."""
+        now = self.clock()
+        until = now + timedelta(seconds=lease_s)
+        return await self._run(self._tx, lambda c: self._claim_sync(c, channel, limit, to_us(now), until))
+
+    def _claim_sync(
+        self, conn: sqlite3.Connection, channel: str, limit: int, now_us: int, until: datetime
+    ) -> list[OutboxItem]:
+        rows = conn.execute(
+            "SELECT rid, message, attempts, last_error FROM outbox WHERE channel = ? AND ("
+            "(state = 'pending' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?)) "
+            "ORDER BY priority DESC, rid LIMIT ?",
+            (channel, now_us, now_us, limit),
+        ).fetchall()
+        items, updates = [], []
+        for rid, message, attempts, last_error in rows:
+            token = uuid.uuid4().hex
+            updates.append((token, to_us(until), rid))
+            items.append(OutboxItem(message_from_json(message), token, until, attempts + 1, last_error))
+        conn.executemany(
+            "UPDATE outbox SET state = 'leased', lease_token = ?, lease_until = ?, attempts = attempts + 1 "
+            "WHERE rid = ?",
+            updates,
+        )
+        return items
+
+    async def outbox_ack(self, message_id: str, lease_token: str) -> bool:
+        """Mark delivered; idempotent. False if the lease was lost to another claimer."""
+        return await self._run(self._tx, lambda c: self._settle(c, message_id, lease_token, None, None, True))
+
+    async def outbox_fail(
+        self, message_id: str, lease_token: str, error: str, retry_at: datetime | None
+    ) -> bool:
+        """Record a failed attempt; retry at `retry_at`, or give up (dead) when it is None."""
+        return await self._run(self._tx, lambda c: self._settle(c, message_id, lease_token, error, retry_at, False))
+
+    def _settle(
+        self, conn: sqlite3.Connection, message_id: str, token: str,
+        error: str | None, retry_at: datetime | None, delivered: bool,
+    ) -> bool:
+        row = conn.execute("SELECT state, lease_token FROM outbox WHERE id = ?", (message_id,)).fetchone()
+        if row is None or row[1] != token:
+            return False
+        state = row[0]
+        if state == OutboxState.DONE:
+            return delivered  # a repeated ack is fine; failing a delivered message is not
+        if state not in (OutboxState.LEASED, OutboxState.PENDING):
+            return False
+        if delivered:
+            conn.execute("UPDATE outbox SET state = 'done', lease_until = NULL WHERE id = ?", (message_id,))
+        elif retry_at is None:
+            conn.execute(
+                "UPDATE outbox SET state = 'dead', lease_token = NULL, lease_until = NULL, last_error = ? "
+                "WHERE id = ?",
+                (error, message_id),
+            )
+        else:
+            conn.execute(
+                "UPDATE outbox SET state = 'pending', lease_token = NULL, lease_until = NULL, "
+                "last_error = ?, not_before = ? WHERE id = ?",
+                (error, to_us(retry_at), message_id),
+            )
+        return True
+
+    async def outbox_reclaim(self) -> int:
+        """Return expired leases to pending; the number reclaimed."""
+        now_us = to_us(self.clock())
+        # The token stays so that a late ack from the old holder still lands until someone re-claims.
+        return await self._run(
+            self._tx,
+            lambda c: c.execute(
+                "UPDATE outbox SET state = 'pending', lease_until = NULL "
+                "WHERE state = 'leased' AND lease_until <= ?",
+                (now_us,),
+            ).rowcount,
+        )
+
+    async def outbox_state(self, message_id: str) -> tuple[OutboxState, int] | None:
+        """A message's state and attempt count."""
+        rows = await self._run(self._fetch, "SELECT state, attempts FROM outbox WHERE id = ?", (message_id,))
+        return (OutboxState(rows[0][0]), rows[0][1]) if rows else None
+
+    # -- change feed ------------------------------------------------------------------------
+
+    async def feed_since(self, seq: int, limit: int = 1000) -> list[FeedEntry]:
+        """Feed entries with seq > `seq`, in order."""
+        rows = await self._run(
+            self._fetch,
+            "SELECT seq, op, event_id, kind, version, at FROM feed WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        )
+        return [FeedEntry(s, ChangeOp(op), eid, Kind(kind), v, from_us(at)) for s, op, eid, kind, v, at in rows]
+
+    async def subscribe(self, after_seq: int = 0) -> AsyncIterator[FeedEntry]:
+        """Every feed entry after `after_seq`, once and in order, waiting for new ones forever."""
+        seq = after_seq
+        while True:
+            entries = await self.feed_since(seq)
+            for entry in entries:
+                seq = entry.seq
+                yield entry
+            if entries:
+                continue
+            async with self._cond:
+                if self._head > seq:
+                    continue  # committed in this process between our read and taking the lock
+                try:
+                    await asyncio.wait_for(self._cond.wait(), self.poll_s)
+                except TimeoutError:
+                    pass  # another process may have written: read the feed again
+
+    # -- audit ------------------------------------------------------------------------------
+
+    async def audit_append(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> AuditEntry:
+        """Append to the audit log."""
+        at = self.clock()
+        seq = await self._run(
+            self._tx,
+            lambda c: c.execute(
+                "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                (to_us(at), actor, action, target, dumps(detail)),
+            ).lastrowid,
+        )
+        return AuditEntry(seq, at, actor, action, target, detail)
+
+    async def audit(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit entries, newest first."""
+        rows = await self._run(
+            self._fetch,
+            "SELECT seq, at, actor, action, target, detail FROM audit ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        )
+        return [AuditEntry(s, from_us(at), a, act, t, json.loads(d)) for s, at, a, act, t, d in rows]

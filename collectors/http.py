@@ -251,9 +251,8 @@ class Fetcher:
         started = time.perf_counter()
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(policy.retries + 1),
-            wait=tenacity.wait_exponential_jitter(
-                multiplier=self._backoff_initial_s, max=self._backoff_max_s, jitter=self._backoff_initial_s
-            ),
+            wait=tenacity.wait_exponential(multiplier=self._backoff_initial_s, max=self._backoff_max_s)
+            + tenacity.wait_random(0, self._backoff_initial_s),
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, CollectorError) and e.retryable),
             sleep=self._sleep,
             reraise=True,

@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from geo.store.base import StoreUnavailable
+
 
 class ProblemError(Exception):
     """An error with a problem+json rendering; subclasses fix the status and title."""
@@ -55,6 +57,8 @@ async def problem_middleware(request: web.Request, handler):
         return await handler(request)
     except ProblemError as exc:
         return problem_response(exc.status, exc.title, exc.detail, request.path, **exc.extra)
+    except StoreUnavailable as exc:
+        return problem_response(503, "Service Unavailable", f"store unavailable: {exc}", request.path)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -1,6 +1,7 @@
 """Typed application keys for every object the aiohttp app shares between handlers."""
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -14,3 +15,8 @@ SETTINGS_KEY: web.AppKey[Any] = web.AppKey("settings")
 AREA_CODES_KEY: web.AppKey["AreaCodes"] = web.AppKey("area_codes")
 # The geo registry (boundaries, shelters, spatial indexes) from geo/; typed Any until it lands.
 GEO_KEY: web.AppKey[Any] = web.AppKey("geo")
+# Set once the store is open; until then the API answers 503 and /healthz says degraded.
+STORE_READY_KEY: web.AppKey["asyncio.Event"] = web.AppKey("store_ready")
+PIPELINE_KEY: web.AppKey[Any] = web.AppKey("pipeline")
+# source id -> SourcePoller, for the console and tests that trigger a poll now
+POLLERS_KEY: web.AppKey[dict] = web.AppKey("pollers")

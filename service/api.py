@@ -1,0 +1,134 @@
+"""Public read-only API: events as GeoJSON, one event with its history, source freshness, health."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from geo.model import Kind, Status, feature_collection
+from geo.store.base import SourceState
+from service.errors import BadRequest, NotFound
+from service.keys import STORE_KEY, STORE_READY_KEY
+
+routes = web.RouteTableDef()
+
+EVENT_FILTERS = frozenset({"kind", "area", "bbox", "min_level", "status"})
+
+
+def check_params(query: Mapping[str, str], allowed: frozenset[str]) -> None:
+    """Reject query parameters the endpoint does not know (a typo must not silently widen a query)."""
+    unknown = sorted(set(query) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _csv(query: Mapping[str, str], name: str) -> list[str]:
+    return [part for value in query.getall(name, []) for part in value.split(",") if part]  # type: ignore[attr-defined]
+
+
+def parse_event_filters(query: Mapping[str, str]) -> dict[str, Any]:
+    """Turn /api/v1/events query parameters into Store.query arguments, or raise BadRequest."""
+    check_params(query, EVENT_FILTERS)
+    args: dict[str, Any] = {}
+    if kinds := _csv(query, "kind"):
+        try:
+            args["kinds"] = [Kind(k) for k in kinds]
+        except ValueError:
+            raise BadRequest(f"kind must be among {', '.join(k.value for k in Kind)}") from None
+    if areas := _csv(query, "area"):
+        if any(len(a) != 5 or not a.isdigit() for a in areas):
+            raise BadRequest("area must be 5-digit municipality codes, comma-separated")
+        args["areas"] = areas
+    if "bbox" in query:
+        try:
+            bbox = tuple(float(v) for v in query["bbox"].split(","))
+        except ValueError:
+            raise BadRequest("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat") from None
+        if len(bbox) != 4 or not (bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
+            raise BadRequest("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat with min <= max")
+        args["bbox"] = bbox
+    if "min_level" in query:
+        if query["min_level"] not in {"0", "1", "2", "3", "4", "5"}:
+            raise BadRequest("min_level must be an integer from 0 to 5")
+        args["min_level"] = int(query["min_level"])
+    statuses = _csv(query, "status") or [Status.ACTUAL.value]
+    try:
+        wanted = {Status(s) for s in statuses}
+    except ValueError:
+        raise BadRequest(f"status must be among {', '.join(s.value for s in Status)}") from None
+    args["include_exercise"] = wanted != {Status.ACTUAL}
+    args["_statuses"] = wanted
+    return args
+
+
+def json_response(body: Any, **kwargs: Any) -> web.Response:
+    """JSON with Japanese kept readable."""
+    return web.Response(text=json.dumps(body, ensure_ascii=False), content_type="application/json", **kwargs)
+
+
+@routes.get("/api/v1/events")
+async def events(request: web.Request) -> web.Response:
+    """Current events as a GeoJSON FeatureCollection."""
+    args = parse_event_filters(request.query)
+    statuses = args.pop("_statuses")
+    found = await request.app[STORE_KEY].query(**args)
+    found = [e for e in found if e.status in statuses]
+    return web.Response(
+        text=json.dumps(feature_collection(found), ensure_ascii=False),
+        content_type="application/geo+json",
+    )
+
+
+@routes.get("/api/v1/events/{event_id}")
+async def event(request: web.Request) -> web.Response:
+    """One event, current version, with its version history."""
+    check_params(request.query, frozenset())
+    store = request.app[STORE_KEY]
+    event_id = request.match_info["event_id"]
+    current = await store.get(event_id)
+    if current is None:
+        raise NotFound(f"no event {event_id!r}")
+    feature = current.to_feature()
+    feature["history"] = [e.to_feature() for e in await store.history(event_id)]
+    return web.Response(text=json.dumps(feature, ensure_ascii=False), content_type="application/geo+json")
+
+
+@routes.get("/api/v1/sources")
+async def sources(request: web.Request) -> web.Response:
+    """Freshness of every source: state, last success, last error, content time."""
+    check_params(request.query, frozenset())
+    rows = []
+    for st in await request.app[STORE_KEY].source_statuses():
+        rows.append(
+            {
+                "id": st.source_id,
+                "state": st.state.value,
+                "last_attempt": st.last_attempt.isoformat() if st.last_attempt else None,
+                "last_success": st.last_success.isoformat() if st.last_success else None,
+                "last_error": st.last_error,
+                "last_error_at": st.last_error_at.isoformat() if st.last_error_at else None,
+                "consecutive_failures": st.consecutive_failures,
+                "latency_ms": st.latency_ms,
+                "items": st.items,
+                "content_time": st.content_time.isoformat() if st.content_time else None,
+            }
+        )
+    return json_response({"sources": rows})
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """ok when the store is open and no source is failing; degraded (still 200) otherwise."""
+    ready = request.app[STORE_READY_KEY].is_set()
+    body: dict[str, Any] = {"status": "ok", "store": "ok" if ready else "unavailable"}
+    if not ready:
+        body["status"] = "degraded"
+        return json_response(body, status=503, headers={"Cache-Control": "no-store"})
+    statuses = await request.app[STORE_KEY].source_statuses()
+    bad = sorted(s.source_id for s in statuses if s.state in (SourceState.FAILING, SourceState.STALE))
+    if bad:
+        body["status"] = "degraded"
+        body["sources_not_ok"] = bad
+    return json_response(body, headers={"Cache-Control": "no-store"})

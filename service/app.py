@@ -1,0 +1,82 @@
+"""The aiohttp application: store, HTTP client, collectors and scheduler as cleanup contexts."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiohttp import web
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
+from geo.codes import AreaCodes
+from geo.store import open_store
+from geo.store.base import StoreUnavailable
+from service import api, metrics
+from service.errors import problem_middleware
+from service.keys import AREA_CODES_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.pipeline import Pipeline
+from service.scheduler import scheduler_ctx
+
+log = structlog.get_logger(__name__)
+
+
+def store_url(settings: Any) -> str:
+    """The configured store URL; relative SQLite paths are taken from the working directory."""
+    return settings.store.url
+
+
+async def _open_with_backoff(app: web.Application) -> None:
+    store = app[STORE_KEY]
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(StoreUnavailable),
+        wait=wait_exponential_jitter(initial=0.5, max=app[SETTINGS_KEY].store.connect_retry_max_s),
+        before_sleep=lambda rs: log.warning(
+            "store_unavailable", attempt=rs.attempt_number, error=str(rs.outcome.exception())
+        ),
+    )
+    async for attempt in retrying:
+        with attempt:
+            await store.open()
+    app[STORE_READY_KEY].set()
+    log.info("store_open", url=_redact(store_url(app[SETTINGS_KEY])))
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the store in the background, retrying with backoff: the app serves (degraded) meanwhile."""
+    opener = asyncio.create_task(_open_with_backoff(app))
+    yield
+    opener.cancel()
+    try:
+        await opener
+    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down, the error was logged
+        pass
+    await app[STORE_KEY].close()
+
+
+def create_app(settings: Any, *, demo: bool = False, extra_contexts: tuple = ()) -> web.Application:
+    """Build the service application for validated settings (`demo` starts the simulator in-process)."""
+    app = web.Application(middlewares=[problem_middleware, metrics.middleware])
+    app[SETTINGS_KEY] = settings
+    app[AREA_CODES_KEY] = AreaCodes.load(settings.region.areas_file)
+    app[STORE_KEY] = open_store(store_url(settings))
+    app[STORE_READY_KEY] = asyncio.Event()
+    app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], app[AREA_CODES_KEY])
+    app.cleanup_ctx.append(store_ctx)
+    if demo:
+        from service.demo import simulator_ctx
+
+        app.cleanup_ctx.append(simulator_ctx)
+    for ctx in extra_contexts:
+        app.cleanup_ctx.append(ctx)
+    app.cleanup_ctx.append(scheduler_ctx)
+    app.add_routes(api.routes)
+    app.add_routes(metrics.routes)
+    return app

@@ -1,0 +1,240 @@
+"""The pipeline coordinator: diff a collector's snapshot against the store, apply atomically.
+
+Snapshot in, changes out. Nothing here ever removes data because a fetch failed: a failed poll
+never reaches `ingest`. An event ends only when its message says so (解除 / 取消), when it expires
+by the clock, or — for sources that list everything in force (`Snapshot.complete`) — when a
+successful snapshot no longer lists it.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from collectors.base import Snapshot
+from geo.codes import AreaCodes
+from geo.model import Event, State, utcnow
+from geo.store.base import Batch, Change, ChangeOp, FeedEntry, OutboxMessage, Store, VersionConflict
+
+log = structlog.get_logger(__name__)
+
+OP_BY_STATE = {
+    State.ACTIVE: ChangeOp.UPDATED,
+    State.LIFTED: ChangeOp.LIFTED,
+    State.CANCELLED: ChangeOp.CANCELLED,
+    State.EXPIRED: ChangeOp.EXPIRED,
+}
+
+# Rules turn a change into outgoing messages (publishers/); the pipeline stores them with the change.
+Rules = Callable[[Change, Event | None], Iterable[OutboxMessage]]
+# Enrichment fills in areas from geometry and geometry from areas (geo/); it may raise ValueError.
+Enricher = Callable[[Event], Event]
+
+
+class Rejected(ValueError):
+    """An event that cannot be stored; the reason is counted and logged, the rest of the batch applies."""
+
+    def __init__(self, event_id: str, reason: str) -> None:
+        super().__init__(f"{event_id}: {reason}")
+        self.event_id = event_id
+        self.reason = reason
+
+
+def _walk_coordinates(coords: Any) -> Iterable[tuple[float, float]]:
+    if coords and isinstance(coords[0], (int, float)):
+        yield coords[0], coords[1]
+        return
+    for part in coords:
+        yield from _walk_coordinates(part)
+
+
+def check_geometry(event: Event) -> None:
+    """Raise Rejected unless the geometry is well-formed WGS84 and valid (shapely)."""
+    if event.geometry is None:
+        return
+    from shapely.geometry import shape
+
+    try:
+        coords = list(_walk_coordinates(event.geometry.get("coordinates") or []))
+        geom = shape(event.geometry)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+        raise Rejected(event.id, f"malformed geometry: {exc}") from None
+    if not coords:
+        raise Rejected(event.id, "empty geometry")
+    for lon, lat in coords:
+        if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+            raise Rejected(event.id, f"coordinate ({lon}, {lat}) is not WGS84 lon/lat")
+    if not geom.is_valid:
+        from shapely.validation import explain_validity
+
+        raise Rejected(event.id, f"invalid geometry: {explain_validity(geom)}")
+
+
+class Pipeline:
+    """Turns snapshots into atomic store batches; one instance per service process."""
+
+    def __init__(
+        self,
+        store: Store,
+        codes: AreaCodes,
+        *,
+        rules: Rules | None = None,
+        enrich: Enricher | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        all_areas: bool = False,
+    ) -> None:
+        self.store = store
+        self.codes = codes
+        self.rules = rules
+        self.enrich = enrich
+        self.clock = clock
+        self.all_areas = all_areas
+        self.rejected: Counter[str] = Counter()
+        # One apply at a time per process: diffs read the store, so two concurrent diffs of the
+        # same event would race; across processes the store's version check catches it.
+        self._lock = asyncio.Lock()
+
+    def _prepare(self, event: Event) -> Event:
+        if not self.all_areas:
+            unknown = [a for a in event.areas if a not in self.codes]
+            if unknown:
+                raise Rejected(event.id, f"unknown area code(s) {', '.join(unknown)}")
+        if self.enrich is not None:
+            try:
+                event = self.enrich(event)
+            except ValueError as exc:
+                raise Rejected(event.id, str(exc)) from None
+        check_geometry(event)
+        return event
+
+    def _accept(self, events: Sequence[Event], source_id: str) -> list[Event]:
+        accepted = []
+        for event in events:
+            try:
+                accepted.append(self._prepare(event))
+            except Rejected as exc:
+                self.rejected[exc.reason.split(":")[0]] += 1
+                log.warning("event_rejected", source=source_id, event_id=exc.event_id, reason=exc.reason)
+        return accepted
+
+    @staticmethod
+    def diff(incoming: Event, stored: Event | None) -> Change | None:
+        """The change that takes `stored` to `incoming`, or None when nothing material differs."""
+        if stored is None:
+            if incoming.ended:
+                return None  # an end of something never seen active: nothing to end
+            return Change(ChangeOp.CREATED, incoming.model_copy(update={"version": 1, "supersedes": None}))
+        src_new, src_old = incoming.source, stored.source
+        if (
+            src_new.upstream_id is not None
+            and src_new.upstream_id == src_old.upstream_id
+            and src_new.sequence is not None
+            and src_old.sequence is not None
+            and src_new.sequence < src_old.sequence
+        ):
+            return None  # a late older serial never overwrites a newer one
+        if stored.ended and incoming.ended:
+            return None
+        if incoming.material() == stored.material():
+            return None
+        op = ChangeOp.CREATED if stored.ended else OP_BY_STATE[incoming.state]
+        new = incoming.model_copy(update={"version": stored.version + 1, "supersedes": stored.version_ref})
+        return Change(op, new)
+
+    def _ended_by_absence(self, stored: Event, now: datetime) -> Change:
+        props = stored.properties | {"ended_reason": "no longer listed by the source"}
+        return Change(
+            ChangeOp.LIFTED,
+            stored.model_copy(
+                update={
+                    "state": State.LIFTED,
+                    "level": 0,
+                    "version": stored.version + 1,
+                    "supersedes": stored.version_ref,
+                    "received_at": now,
+                    "properties": props,
+                }
+            ),
+        )
+
+    def _outbox(self, changes: Sequence[Change], previous: dict[str, Event]) -> list[OutboxMessage]:
+        if self.rules is None:
+            return []
+        return [m for c in changes for m in self.rules(c, previous.get(c.event.id))]
+
+    async def ingest(self, snapshot: Snapshot) -> list[FeedEntry]:
+        """Diff a successful snapshot against the store and apply the changes in one transaction."""
+        accepted = self._accept(snapshot.events, snapshot.source_id)
+        for attempt in range(3):
+            async with self._lock:
+                now = self.clock()
+                stored = await self.store.get_many(e.id for e in accepted)
+                changes: list[Change] = []
+                seen: set[str] = set()
+                for event in accepted:
+                    if event.id in seen:
+                        continue  # first occurrence in a snapshot wins; collectors emit one per id
+                    seen.add(event.id)
+                    change = self.diff(event.model_copy(update={"received_at": now}), stored.get(event.id))
+                    if change is not None:
+                        changes.append(change)
+                if snapshot.complete:
+                    for old in await self.store.events_by_source(snapshot.source_id):
+                        if old.id not in seen:
+                            stored[old.id] = old
+                            changes.append(self._ended_by_absence(old, now))
+                if not changes and not snapshot.observations:
+                    return []
+                batch = Batch(changes, snapshot.observations, self._outbox(changes, stored))
+                try:
+                    entries = await self.store.apply(batch)
+                except VersionConflict:
+                    log.info("version_conflict_retry", source=snapshot.source_id, attempt=attempt)
+                    continue
+            for change in changes:
+                log.info(
+                    "event_changed",
+                    source=snapshot.source_id,
+                    event_id=change.event.id,
+                    op=change.op.value,
+                    version=change.event.version,
+                    level=change.event.level,
+                )
+            return entries
+        raise VersionConflict(f"{snapshot.source_id}: gave up after repeated version conflicts")
+
+    async def expire(self) -> list[FeedEntry]:
+        """End every active event whose `expires_at` has passed."""
+        async with self._lock:
+            now = self.clock()
+            due = [
+                e
+                for e in await self.store.query(include_exercise=True)
+                if e.expires_at is not None and e.expires_at <= now
+            ]
+            if not due:
+                return []
+            changes = [
+                Change(
+                    ChangeOp.EXPIRED,
+                    e.model_copy(
+                        update={
+                            "state": State.EXPIRED,
+                            "level": 0,
+                            "version": e.version + 1,
+                            "supersedes": e.version_ref,
+                            "received_at": now,
+                        }
+                    ),
+                )
+                for e in due
+            ]
+            entries = await self.store.apply(Batch(changes, (), self._outbox(changes, {e.id: e for e in due})))
+        for change in changes:
+            log.info("event_expired", event_id=change.event.id, version=change.event.version)
+        return entries

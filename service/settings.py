@@ -1,0 +1,130 @@
+"""Typed, closed configuration: TOML files validated by pydantic, secrets from the environment.
+
+Every model forbids unknown keys, so a typo is an error naming its key path, never a silent default.
+`bosai check-config PATH` runs exactly this validation.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from collectors.base import SourceConfig
+from collectors.registry import config_classes
+from geo.codes import DEFAULT_AREAS_FILE
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceSettings(Closed):
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port of the HTTP server.")
+    public_url: str = Field(default="http://127.0.0.1:8080/", description="Base URL residents reach, used in links.")
+    data_dir: Path = Field(default=Path("var"), description="Directory for the SQLite file, images and snapshots.")
+    timezone: str = Field(default="Asia/Tokyo", description="Time zone in which times are shown.")
+    shutdown_timeout_s: float = Field(default=15, gt=0, description="Time allowed for in-flight work on shutdown.")
+
+
+class StoreSettings(Closed):
+    url: str = Field(
+        default="var/bosai.sqlite3",
+        description="A file path (SQLite, embedded) or redis://HOST:PORT/DB (shared). BOSAI_STORE_URL overrides.",
+    )
+    connect_retry_max_s: float = Field(default=30, gt=0, description="Longest wait between connection retries.")
+
+
+class RegionSettings(Closed):
+    areas_file: Path = Field(default=DEFAULT_AREAS_FILE, description="Municipality code table of the prefecture.")
+
+
+class Secrets(BaseSettings):
+    """Secrets and deployment overrides, only ever from BOSAI_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="BOSAI_", extra="ignore")
+
+    store_url: str | None = None
+    x_api_key: SecretStr | None = None
+    x_api_secret: SecretStr | None = None
+    x_access_token: SecretStr | None = None
+    x_access_secret: SecretStr | None = None
+    lalert_password: SecretStr | None = None
+    session_secret: SecretStr | None = None
+
+
+def _sources_field() -> Any:
+    classes = list(config_classes().values())
+    if not classes:
+        return dict[str, SourceConfig]
+    if len(classes) == 1:
+        return dict[str, classes[0]]
+    return dict[str, Annotated[Union[tuple(classes)], Field(discriminator="type")]]  # noqa: UP007
+
+
+def _settings_model() -> type[BaseModel]:
+    return create_model(
+        "Settings",
+        __base__=Closed,
+        service=(ServiceSettings, Field(default_factory=ServiceSettings, description="HTTP service.")),
+        store=(StoreSettings, Field(default_factory=StoreSettings, description="Where events are kept.")),
+        region=(RegionSettings, Field(default_factory=RegionSettings, description="The prefecture served.")),
+        sources=(_sources_field(), Field(default_factory=dict, description="Upstreams polled, by source id.")),
+        channels=(dict[str, dict[str, Any]], Field(default_factory=dict, description="Outgoing channels by name.")),
+    )
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; `errors` lists (key path, message)."""
+
+    def __init__(self, path: Path | str, errors: list[tuple[str, str]]) -> None:
+        self.path = str(path)
+        self.errors = errors
+        super().__init__("\n".join(f"{self.path}: {key}: {msg}" for key, msg in errors))
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(root)"
+
+
+def load_settings(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Any:
+    """Read and validate a TOML config (or the defaults when `path` is None); raises ConfigError."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(path, [("(file)", "no such file")]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(path, [("(syntax)", str(exc))]) from None
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    try:
+        settings = _settings_model().model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part in config_classes()))
+            errors.append((_key_path(loc), err["msg"]))
+        raise ConfigError(path or "(defaults)", errors) from None
+    secrets = Secrets()
+    if secrets.store_url:
+        settings.store.url = secrets.store_url
+    return settings
+
+
+def secrets() -> Secrets:
+    """Secrets from the environment."""
+    return Secrets()

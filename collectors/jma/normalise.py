@@ -1,0 +1,256 @@
+"""Typed JMA reports -> Events: one per municipality (and per flood forecast area, per hazard).
+
+Event ids (the natural key of what a resident points at):
+- ``sediment:{jis5}`` — 土砂災害警戒情報 (VXWW50) for one municipality.
+- ``flood:{forecast-area code}`` — 指定河川洪水予報 (VXKOii) for one 予報区域, e.g.
+  ``flood:890904000100``; its `areas` are the municipalities expected to flood (浸水想定地区).
+- ``weather:{jis5}:{family}`` — 気象警報・注意報 for one municipality and one hazard family
+  (大雨, 洪水, 土砂災害, 高潮): 注意報, 警報 and 特別警報 of one hazard share an id, so an upgrade
+  is a new version of the same event. VPWW53, VPWW54 and the Ｒ０６ VPWW55–57 map to the same ids:
+  a source should subscribe to one generation, or the levels of the two will alternate.
+- A 訓練 or 試験 report gets ``#exercise`` / ``#test`` appended, so a drill never supersedes a
+  real event of the same place.
+
+Only hazards with a 警戒レベル become weather Events; wind, waves, snow, thunder and the other
+注意報 stay in the WarningReport for callers that want them. Items with status なし (or
+「発表警報・注意報はなし」) make no Event: JMA announces each end with an explicit 解除 line.
+
+Ordering: `source.upstream_id` is the EventID and `source.sequence` the Serial. Weather reports
+carry neither, so there upstream_id is "{Control/Title}|{Head/Title}" (one per prefecture and
+hazard group) and sequence the ReportDateTime in Unix seconds, which orders them the same way.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from collectors.jma.document import JmaReport
+from collectors.jma.flood import FloodReport
+from collectors.jma.report import Area, Head, UnsupportedDocument
+from collectors.jma.sediment import SedimentReport
+from collectors.jma.warnings import WarningKind, WarningReport
+from geo.codes import AreaCodes, UnknownAreaCode
+from geo.model import Certainty, Event, Kind, Severity, SourceRef, State, Status, Urgency
+
+STATUS = {"通常": Status.ACTUAL, "訓練": Status.EXERCISE, "試験": Status.TEST}
+LEVELLED_FAMILIES = ("大雨", "洪水", "土砂災害", "高潮")
+_LIFTED_STATUSES = frozenset({"解除"})
+_SKIPPED_STATUSES = frozenset({"なし", ""})
+_LEVEL_IN_NAME = re.compile(r"レベル([1-5])")
+
+
+def _cap(level: int, observed: bool = False) -> tuple[Severity, Urgency, Certainty]:
+    if level <= 0:
+        return Severity.MINOR, Urgency.PAST, Certainty.OBSERVED
+    if level >= 5:
+        return Severity.EXTREME, Urgency.IMMEDIATE, Certainty.OBSERVED if observed else Certainty.LIKELY
+    if level == 4:
+        return Severity.SEVERE, Urgency.IMMEDIATE, Certainty.LIKELY
+    if level == 3:
+        return Severity.SEVERE, Urgency.EXPECTED, Certainty.LIKELY
+    return Severity.MODERATE, Urgency.EXPECTED, Certainty.POSSIBLE
+
+
+def _named_level(name: str) -> int | None:
+    match = _LEVEL_IN_NAME.search(unicodedata.normalize("NFKC", name))
+    return int(match.group(1)) if match else None
+
+
+def sediment_level(kind_name: str, kind_code: str) -> int:
+    """警戒レベル of a 土砂災害警戒情報 kind: 警戒 / レベル４土砂災害危険警報 -> 4, 特別警報 -> 5."""
+    named = _named_level(kind_name)
+    if named is not None:
+        return named
+    if "特別警報" in kind_name:
+        return 5
+    if kind_name == "警戒" or kind_code == "3" or "危険警報" in kind_name:
+        return 4
+    raise UnsupportedDocument(f"unknown 土砂災害警戒情報 kind {kind_name!r} (code {kind_code!r})")
+
+
+def flood_level(kind_name: str, kind_code: str) -> int:
+    """警戒レベル of a 指定河川洪水予報 kind (0 for 解除): 注意 2, 警戒 3, 危険 4, 発生/特別 5."""
+    if kind_code.isdecimal() and len(kind_code) == 2:
+        tens = int(kind_code) // 10
+        if 1 <= tens <= 5:
+            return 0 if tens == 1 else tens
+    if "解除" in kind_name:
+        return 0
+    named = _named_level(kind_name)
+    if named is not None:
+        return named
+    for word, level in (("氾濫発生", 5), ("氾濫特別", 5), ("氾濫危険", 4), ("氾濫警戒", 3), ("氾濫注意", 2)):
+        if word in kind_name:
+            return level
+    raise UnsupportedDocument(f"unknown 指定河川洪水予報 kind {kind_name!r} (code {kind_code!r})")
+
+
+def weather_level(kind: WarningKind) -> int:
+    """警戒レベル相当 of a warning kind: Ｒ０６ by its number; else 特別警報 5, 警報 3 (高潮 4), 注意報 2."""
+    named = _named_level(kind.name)
+    if named is not None:
+        return named
+    if kind.name.endswith("特別警報"):
+        return 5
+    if kind.name.endswith("警報"):
+        return 4 if kind.family == "高潮" else 3
+    if kind.name.endswith("注意報"):
+        return 2
+    raise UnsupportedDocument(f"unknown warning kind {kind.name!r} (code {kind.code!r})")
+
+
+def _jis(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
+    try:
+        return codes.to_jis(code)[0] if len(code) == 7 else None
+    except UnknownAreaCode:
+        pass
+    if all_areas and len(code) >= 5 and code[:5].isdigit() and code[:5] != "00000":
+        return code[:5]
+    return None
+
+
+class _Common:
+    """What every Event of one report shares."""
+
+    def __init__(self, report: JmaReport, source_id: str, url: str | None) -> None:
+        head: Head = report.head
+        self.head = head
+        self.status = STATUS[report.control.status]
+        self.cancelled = head.info_type == "取消"
+        upstream_id, sequence = head.event_id, head.serial
+        if upstream_id is None:
+            upstream_id = f"{report.control.title}|{head.title}"
+        if sequence is None:
+            sequence = int(head.report_datetime.timestamp())
+        self.source = SourceRef(source_id=source_id, url=url, upstream_id=upstream_id, sequence=sequence)
+        self.properties: dict[str, Any] = {
+            "control_title": report.control.title,
+            "report_title": head.title,
+            "info_type": head.info_type,
+            "correction": head.info_type == "訂正",
+            "event_id": head.event_id,
+            "serial": head.serial,
+            "target_at": head.target_datetime.isoformat() if head.target_datetime else None,
+            "publishing_office": report.control.publishing_office,
+        }
+
+    def id(self, key: str) -> str:
+        return key if self.status is Status.ACTUAL else f"{key}#{self.status.value}"
+
+    def event(self, key: str, kind: Kind, level: int, lifted: bool, title: str, areas, props,
+              observed: bool = False) -> Event:
+        state = State.CANCELLED if self.cancelled else State.LIFTED if lifted else State.ACTIVE
+        level = 0 if state is not State.ACTIVE else level
+        severity, urgency, certainty = _cap(level, observed)
+        return Event(
+            id=self.id(key), kind=kind, level=level, severity=severity, urgency=urgency,
+            certainty=certainty, state=state, status=self.status, areas=tuple(areas),
+            issued_at=self.head.report_datetime, expires_at=self.head.valid_datetime,
+            title=title, text=self.head.headline_text, source=self.source,
+            properties=self.properties | props,
+        )
+
+
+def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Event]:
+    by_jis: dict[str, list] = {}
+    for item in report.items:
+        if item.status in _SKIPPED_STATUSES or item.kind_name == "なし":
+            continue
+        jis = _jis(item.area.code, codes, all_areas)
+        if jis is not None:
+            by_jis.setdefault(jis, []).append(item)
+    events = []
+    for jis, items in by_jis.items():
+        active = [i for i in items if i.status not in _LIFTED_STATUSES and i.kind_name != "解除"]
+        chosen = max(active, key=lambda i: sediment_level(i.kind_name, i.kind_code)) if active else items[0]
+        level = sediment_level(chosen.kind_name, chosen.kind_code) if active else 0
+        props = {"area_code": chosen.area.code, "area_name": chosen.area.name, "kind_name": chosen.kind_name,
+                 "kind_code": chosen.kind_code, "item_status": chosen.status}
+        title = f"{report.head.title}（{chosen.area.name}）"
+        events.append(common.event(f"sediment:{jis}", Kind.SEDIMENT_WARNING, level, not active, title, (jis,), props))
+    return events
+
+
+def _area_json(area: Area) -> dict[str, str]:
+    return {"code": area.code, "name": area.name}
+
+
+def _stations_json(report: FloodReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": s.code, "name": s.name, "location": s.location, "measure": s.measure, "unit": s.unit,
+            "readings": [
+                {"time": r.time.isoformat() if r.time else None, "label": r.label, "value": r.value,
+                 "condition": r.condition, "level": r.level}
+                for r in s.readings
+            ],
+            "thresholds": [{"name": t.name, "value": t.value, "unit": t.unit} for t in s.thresholds],
+        }
+        for s in report.stations
+    ]
+
+
+def _flood_events(report: FloodReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Event]:
+    if not report.forecast_areas:
+        raise UnsupportedDocument("指定河川洪水予報 names no forecast area (予報区域) in its headline")
+    level = flood_level(report.kind_name, report.kind_code)
+    areas = sorted({j for a in report.municipalities if (j := _jis(a.code, codes, all_areas))})
+    ours = bool(areas) or any(codes.in_prefecture(a.code) for a in report.prefecture_areas)
+    if not (ours or all_areas):
+        return []
+    observed = report.kind_code in ("50", "51", "52") or "氾濫発生" in report.kind_name
+    props = {
+        "kind_name": report.kind_name, "kind_code": report.kind_code, "condition": report.condition,
+        "rivers": [_area_json(a) for a in report.rivers],
+        "prefectures": [_area_json(a) for a in report.prefecture_areas],
+        "main_texts": list(report.main_texts),
+        "municipalities": [_area_json(a) for a in report.municipalities],
+        "stations": _stations_json(report),
+    }
+    return [
+        common.event(f"flood:{fa.code}", Kind.FLOOD_FORECAST, level, level == 0, report.head.title, areas,
+                     props | {"forecast_area": _area_json(fa)}, observed)
+        for fa in report.forecast_areas
+    ]
+
+
+def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Event]:
+    # (jis, family) -> (level, kind, area); an active kind beats a lifted one, a higher level a lower.
+    chosen: dict[tuple[str, str], tuple[int, WarningKind, Area]] = {}
+    for item in report.items:
+        jis = _jis(item.area.code, codes, all_areas)
+        if jis is None:
+            continue
+        for kind in item.kinds:
+            if kind.family not in LEVELLED_FAMILIES or kind.status in _SKIPPED_STATUSES:
+                continue
+            level = -1 if kind.status in _LIFTED_STATUSES else weather_level(kind)
+            key = (jis, kind.family)
+            if key not in chosen or level > chosen[key][0]:
+                chosen[key] = (level, kind, item.area)
+    events = []
+    for (jis, family), (level, kind, area) in chosen.items():
+        lifted = level < 0
+        props = {"area_code": area.code, "area_name": area.name, "family": family, "kind_name": kind.name,
+                 "kind_code": kind.code, "item_status": kind.status, "last_kind_name": kind.last_name,
+                 "generation": report.generation}
+        title = f"{area.name} {kind.name}{' 解除' if lifted else ''}"
+        events.append(common.event(f"weather:{jis}:{family}", Kind.WEATHER_WARNING, max(level, 0), lifted,
+                                   title, (jis,), props))
+    return events
+
+
+def to_events(report: JmaReport, codes: AreaCodes, source_id: str, url: str | None = None,
+              all_areas: bool = False) -> list[Event]:
+    """Map a parsed report to Events of `codes`' prefecture (every area if `all_areas`)."""
+    common = _Common(report, source_id, url)
+    if isinstance(report, SedimentReport):
+        events = _sediment_events(report, common, codes, all_areas)
+    elif isinstance(report, FloodReport):
+        events = _flood_events(report, common, codes, all_areas)
+    elif isinstance(report, WarningReport):
+        events = _weather_events(report, common, codes, all_areas)
+    else:
+        raise UnsupportedDocument(f"no mapping to events for {type(report).__name__}")
+    return sorted(events, key=lambda e: e.id)

@@ -1,0 +1,206 @@
+"""The parts every JMA XML report shares: Control, Head and its Headline, and the errors.
+
+JMA 防災情報XML documents are `<Report>` with a `<Control>` (what and whether real), a `<Head>`
+(who, when, which event, which serial) and a kind-specific `<Body>`. The family parsers in this
+package read the Body; this module reads the rest into plain records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from collectors.base import PayloadError
+
+NS_REPORT = "http://xml.kishou.go.jp/jmaxml1/"
+NS_HEAD = "http://xml.kishou.go.jp/jmaxml1/informationBasis1/"
+NS_METE = "http://xml.kishou.go.jp/jmaxml1/body/meteorology1/"
+NS_EB = "http://xml.kishou.go.jp/jmaxml1/elementBasis1/"
+
+R = "{%s}" % NS_REPORT
+H = "{%s}" % NS_HEAD
+B = "{%s}" % NS_METE
+EB = "{%s}" % NS_EB
+
+CONTROL_STATUSES = frozenset({"通常", "訓練", "試験"})
+# 遅延 marks a late delivery of an otherwise normal report.
+INFO_TYPES = frozenset({"発表", "訂正", "取消", "遅延"})
+
+
+class UnsupportedDocument(PayloadError):
+    """A well-formed JMA report of a kind this package does not read (e.g. 記録的短時間大雨情報)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """An area as JMA names it: its code in `code_type` (7-digit municipality, 6-digit region...)."""
+
+    code: str
+    name: str
+    code_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeadlineItem:
+    """One Head/Headline/Information/Item: a kind (and its condition) over a list of areas."""
+
+    info_type: str
+    kind_name: str
+    kind_code: str
+    condition: str | None
+    areas: tuple[Area, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """Report/Control: which message, whether real (通常) or an exercise (訓練) or a test (試験)."""
+
+    title: str
+    date_time: datetime
+    status: str
+    editorial_office: str
+    publishing_office: str
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Report/Head: the human title, times, EventID/Serial ordering keys and the headline."""
+
+    title: str
+    report_datetime: datetime
+    target_datetime: datetime | None
+    valid_datetime: datetime | None
+    event_id: str | None
+    info_type: str
+    serial: int | None
+    info_kind: str
+    info_kind_version: str
+    headline_text: str
+    headline_items: tuple[HeadlineItem, ...]
+
+
+def text(elem: etree._Element | None, path: str) -> str | None:
+    """Stripped text of the first `path` match under `elem`, None if absent or empty."""
+    if elem is None:
+        return None
+    value = elem.findtext(path)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def required(elem: etree._Element | None, path: str, where: str) -> str:
+    """Like `text`, but a missing or empty element is a PayloadError naming it."""
+    value = text(elem, path)
+    if value is None:
+        raise PayloadError(f"JMA report has no {where}")
+    return value
+
+
+def parse_datetime(value: str | None, where: str) -> datetime | None:
+    """ISO 8601 with an offset (JMA always gives one) -> aware datetime; a bad value is a PayloadError."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise PayloadError(f"JMA {where} {value!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise PayloadError(f"JMA {where} {value!r} has no UTC offset")
+    return parsed
+
+
+def _area(elem: etree._Element, ns: str, code_type: str | None) -> Area:
+    return Area(
+        code=text(elem, ns + "Code") or "",
+        name=text(elem, ns + "Name") or "",
+        code_type=elem.get("codeType") or code_type,
+    )
+
+
+def areas_of(parent: etree._Element, ns: str) -> tuple[Area, ...]:
+    """The <Area> children of an <Areas> element in namespace `ns`."""
+    code_type = parent.get("codeType")
+    return tuple(_area(a, ns, code_type) for a in parent.iterfind(ns + "Area"))
+
+
+def area_of(elem: etree._Element | None, ns: str) -> Area | None:
+    """A single <Area> element as an Area."""
+    return None if elem is None else _area(elem, ns, None)
+
+
+def parse_control(root: etree._Element) -> Control:
+    """Read Report/Control."""
+    control = root.find(R + "Control")
+    if control is None:
+        raise PayloadError("JMA report has no Control")
+    status = required(control, R + "Status", "Control/Status")
+    if status not in CONTROL_STATUSES:
+        raise PayloadError(f"JMA Control/Status {status!r} is not one of 通常, 訓練, 試験")
+    return Control(
+        title=required(control, R + "Title", "Control/Title"),
+        date_time=parse_datetime(required(control, R + "DateTime", "Control/DateTime"), "Control/DateTime"),
+        status=status,
+        editorial_office=text(control, R + "EditorialOffice") or "",
+        publishing_office=text(control, R + "PublishingOffice") or "",
+    )
+
+
+def _headline_items(headline: etree._Element | None) -> tuple[HeadlineItem, ...]:
+    if headline is None:
+        return ()
+    items = []
+    for info in headline.iterfind(H + "Information"):
+        info_type = info.get("type") or ""
+        for item in info.iterfind(H + "Item"):
+            kind = item.find(H + "Kind")
+            areas = item.find(H + "Areas")
+            items.append(
+                HeadlineItem(
+                    info_type=info_type,
+                    kind_name=text(kind, H + "Name") or "",
+                    kind_code=text(kind, H + "Code") or "",
+                    condition=text(kind, H + "Condition"),
+                    areas=areas_of(areas, H) if areas is not None else (),
+                )
+            )
+    return tuple(items)
+
+
+def parse_head(root: etree._Element) -> Head:
+    """Read Report/Head, including the headline text and its Information items."""
+    head = root.find(H + "Head")
+    if head is None:
+        raise PayloadError("JMA report has no Head")
+    info_type = required(head, H + "InfoType", "Head/InfoType")
+    if info_type not in INFO_TYPES:
+        raise PayloadError(f"JMA Head/InfoType {info_type!r} is not one of {sorted(INFO_TYPES)}")
+    serial_text = text(head, H + "Serial")
+    serial = None
+    if serial_text is not None:
+        if not serial_text.isdecimal():
+            raise PayloadError(f"JMA Head/Serial {serial_text!r} is not a number")
+        serial = int(serial_text)
+    headline = head.find(H + "Headline")
+    return Head(
+        title=required(head, H + "Title", "Head/Title"),
+        report_datetime=parse_datetime(
+            required(head, H + "ReportDateTime", "Head/ReportDateTime"), "Head/ReportDateTime"
+        ),
+        target_datetime=parse_datetime(text(head, H + "TargetDateTime"), "Head/TargetDateTime"),
+        valid_datetime=parse_datetime(text(head, H + "ValidDateTime"), "Head/ValidDateTime"),
+        event_id=text(head, H + "EventID"),
+        info_type=info_type,
+        serial=serial,
+        info_kind=text(head, H + "InfoKind") or "",
+        info_kind_version=text(head, H + "InfoKindVersion") or "",
+        headline_text=text(headline, H + "Text") or "",
+        headline_items=_headline_items(headline),
+    )
+
+
+def body_of(root: etree._Element) -> etree._Element | None:
+    """Report/Body in the meteorology namespace (None when a report carries none)."""
+    return root.find(B + "Body")

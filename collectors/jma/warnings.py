@@ -1,0 +1,129 @@
+"""気象警報・注意報: VPWW53 (気象特別警報・警報・注意報), VPWW54 (Ｈ２７) and the Ｒ０６ VPWW55–61.
+
+Each report covers one prefecture (or 地方) and, in its「気象警報・注意報（市町村等）」Warning, lists
+every municipality with all the kinds in force there, each with a status (発表 / 継続 / 解除, or
+「発表警報・注意報はなし」 for a municipality without any). The Ｒ０６ reports are split by hazard
+(大雨, 土砂, 高潮, 暴風, 波浪, その他) and name the kinds by level (レベル３大雨警報,
+レベル４土砂災害危険警報). The 集約通報 VPWS50 bundles these; it is read the same way, by its
+municipality Warning elements, but no real sample of it has been checked.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from collectors.base import PayloadError
+from collectors.jma.report import B, Area, Control, Head, area_of, text
+
+TITLE_LEGACY = "気象特別警報・警報・注意報"  # VPWW53
+TITLE_H27 = "気象警報・注意報（Ｈ２７）"  # VPWW54
+TITLE_R06_PREFIX = "気象警報・注意報（Ｒ０６）"  # VPWW55–61 (and VPWS50)
+MUNICIPALITY_WARNING = "気象警報・注意報（市町村等）"
+NO_WARNINGS = "発表警報・注意報はなし"
+
+# Kinds that are the same hazard at another strength: an upgrade from 強風注意報 to 暴風警報 replaces
+# the 注意報 without a 解除 line, so both must share one family (one Event id).
+_FAMILY_ALIASES = {"強風": "暴風", "風雪": "暴風雪"}
+_LEVEL_PREFIX = re.compile(r"^レベル[0-9０-９]")
+_SUFFIXES = ("特別警報", "危険警報", "警報", "注意報")
+
+
+def is_warning_title(title: str) -> bool:
+    """True for the Control/Title of a warnings report this module reads."""
+    return title in (TITLE_LEGACY, TITLE_H27) or title.startswith(TITLE_R06_PREFIX)
+
+
+def generation_of(title: str) -> str:
+    """'legacy' (VPWW53), 'H27' (VPWW54) or 'R06' (VPWW55–61) from the Control/Title."""
+    if title == TITLE_LEGACY:
+        return "legacy"
+    if title == TITLE_H27:
+        return "H27"
+    return "R06"
+
+
+def family_of(kind_name: str) -> str:
+    """The hazard a kind belongs to: レベル３大雨警報 -> 大雨, 強風注意報 -> 暴風, 土砂災害特別警報 -> 土砂災害."""
+    name = _LEVEL_PREFIX.sub("", kind_name.strip())
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return _FAMILY_ALIASES.get(name, name)
+
+
+@dataclass(frozen=True, slots=True)
+class WarningKind:
+    """One kind in force (or lifted) in one municipality."""
+
+    name: str
+    code: str
+    status: str
+    last_name: str | None = None  # Ｒ０６: the kind this one replaced
+    last_code: str | None = None
+
+    @property
+    def family(self) -> str:
+        """The hazard family of this kind (see `family_of`)."""
+        return family_of(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class WarningItem:
+    """One municipality's line: its area and every kind listed for it."""
+
+    area: Area
+    kinds: tuple[WarningKind, ...]
+    no_warnings: bool  # 「発表警報・注意報はなし」
+    change_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WarningReport:
+    """A parsed weather-warning report (any of VPWW53–61)."""
+
+    control: Control
+    head: Head
+    generation: str
+    items: tuple[WarningItem, ...]
+
+
+def _kinds(item: etree._Element) -> tuple[tuple[WarningKind, ...], bool]:
+    kinds = []
+    none = False
+    for kind in item.iterfind(B + "Kind"):
+        status = text(kind, B + "Status") or ""
+        name = text(kind, B + "Name")
+        if name is None:
+            if status == NO_WARNINGS:
+                none = True
+                continue
+            raise PayloadError(f"warning item Kind has no Name (status {status!r})")
+        kinds.append(
+            WarningKind(
+                name=name,
+                code=text(kind, B + "Code") or "",
+                status=status,
+                last_name=text(kind, B + "LastKind/" + B + "Name"),
+                last_code=text(kind, B + "LastKind/" + B + "Code"),
+            )
+        )
+    return tuple(kinds), none
+
+
+def parse_warnings(control: Control, head: Head, body: etree._Element | None) -> WarningReport:
+    """Read the municipality-level Warning elements of a weather-warning report."""
+    items: list[WarningItem] = []
+    if body is not None:
+        for warning in body.iterfind(B + "Warning"):
+            if warning.get("type") != MUNICIPALITY_WARNING:
+                continue
+            for item in warning.iterfind(B + "Item"):
+                area = area_of(item.find(B + "Area"), B)
+                if area is None or not area.code:
+                    raise PayloadError("weather-warning item has no Area/Code")
+                kinds, none = _kinds(item)
+                items.append(WarningItem(area, kinds, none, text(item, B + "ChangeStatus")))
+    return WarningReport(control, head, generation_of(control.title), tuple(items))

@@ -75,6 +75,27 @@ def check_geometry(event: Event) -> None:
         raise Rejected(event.id, f"invalid geometry: {explain_validity(geom)}")
 
 
+def _is_older(a: Event, b: Event) -> bool:
+    """True when `a` is an older serial of the same upstream event than `b`."""
+    return (
+        a.source.upstream_id is not None
+        and a.source.upstream_id == b.source.upstream_id
+        and a.source.sequence is not None
+        and b.source.sequence is not None
+        and a.source.sequence < b.source.sequence
+    )
+
+
+def newest_per_id(events: Iterable[Event]) -> dict[str, Event]:
+    """One event per id: the later one in snapshot order, unless it is an older serial."""
+    latest: dict[str, Event] = {}
+    for event in events:
+        current = latest.get(event.id)
+        if current is None or not _is_older(event, current):
+            latest[event.id] = event
+    return latest
+
+
 class Pipeline:
     """Turns snapshots into atomic store batches; one instance per service process."""
 
@@ -129,14 +150,7 @@ class Pipeline:
             if incoming.ended:
                 return None  # an end of something never seen active: nothing to end
             return Change(ChangeOp.CREATED, incoming.model_copy(update={"version": 1, "supersedes": None}))
-        src_new, src_old = incoming.source, stored.source
-        if (
-            src_new.upstream_id is not None
-            and src_new.upstream_id == src_old.upstream_id
-            and src_new.sequence is not None
-            and src_old.sequence is not None
-            and src_new.sequence < src_old.sequence
-        ):
+        if _is_older(incoming, stored):
             return None  # a late older serial never overwrites a newer one
         if stored.ended and incoming.ended:
             return None
@@ -175,11 +189,9 @@ class Pipeline:
                 now = self.clock()
                 stored = await self.store.get_many(e.id for e in accepted)
                 changes: list[Change] = []
-                seen: set[str] = set()
-                for event in accepted:
-                    if event.id in seen:
-                        continue  # first occurrence in a snapshot wins; collectors emit one per id
-                    seen.add(event.id)
+                latest = newest_per_id(accepted)
+                seen = set(latest)
+                for event in latest.values():
                     change = self.diff(event.model_copy(update={"received_at": now}), stored.get(event.id))
                     if change is not None:
                         changes.append(change)

@@ -209,3 +209,12 @@ async def test_http_200_with_old_content_is_stale_not_ok(pipeline, store, clock)
     status = await poller.run_once()
     assert status.state == SourceState.STALE
     assert (await store.source_status("scripted")).state == SourceState.STALE
+
+
+async def test_within_one_snapshot_the_newest_serial_wins(pipeline, store):
+    batch = [sediment("17201", level=4, serial=3), sediment("17201", level=3, serial=2)]
+    await pipeline.ingest(Snapshot("jma", batch))
+    assert (await store.get("sediment:17201")).source.sequence == 3
+    batch = [sediment("17202", level=3, serial=1), sediment("17202", level=0, state=State.LIFTED, serial=2)]
+    await pipeline.ingest(Snapshot("jma", batch))
+    assert await store.get("sediment:17202") is None  # lifted before ever stored active: nothing to end

@@ -1,0 +1,132 @@
+"""JMA Atom PULL feed collector: poll the feed, fetch each new report once, map it to Events.
+
+The feed lists the last minutes of reports; every report is downloaded at most once per process
+(JMA blocks clients that re-download). A feed is never a complete list of what is in force, so
+nothing ends by dropping out of it: 解除 and 取消 come from the reports themselves.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+from typing import Literal
+
+import structlog
+from pydantic import Field
+
+from collectors.base import CollectorError, PayloadError, Snapshot, SourceConfig
+from collectors.http import Fetcher
+from collectors.jma.atom import parse_feed, select_entries
+from collectors.jma.document import parse_document
+from collectors.jma.normalise import to_events
+from collectors.jma.report import UnsupportedDocument
+from geo.codes import AreaCodes
+from geo.model import Event
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_TYPE_CODES = [
+    "VXWW50",  # 土砂災害警戒情報
+    "VXKOii",  # 指定河川洪水予報 (every river's code, old and level-named kinds)
+    "VPWW53",  # 気象特別警報・警報・注意報
+    "VPWW54",  # 気象警報・注意報（Ｈ２７）
+    "VPWW55", "VPWW56", "VPWW57", "VPWW58", "VPWW59", "VPWW60", "VPWW61",  # Ｒ０６ family
+    "VPWS50",  # 集約通報
+]
+ATOM_TYPES = ("application/atom+xml", "application/xml", "text/xml")
+XML_TYPES = ("application/xml", "text/xml")
+
+
+class Config(SourceConfig):
+    """A JMA Atom feed (extra.xml carries warnings, 土砂災害警戒情報 and 指定河川洪水予報)."""
+
+    type: Literal["jma_feed"] = "jma_feed"
+    interval_s: float = Field(default=60, gt=0, description="JMA rebuilds the feed every minute.")
+    offset_s: float = Field(default=20, ge=0, lt=3600, description="Second of each minute to poll at.")
+    expected_cadence_s: float = Field(default=60, gt=0, description="The feed's `updated` moves every minute.")
+    type_codes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TYPE_CODES),
+        description="Data type codes of the reports to fetch (VXKOii: any two digits).",
+    )
+    office_codes: list[str] = Field(
+        default_factory=lambda: ["170000"],
+        description="Issuing offices' area codes in the report file names; empty fetches every office.",
+    )
+    document_max_bytes: int = Field(default=8_000_000, gt=0, description="Cap on one report's size.")
+    max_documents_per_poll: int = Field(default=200, gt=0, description="Reports fetched in one poll at most.")
+    all_areas: bool = Field(default=False, description="Keep areas outside the configured prefecture.")
+    remember: int = Field(default=10_000, gt=0, description="Report URLs remembered as already fetched.")
+
+
+class JmaFeedCollector:
+    """Polls one JMA Atom feed."""
+
+    def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
+        self.source_id = source_id
+        self.config = config
+        self.fetcher = fetcher
+        self.codes = codes
+        self._last_modified: str | None = None
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        # Events of reports already fetched whose poll failed later: delivered with the next
+        # successful poll, because those reports will never be downloaded again.
+        self._pending: list[Event] = []
+        self._content_time: datetime | None = None
+
+    def _remember(self, url: str) -> None:
+        self._seen[url] = None
+        while len(self._seen) > self.config.remember:
+            self._seen.popitem(last=False)
+
+    async def poll(self, now: datetime) -> Snapshot:
+        """Fetch the feed (conditional GET), then each new matching report once."""
+        cfg = self.config
+        result = await self.fetcher.get(
+            str(cfg.url), cfg, last_modified=self._last_modified, content_types=ATOM_TYPES
+        )
+        if result.not_modified:
+            if self._pending:
+                events, self._pending = self._pending, []
+                return Snapshot(self.source_id, events, content_time=self._content_time)
+            return Snapshot(self.source_id, not_modified=True, content_time=self._content_time)
+        feed = parse_feed(result.body, cfg.max_bytes)
+        entries = select_entries(
+            feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None
+        )
+        new = sorted((e for e in entries if e.url not in self._seen), key=lambda e: e.updated)
+        new = new[: cfg.max_documents_per_poll]
+        events = list(self._pending)
+        errors: list[str] = []
+        skipped = 0
+        for entry in new:
+            try:
+                doc = await self.fetcher.get(entry.url, cfg, content_types=XML_TYPES)
+            except CollectorError as exc:
+                if exc.retryable:
+                    # not downloaded: try again next poll (it stays in the feed ~10 minutes)
+                    self._pending = events
+                    raise
+                self._remember(entry.url)
+                errors.append(f"{entry.url}: {exc}")
+                continue
+            self._remember(entry.url)
+            try:
+                report = parse_document(doc.body, cfg.document_max_bytes)
+                events.extend(to_events(report, self.codes, self.source_id, entry.url, cfg.all_areas))
+            except UnsupportedDocument as exc:
+                skipped += 1
+                log.debug("jma_document_skipped", url=entry.url, reason=str(exc))
+            except PayloadError as exc:
+                errors.append(f"{entry.url}: {exc}")
+                log.warning("jma_document_rejected", url=entry.url, reason=str(exc))
+        self._last_modified = result.last_modified
+        self._content_time = feed.updated
+        if errors:
+            self._pending = events
+            raise PayloadError(f"{len(errors)} report(s) rejected: {'; '.join(errors[:3])}")
+        self._pending = []
+        return Snapshot(
+            self.source_id,
+            events,
+            content_time=feed.updated,
+            details={"feed_entries": len(feed.entries), "fetched": len(new), "skipped": skipped},
+        )

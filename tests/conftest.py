@@ -1,0 +1,106 @@
+"""Shared fixtures: a real redis-server for the session and a clock the tests drive by hand."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+
+T0 = datetime(2026, 7, 1, 3, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class FakeClock:
+    """A wall clock that only moves when a test advances it."""
+
+    now: datetime = field(default=T0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
+        """Move forward; returns the new time."""
+        self.now += timedelta(seconds=seconds, **kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fresh fake clock at T0 (2026-07-01T03:00Z)."""
+    return FakeClock()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_ping(url: str, proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with {proc.returncode}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server at {url} did not answer PING in {timeout_s}s") from None
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a Redis for the session: BOSAI_TEST_REDIS_URL, else a private redis-server from PATH."""
+    url = os.environ.get("BOSAI_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "redis-server is not on PATH and BOSAI_TEST_REDIS_URL is not set"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: CI must install redis-server (Redis 7) or point BOSAI_TEST_REDIS_URL at one")
+        pytest.skip(f"{reason}; Redis tests skipped")
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--logfile", str(workdir / "redis.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_ping(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session Redis, emptied (FLUSHDB) before the test so tests never see each other's keys."""
+    client = redis.Redis.from_url(redis_server)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return redis_server

@@ -105,7 +105,7 @@ def _jis(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
         return codes.to_jis(code)[0] if len(code) == 7 else None
     except UnknownAreaCode:
         pass
-    if all_areas and len(code) >= 5 and code[:5].isdigit() and code[:5] != "00000":
+    if all_areas and len(code) >= 5 and code[:5].isascii() and code[:5].isdigit() and code[:5] != "00000":
         return code[:5]
     return None
 

@@ -64,8 +64,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Feed recorded payloads through the parsers and pipeline; print changes as JSON lines."""
+    import logging
+
+    from service.logging import configure
     from service.replay import replay
 
+    configure(level=logging.WARNING)
     return replay([Path(p) for p in args.paths], config=args.config, all_areas=args.all_areas)
 
 

@@ -1,0 +1,315 @@
+"""River water-level gauges: readings become Observations, each station one `gauge:{code}` Event.
+
+The Event's level comes from the station's thresholds (see collectors/gauge_formats.py for the
+crisis-gauge mapping), its trend from the last readings (a small window per station kept here),
+and `silent` flags a gauge whose newest reading is older than its own cadence allows: crisis
+gauges report about daily below their start level and every 10 minutes above it, so a low gauge
+quiet for hours is normal while a high one quiet for 30 minutes is not.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from collectors.base import CollectorError, PayloadError, Snapshot, SourceConfig
+from collectors.gauge_formats import (
+    JST,
+    GaugePayload,
+    GaugeReading,
+    GaugeStation,
+    Thresholds,
+    parse_area_info,
+    parse_sta_observations,
+    parse_sta_thing,
+    parse_tmlist,
+)
+from collectors.http import JSON_TYPES, Fetcher, HTTPStatusError
+from geo.codes import AreaCodes
+from geo.model import SEVERITY_BY_LEVEL, Certainty, Event, Kind, Observation, SourceRef
+
+STATION_FETCH_CONCURRENCY = 4
+
+
+class ThresholdsConfig(BaseModel):
+    """Stage thresholds in metres for one station (any may be omitted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    standby_m: float | None = Field(default=None, description="水防団待機水位 (レベル1).")
+    caution_m: float | None = Field(default=None, description="氾濫注意水位 (レベル2).")
+    evacuation_m: float | None = Field(default=None, description="避難判断水位 (レベル3).")
+    danger_m: float | None = Field(default=None, description="氾濫危険水位 (レベル4).")
+    flooding_m: float | None = Field(default=None, description="氾濫発生 (レベル5).")
+    start_m: float | None = Field(default=None, description="Level above which the gauge reports at cadence_high_s.")
+
+
+class StationConfig(BaseModel):
+    """One gauge station: what tmlist/SensorThings do not say about it, or overrides for area_info."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", description="Station name shown to residents.")
+    town_code: str | None = Field(default=None, pattern=r"^\d{5}$", description="JIS 5-digit municipality code.")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84).")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS84).")
+    datastream: str | None = Field(default=None, description="SensorThings Datastream id (format sensorthings).")
+    thresholds: ThresholdsConfig | None = Field(default=None, description="Thresholds; replace the source's own.")
+
+
+class Config(SourceConfig):
+    """A gauge source: crisis-gauge area_info, river.go.jp tmlist or an OGC SensorThings service."""
+
+    type: Literal["river_gauge"] = "river_gauge"
+    format: Literal["area_info", "tmlist", "sensorthings"] = Field(
+        description="Wire format: area_info (url = the JSON), tmlist (url = the tmlist/{stg|swstg}/ base), "
+        "sensorthings (url = the service root, e.g. …/v1.1/)."
+    )
+    stations: dict[str, StationConfig] = Field(
+        default_factory=dict, description="Stations by code; required for tmlist and sensorthings."
+    )
+    prefecture_only: bool = Field(default=True, description="Drop stations whose town code is not in the area table.")
+    cadence_high_s: float = Field(default=600, gt=0, description="Reporting interval at or above the start level.")
+    cadence_low_s: float = Field(default=86400, gt=0, description="Reporting interval below the start level.")
+    silent_factor: float = Field(default=3.0, ge=1, description="A gauge is silent after this many missed intervals.")
+    trend_window_s: float = Field(default=1800, gt=0, description="Readings this recent feed the trend.")
+    history_size: int = Field(default=12, ge=2, le=200, description="Readings kept per station for the trend.")
+    lookback_steps: int = Field(default=3, ge=0, le=12, description="tmlist: 10-minute steps back when a file is missing.")
+    sensorthings_top: int = Field(default=12, ge=1, le=1000, description="sensorthings: observations read per poll.")
+
+
+class RiverGaugeCollector:
+    """Polls one gauge source."""
+
+    def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
+        self.source_id = source_id
+        self.config = config
+        self.fetcher = fetcher
+        self.codes = codes
+        self._history: dict[str, deque[GaugeReading]] = {}
+        self._stations: dict[str, GaugeStation] = {}
+        self._present: set[str] = set()  # stations in the last area_info file
+        self._etag: str | None = None
+        self._last_modified: str | None = None
+        self._last_silent: dict[str, bool] = {}
+
+    async def poll(self, now: datetime) -> Snapshot:
+        """Fetch the gauges once and return their Observations and Events."""
+        if self.config.format == "area_info":
+            result = await self.fetcher.get(
+                str(self.config.url), self.config, etag=self._etag,
+                last_modified=self._last_modified, content_types=JSON_TYPES,
+            )
+            if result.not_modified:
+                return self._unchanged(now)
+            payload = parse_area_info(result.body)
+            present = self._keep_region(payload)
+            self._etag, self._last_modified = result.etag, result.last_modified
+        elif self.config.format == "tmlist":
+            payload = await self._fetch_each(now, self._tmlist_station)
+            present = set(payload.stations)
+        else:
+            payload = await self._fetch_each(now, self._sta_station)
+            present = set(payload.stations)
+        new_readings = self._remember(payload)
+        self._present = present
+        return self._snapshot(now, new_readings)
+
+    # --- fetching -------------------------------------------------------------------------
+
+    def _keep_region(self, payload: GaugePayload) -> set[str]:
+        if self.config.prefecture_only:
+            payload.stations = {c: s for c, s in payload.stations.items() if s.town_code in self.codes}
+            payload.readings = [r for r in payload.readings if r.station in payload.stations]
+        for code, override in self.config.stations.items():
+            if code in payload.stations:
+                payload.stations[code] = _merge(payload.stations[code], override)
+        return set(payload.stations)
+
+    async def _fetch_each(self, now: datetime, fetch_one) -> GaugePayload:
+        if not self.config.stations:
+            raise PayloadError(f"{self.config.format} source {self.source_id} has no stations configured")
+        limit = asyncio.Semaphore(STATION_FETCH_CONCURRENCY)
+
+        async def guarded(code: str, station: StationConfig):
+            async with limit:
+                return await fetch_one(now, code, station)
+
+        results = await asyncio.gather(
+            *(guarded(c, s) for c, s in self.config.stations.items()), return_exceptions=True
+        )
+        payload = GaugePayload()
+        errors: list[CollectorError] = []
+        for (code, _), result in zip(self.config.stations.items(), results):
+            if isinstance(result, PayloadError):
+                raise result  # a hostile or broken payload fails the poll: nothing partial
+            if isinstance(result, BaseException):
+                if not isinstance(result, CollectorError):
+                    raise result
+                errors.append(result)
+                continue
+            station, readings = result
+            payload.stations[code] = station
+            payload.readings.extend(readings)
+        if errors and not payload.stations:
+            raise errors[0]
+        return payload
+
+    async def _tmlist_station(self, now: datetime, code: str, cfg: StationConfig):
+        base = str(self.config.url).rstrip("/") + "/"
+        t = now.astimezone(JST).replace(second=0, microsecond=0)
+        t -= timedelta(minutes=t.minute % 10)
+        for step in range(self.config.lookback_steps + 1):
+            url = f"{base}{t:%Y%m%d}/{t:%H%M}/{code}.json"
+            try:
+                result = await self.fetcher.get(url, self.config, content_types=JSON_TYPES)
+            except HTTPStatusError as exc:
+                # The newest 10-minute file appears a little late: step back, as the site's own client does.
+                if exc.status == 404 and step < self.config.lookback_steps:
+                    t -= timedelta(minutes=10)
+                    continue
+                raise
+            return _station_from_config(code, cfg), parse_tmlist(result.body, code)
+        raise AssertionError("unreachable")
+
+    async def _sta_station(self, now: datetime, code: str, cfg: StationConfig):
+        if not cfg.datastream:
+            raise PayloadError(f"station {code}: no datastream configured")
+        root = str(self.config.url).rstrip("/")
+        ds = cfg.datastream if cfg.datastream.isdigit() else "'" + cfg.datastream.replace("'", "''") + "'"
+        station = self._stations.get(code)
+        if station is None or (cfg.thresholds is None and station.thresholds.empty):
+            thing = await self.fetcher.get(f"{root}/Datastreams({ds})/Thing?$expand=Locations",
+                                           self.config, content_types=JSON_TYPES)
+            station = _merge(parse_sta_thing(thing.body, code), cfg)
+        top = self.config.sensorthings_top
+        result = await self.fetcher.get(
+            f"{root}/Datastreams({ds})/Observations?$orderby=phenomenonTime%20desc&$top={top}",
+            self.config, content_types=JSON_TYPES,
+        )
+        return station, parse_sta_observations(result.body, code)
+
+    # --- state and events -----------------------------------------------------------------
+
+    def _remember(self, payload: GaugePayload) -> list[GaugeReading]:
+        self._stations.update(payload.stations)
+        new: list[GaugeReading] = []
+        for reading in sorted(payload.readings, key=lambda r: r.time):
+            window = self._history.setdefault(reading.station, deque(maxlen=self.config.history_size))
+            if window and reading.time <= window[-1].time:
+                if all(r.time != reading.time for r in window):
+                    new.append(reading)  # a late older reading: stored, but the window stays in order
+                continue
+            window.append(reading)
+            new.append(reading)
+        return new
+
+    def _unchanged(self, now: datetime) -> Snapshot:
+        # A 304 says nothing new upstream, but time has passed: a gauge may have turned silent.
+        if all(self._silent(now, code) == was for code, was in self._last_silent.items()):
+            return Snapshot(source_id=self.source_id, not_modified=True, content_time=self._content_time())
+        return self._snapshot(now, [])
+
+    def _snapshot(self, now: datetime, new_readings: Iterable[GaugeReading]) -> Snapshot:
+        events = [self._event(now, code) for code in sorted(self._history) if code in self._stations]
+        observations = [Observation(r.station, r.time, r.level_m, r.quality) for r in new_readings]
+        silent = sum(1 for e in events if e.properties["silent"])
+        return Snapshot(
+            source_id=self.source_id,
+            events=events,
+            observations=observations,
+            content_time=self._content_time(),
+            details={"stations": len(events), "silent": silent},
+        )
+
+    def _content_time(self) -> datetime | None:
+        times = [w[-1].time for code, w in self._history.items() if w and code in self._present]
+        return max(times) if times else None
+
+    def _silent(self, now: datetime, code: str) -> bool:
+        latest = self._history[code][-1]
+        start = self._stations[code].thresholds.start_m
+        absent = self.config.format == "area_info" and code not in self._present
+        high = not absent and (start is None or (latest.level_m is not None and latest.level_m >= start))
+        cadence = self.config.cadence_high_s if high else self.config.cadence_low_s
+        return (now - latest.time).total_seconds() > cadence * self.config.silent_factor
+
+    def _trend(self, code: str) -> float | None:
+        window = self._history[code]
+        latest = window[-1]
+        if latest.level_m is None:
+            return None
+        since = latest.time - timedelta(seconds=self.config.trend_window_s)
+        earlier = [r for r in window if since <= r.time < latest.time and r.level_m is not None]
+        if not earlier:
+            return None
+        ref = earlier[0]
+        minutes = (latest.time - ref.time).total_seconds() / 60
+        return round((latest.level_m - ref.level_m) / minutes * 10, 3)
+
+    def _event(self, now: datetime, code: str) -> Event:
+        station = self._stations[code]
+        latest = self._history[code][-1]
+        silent = self._silent(now, code)
+        self._last_silent[code] = silent
+        # Absent from area_info means the source itself says the gauge is below its start level.
+        below_start = self.config.format == "area_info" and code not in self._present
+        level = 0 if below_start else station.thresholds.level_for(latest.level_m)
+        areas = tuple(self.codes.to_jis(station.town_code)) if station.town_code in self.codes else ()
+        geometry = (
+            {"type": "Point", "coordinates": [station.lon, station.lat]}
+            if station.lon is not None and station.lat is not None else None
+        )
+        stage = "欠測" if latest.level_m is None else f"{latest.level_m:.2f} m"
+        return Event(
+            id=f"gauge:{code}",
+            kind=Kind.GAUGE,
+            level=level,
+            severity=SEVERITY_BY_LEVEL[level],
+            certainty=Certainty.OBSERVED,
+            areas=areas,
+            geometry=geometry,
+            observed_at=latest.time,
+            received_at=now,
+            title=f"{station.name or code} 水位",
+            text=f"{station.name or code}: {stage}（{latest.time.astimezone(JST):%m/%d %H:%M} 観測）"
+            + ("　※観測値が途絶えています" if silent else ""),
+            source=SourceRef(source_id=self.source_id, url=str(self.config.url), upstream_id=code),
+            properties={
+                "station": code,
+                "name": station.name,
+                "level_m": latest.level_m,
+                "quality": latest.quality,
+                "thresholds": station.thresholds.as_dict(),
+                "trend_m_per_10min": self._trend(code),
+                "observed_at": latest.time.isoformat(),
+                "silent": silent,
+                "below_start": below_start,
+                **latest.raw,
+            },
+        )
+
+
+def _thresholds(cfg: ThresholdsConfig) -> Thresholds:
+    return Thresholds(**cfg.model_dump())
+
+
+def _station_from_config(code: str, cfg: StationConfig) -> GaugeStation:
+    thresholds = _thresholds(cfg.thresholds) if cfg.thresholds else Thresholds()
+    return GaugeStation(code, cfg.name, cfg.town_code, cfg.lon, cfg.lat, thresholds)
+
+
+def _merge(station: GaugeStation, cfg: StationConfig) -> GaugeStation:
+    """The source's station with the configured values laid over it."""
+    return GaugeStation(
+        code=station.code,
+        name=cfg.name or station.name,
+        town_code=cfg.town_code or station.town_code,
+        lon=cfg.lon if cfg.lon is not None else station.lon,
+        lat=cfg.lat if cfg.lat is not None else station.lat,
+        thresholds=_thresholds(cfg.thresholds) if cfg.thresholds else station.thresholds,
+    )

@@ -1,0 +1,159 @@
+"""Sequences, message status, InfoType and the prefecture filter, on real samples and edited copies."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from collectors.base import PayloadError
+from collectors.jma import UnsupportedDocument, parse_document, to_events
+from geo.codes import AreaCodes
+from geo.model import Event
+
+DATA = Path("/work/shared/data/jma_xml/samples")
+CODES = AreaCodes.load()
+SEQUENCES = {
+    "渡島・檜山": sorted(DATA.glob("17_02_*_VXWW50.xml")),
+    "岡山": sorted(DATA.glob("17_03_*_VXWW50.xml")),
+    "神奈川": sorted(DATA.glob("17_04_*_VXWW50.xml")),
+}
+
+
+def events(data: bytes, all_areas: bool = True) -> list[Event]:
+    return to_events(parse_document(data), CODES, "jma_extra", all_areas=all_areas)
+
+
+def apply(current: dict[str, Event], batch: list[Event]) -> None:
+    """What the pipeline does with ordering: a late older serial of the same upstream id is dropped."""
+    for event in batch:
+        held = current.get(event.id)
+        if held and held.source.upstream_id == event.source.upstream_id and held.source.sequence > event.source.sequence:
+            continue
+        current[event.id] = event
+
+
+@pytest.mark.parametrize("region", sorted(SEQUENCES))
+def test_issue_continue_lift_sequence_ends_with_nothing_active(region):
+    current: dict[str, Event] = {}
+    seen_active = set()
+    for path in SEQUENCES[region]:
+        apply(current, events(path.read_bytes()))
+        seen_active |= {i for i, e in current.items() if e.state == "active"}
+    assert seen_active, "the sequence raises warnings before lifting them"
+    assert {i: e.state.value for i, e in current.items()} == {i: "lifted" for i in seen_active}
+    assert all(e.level == 0 for e in current.values())
+
+
+@pytest.mark.parametrize("region", sorted(SEQUENCES))
+def test_out_of_order_delivery_ends_the_same(region):
+    paths = list(SEQUENCES[region])
+    random.Random(4).shuffle(paths)
+    current: dict[str, Event] = {}
+    for path in paths:
+        apply(current, events(path.read_bytes()))
+    assert {e.state.value for e in current.values()} == {"lifted"}
+
+
+def test_okayama_serial_7_lifts_some_and_keeps_others():
+    current: dict[str, Event] = {}
+    for path in SEQUENCES["岡山"][:7]:
+        apply(current, events(path.read_bytes()))
+    active = sorted(i for i, e in current.items() if e.state == "active")
+    # 17_03_07: 解除 for 3320400 3321600 3342300 3344500 3358600, the 22 others continue
+    assert len(active) == 22
+    assert {"sediment:33204", "sediment:33216", "sediment:33423"}.isdisjoint(active)
+    assert current["sediment:33423"].state == "lifted"
+
+
+ISHIKAWA_SEDIMENT = (
+    (DATA / "17_02_01_190529_VXWW50.xml").read_bytes()
+    .replace(b"0133100", b"1720100")  # 松前町 -> 金沢市's code
+    .replace(b"0133200", b"1746100")  # 福島町 -> 能登町's code
+)
+
+
+def test_only_the_configured_prefecture_is_kept():
+    kept = events(ISHIKAWA_SEDIMENT, all_areas=False)
+    assert [(e.id, e.areas, e.level) for e in kept] == [
+        ("sediment:17201", ("17201",), 4),
+        ("sediment:17461", ("17461",), 4),
+    ]
+    assert kept[0].properties["area_name"] == "松前町"  # names come from the message
+
+
+@pytest.mark.parametrize(
+    ("control_status", "status", "suffix"), [("通常", "actual", ""), ("訓練", "exercise", "#exercise"), ("試験", "test", "#test")]
+)
+def test_control_status_maps_and_keeps_drills_apart(control_status, status, suffix):
+    data = ISHIKAWA_SEDIMENT.replace("<Status>通常</Status>".encode(), f"<Status>{control_status}</Status>".encode())
+    got = events(data, all_areas=False)
+    assert [(e.id, e.status.value) for e in got] == [
+        (f"sediment:17201{suffix}", status),
+        (f"sediment:17461{suffix}", status),
+    ]
+
+
+def test_cancellation_cancels_every_listed_area():
+    data = ISHIKAWA_SEDIMENT.replace("<InfoType>発表</InfoType>".encode(), "<InfoType>取消</InfoType>".encode())
+    got = events(data, all_areas=False)
+    assert [(e.id, e.state.value, e.level) for e in got] == [("sediment:17201", "cancelled", 0), ("sediment:17461", "cancelled", 0)]
+
+
+def test_correction_is_a_normal_update_marked_as_such():
+    data = ISHIKAWA_SEDIMENT.replace("<InfoType>発表</InfoType>".encode(), "<InfoType>訂正</InfoType>".encode())
+    got = events(data, all_areas=False)
+    assert all(e.state == "active" and e.level == 4 and e.properties["correction"] for e in got)
+    assert not any(e.properties["correction"] for e in events(ISHIKAWA_SEDIMENT, all_areas=False))
+
+
+def test_flood_in_the_prefecture_by_its_municipalities():
+    data = (DATA / "16_02_02_220728_VXKOii.xml").read_bytes().replace(b"4120600", b"1720300")  # 武雄市 -> 小松市
+    (event,) = events(data, all_areas=False)
+    assert event.id == "flood:890904000100" and event.areas == ("17203",) and event.level == 3
+    stations = event.properties["stations"]
+    assert stations and stations[0]["thresholds"] and stations[0]["readings"][0]["time"].startswith("2021-08-13")
+
+
+def test_r06_flood_kinds_in_order_of_level():
+    names = {
+        "16_08_01_260312_VXKOii.xml": "レベル２氾濫注意報",
+        "16_09_01_260312_VXKOii.xml": "レベル３氾濫警報",
+        "16_10_01_260312_VXKOii.xml": "レベル４氾濫危険警報",
+        "16_11_01_260312_VXKOii.xml": "レベル５氾濫特別警報",
+    }
+    for name, kind in names.items():
+        (event,) = events((DATA.parent / "samples_r06" / name).read_bytes())
+        assert event.properties["kind_name"] == kind
+        assert event.level == int(kind[3])
+        assert event.severity == {2: "Moderate", 3: "Severe", 4: "Severe", 5: "Extreme"}[event.level]
+
+
+def test_unknown_kind_is_unsupported_not_malformed():
+    data = ISHIKAWA_SEDIMENT.replace("<Name>警戒</Name>".encode(), "<Name>謎</Name>".encode()).replace(
+        b"<Code>3</Code>", b"<Code>7</Code>"
+    )
+    with pytest.raises(UnsupportedDocument, match="謎"):
+        events(data)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("<Serial>1</Serial>", "<Serial>one</Serial>", "Serial 'one' is not a number"),
+        ("<InfoType>発表</InfoType>", "<InfoType>速報</InfoType>", "InfoType '速報'"),
+        ("<Status>通常</Status>", "<Status>本番</Status>", "Control/Status '本番'"),
+        ("<ReportDateTime>2013-08-23T15:15:00+09:00", "<ReportDateTime>2013-08-23T15:15:00", "has no UTC offset"),
+        ("<ReportDateTime>2013-08-23T15:15:00+09:00", "<ReportDateTime>yesterday", "not an ISO 8601"),
+    ],
+)
+def test_bad_head_values_are_precise_payload_errors(old, new, message):
+    data = ISHIKAWA_SEDIMENT.replace(old.encode(), new.encode())
+    with pytest.raises(PayloadError, match=message) as info:
+        parse_document(data)
+    assert not isinstance(info.value, UnsupportedDocument)
+
+
+def test_not_a_jma_report():
+    with pytest.raises(PayloadError, match="not a JMA report"):
+        parse_document(b"<feed xmlns='http://www.w3.org/2005/Atom'/>")

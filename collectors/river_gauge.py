@@ -96,6 +96,8 @@ class RiverGaugeCollector:
         self._etag: str | None = None
         self._last_modified: str | None = None
         self._last_silent: dict[str, bool] = {}
+        self._built: dict[str, tuple[tuple, Event]] = {}
+        self._fixed_parts: dict[str, tuple[GaugeStation, dict]] = {}
 
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch the gauges once and return their Observations and Events."""
@@ -106,15 +108,23 @@ class RiverGaugeCollector:
             )
             if result.not_modified:
                 return self._unchanged(now)
-            payload = parse_area_info(result.body)
-            present = self._keep_region(payload)
+            snapshot = self.from_area_info(result.body, now)
             self._etag, self._last_modified = result.etag, result.last_modified
-        elif self.config.format == "tmlist":
+            return snapshot
+        if self.config.format == "tmlist":
             payload = await self._fetch_each(now, self._tmlist_station)
             present = set(payload.stations)
         else:
             payload = await self._fetch_each(now, self._sta_station)
             present = set(payload.stations)
+        new_readings = self._remember(payload)
+        self._present = present
+        return self._snapshot(now, new_readings)
+
+    def from_area_info(self, body: bytes, now: datetime) -> Snapshot:
+        """Parse and normalise one area_info payload (the poll without HTTP; replay and benchmarks)."""
+        payload = parse_area_info(body)
+        present = self._keep_region(payload)
         new_readings = self._remember(payload)
         self._present = present
         return self._snapshot(now, new_readings)
@@ -258,33 +268,34 @@ class RiverGaugeCollector:
         self._last_silent[code] = silent
         # Absent from area_info means the source itself says the gauge is below its start level.
         below_start = self.config.format == "area_info" and code not in self._present
+        key = (station, latest, silent, below_start)
+        built = self._built.get(code)
+        if built is not None and built[0] == key:
+            return built[1]  # nothing new: the same version, received when it first arrived
         level = 0 if below_start else station.thresholds.level_for(latest.level_m)
-        areas = tuple(self.codes.to_jis(station.town_code)) if station.town_code in self.codes else ()
-        geometry = (
-            {"type": "Point", "coordinates": [station.lon, station.lat]}
-            if station.lon is not None and station.lat is not None else None
-        )
+        fixed = self._fixed(station)
         stage = "欠測" if latest.level_m is None else f"{latest.level_m:.2f} m"
-        return Event(
-            id=f"gauge:{code}",
+        local = latest.time.astimezone(JST)
+        event = Event(
+            id=fixed["id"],
             kind=Kind.GAUGE,
             level=level,
             severity=SEVERITY_BY_LEVEL[level],
             certainty=Certainty.OBSERVED,
-            areas=areas,
-            geometry=geometry,
+            areas=fixed["areas"],
+            geometry=fixed["geometry"],
             observed_at=latest.time,
             received_at=now,
-            title=f"{station.name or code} 水位",
-            text=f"{station.name or code}: {stage}（{latest.time.astimezone(JST):%m/%d %H:%M} 観測）"
+            title=fixed["title"],
+            text=f"{fixed['label']}: {stage}（{local.month:02d}/{local.day:02d} {local.hour:02d}:{local.minute:02d} 観測）"
             + ("　※観測値が途絶えています" if silent else ""),
-            source=SourceRef(source_id=self.source_id, url=str(self.config.url), upstream_id=code),
+            source=fixed["source"],
             properties={
                 "station": code,
                 "name": station.name,
                 "level_m": latest.level_m,
                 "quality": latest.quality,
-                "thresholds": station.thresholds.as_dict(),
+                "thresholds": fixed["thresholds"],
                 "trend_m_per_10min": self._trend(code),
                 "observed_at": latest.time.isoformat(),
                 "silent": silent,
@@ -292,6 +303,31 @@ class RiverGaugeCollector:
                 **latest.raw,
             },
         )
+        self._built[code] = (key, event)
+        return event
+
+    def _fixed(self, station: GaugeStation) -> dict:
+        """The parts of a station's Event that change only with the station itself (cached)."""
+        cached = self._fixed_parts.get(station.code)
+        if cached is not None and cached[0] == station:
+            return cached[1]
+        areas = tuple(self.codes.to_jis(station.town_code)) if station.town_code in self.codes else ()
+        geometry = (
+            {"type": "Point", "coordinates": [station.lon, station.lat]}
+            if station.lon is not None and station.lat is not None else None
+        )
+        label = station.name or station.code
+        parts = {
+            "id": f"gauge:{station.code}",
+            "areas": areas,
+            "geometry": geometry,
+            "label": label,
+            "title": f"{label} 水位",
+            "thresholds": station.thresholds.as_dict(),
+            "source": SourceRef(source_id=self.source_id, url=str(self.config.url), upstream_id=station.code),
+        }
+        self._fixed_parts[station.code] = (station, parts)
+        return parts
 
 
 def _thresholds(cfg: ThresholdsConfig) -> Thresholds:

@@ -1,0 +1,47 @@
+"""Pipeline enrichment: every event gets both areas and geometry, whichever the upstream gave.
+
+- No geometry but areas (a sediment warning for 17201): the union of the areas' polygons,
+  simplified to about 50 m, marked `properties.geometry_source = "areas"` so that consumers know
+  it is an administrative outline, not a hazard footprint.
+- No areas but geometry (a gauge point, a closed road line): the municipalities it touches.
+- Invalid geometry is repaired with make_valid (counted in the registry); unreadable geometry
+  raises InvalidGeometry, a ValueError the pipeline turns into a rejection naming the event.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from geo.areas import SIMPLIFY_DEG, InvalidGeometry, read_geometry, to_geojson
+from geo.model import Event
+
+if TYPE_CHECKING:
+    from geo.registry import GeoRegistry
+
+GEOMETRY_FROM_AREAS = "areas"
+_ALLOWED = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
+
+
+def enrich_event(event: Event, registry: GeoRegistry) -> Event:
+    """The event with areas filled from geometry and geometry from areas; unchanged if complete."""
+    update: dict[str, Any] = {}
+    if event.geometry is not None:
+        try:
+            geom, repaired = read_geometry(event.geometry)
+        except InvalidGeometry as exc:
+            raise InvalidGeometry(f"{event.id}: {exc}") from None
+        if repaired:
+            registry.repaired_geometries += 1
+            if geom.geom_type not in _ALLOWED:
+                raise InvalidGeometry(f"{event.id}: invalid geometry and make_valid gave a {geom.geom_type}")
+            update["geometry"] = to_geojson(geom)  # the repaired geometry replaces the invalid one
+        if not event.areas:
+            found = registry.boundaries.municipalities_for(geom)
+            if found:
+                update["areas"] = tuple(found)
+    elif event.areas:
+        known = [a for a in event.areas if a in registry.boundaries.codes]
+        if known:
+            outline = registry.boundaries.union_of(known, simplify_deg=SIMPLIFY_DEG)
+            update["geometry"] = to_geojson(outline)
+            update["properties"] = {**event.properties, "geometry_source": GEOMETRY_FROM_AREAS}
+    return event.model_copy(update=update) if update else event

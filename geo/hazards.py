@@ -1,0 +1,84 @@
+"""Hazard types of designated emergency places, and which hazard an event puts in force.
+
+A 指定緊急避難場所 is designated per hazard (災害対策基本法施行令第20条の4): a school gym may be safe
+in an earthquake yet sit in a flood zone. So the hazard of the warnings in force decides which
+shelters may be recommended.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from geo.model import Event, Kind
+
+
+class Hazard(enum.StrEnum):
+    """The eight hazard types a 指定緊急避難場所 is designated for."""
+
+    FLOOD = "flood"  # 洪水
+    SEDIMENT = "sediment"  # 崖崩れ、土石流及び地滑り
+    STORM_SURGE = "storm_surge"  # 高潮
+    EARTHQUAKE = "earthquake"  # 地震
+    TSUNAMI = "tsunami"  # 津波
+    LARGE_FIRE = "large_fire"  # 大規模な火事
+    INLAND_FLOOD = "inland_flood"  # 内水氾濫
+    VOLCANO = "volcano"  # 火山現象
+
+
+HAZARD_LABELS_JA = {
+    Hazard.FLOOD: "洪水",
+    Hazard.SEDIMENT: "崖崩れ、土石流及び地滑り",
+    Hazard.STORM_SURGE: "高潮",
+    Hazard.EARTHQUAKE: "地震",
+    Hazard.TSUNAMI: "津波",
+    Hazard.LARGE_FIRE: "大規模な火事",
+    Hazard.INLAND_FLOOD: "内水氾濫",
+    Hazard.VOLCANO: "火山現象",
+}
+
+_HAZARD_VALUES = frozenset(h.value for h in Hazard)
+
+# Kinds whose hazard is fixed by the kind itself.
+_BY_KIND = {
+    Kind.GAUGE: frozenset({Hazard.FLOOD}),
+    Kind.FLOOD_FORECAST: frozenset({Hazard.FLOOD}),
+    Kind.SEDIMENT_WARNING: frozenset({Hazard.SEDIMENT}),
+}
+
+# Weather warnings name their phenomenon in the title (大雨警報（土砂災害）, 高潮警報, ...).
+_BY_WORD = (
+    ("土砂", Hazard.SEDIMENT),
+    ("浸水", Hazard.INLAND_FLOOD),
+    ("洪水", Hazard.FLOOD),
+    ("氾濫", Hazard.FLOOD),
+    ("高潮", Hazard.STORM_SURGE),
+    ("津波", Hazard.TSUNAMI),
+    ("火山", Hazard.VOLCANO),
+    ("噴火", Hazard.VOLCANO),
+    ("地震", Hazard.EARTHQUAKE),
+    ("火災", Hazard.LARGE_FIRE),
+)
+
+
+def hazards_of(event: Event) -> frozenset[Hazard]:
+    """The hazards an event puts in force: `properties.hazards` if given, else from kind or title."""
+    explicit = event.properties.get("hazards")
+    if explicit:
+        return frozenset(Hazard(h) for h in explicit if h in _HAZARD_VALUES)
+    if event.kind in _BY_KIND:
+        return _BY_KIND[event.kind]
+    if event.kind in (Kind.WEATHER_WARNING, Kind.NOTICE):
+        found = frozenset(h for word, h in _BY_WORD if word in event.title)
+        if not found and "大雨" in event.title:
+            return frozenset({Hazard.SEDIMENT, Hazard.INLAND_FLOOD})  # 大雨 without its (害) named
+        return found
+    return frozenset()
+
+
+def hazards_in_force(events: Iterable[Event]) -> frozenset[Hazard]:
+    """Union of the hazards of the active events with a level above 0."""
+    found: set[Hazard] = set()
+    for event in events:
+        if not event.ended and event.level > 0:
+            found |= hazards_of(event)
+    return frozenset(found)

@@ -1,0 +1,210 @@
+""""What affects this point": the answer a resident needs for one place, from the store.
+
+Rules (documented for the API):
+- An areal event (sediment warning, flood forecast, weather warning, notice) covers the point
+  when its own polygon covers it, or, when it has no polygon of its own (none, a point, or an
+  outline derived from its areas), when its areas include the point's municipality.
+- The level in force is the highest level among covering events (0 when none).
+- Shelters are chosen for the hazards of the covering events (geo/hazards.py), avoiding any
+  shelter inside an active warning's own polygon near the point while a suitable one outside
+  exists; open shelters first, then crowded, then unknown status; closed ones never.
+- Gauges: the nearest few within `gauge_radius_m`; road closures: all within `radius_m`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geo.areas import InvalidGeometry, read_geometry
+from geo.enrich import GEOMETRY_FROM_AREAS
+from geo.hazards import HAZARD_LABELS_JA, hazards_in_force
+from geo.model import LEVEL_COLOURS, LEVEL_NAMES_JA, Event, Kind
+from geo.shelters import Recommendation, statuses_from
+
+if TYPE_CHECKING:
+    from geo.registry import GeoRegistry
+    from geo.store.base import Store
+
+AREAL_KINDS = (Kind.SEDIMENT_WARNING, Kind.FLOOD_FORECAST, Kind.WEATHER_WARNING, Kind.NOTICE)
+_POLYGONAL = {"Polygon", "MultiPolygon"}
+
+
+@dataclass(frozen=True, slots=True)
+class HereOptions:
+    """Search radii and result counts of one query."""
+
+    radius_m: float = 2000.0  # road closures
+    gauge_radius_m: float = 10000.0
+    gauges: int = 3
+    shelters: int = 3
+    warning_search_m: float = 10000.0  # warning polygons considered when choosing shelters
+
+
+def level_words(level: int) -> dict[str, Any]:
+    """A level with its words and colour, never the colour alone."""
+    return {
+        "level": level,
+        "label_ja": f"警戒レベル{level}" if level else "警戒レベルなし",
+        "name_ja": LEVEL_NAMES_JA[level],
+        "colour": LEVEL_COLOURS[level],
+    }
+
+
+async def what_affects(
+    store: Store, registry: GeoRegistry, lon: float, lat: float, options: HereOptions = HereOptions()
+) -> dict[str, Any]:
+    """Everything in force at (lon, lat) as a JSON-ready dict; OutOfRegion outside the region."""
+    bounds = registry.boundaries
+    bounds.check_point(lon, lat)
+    municipality = bounds.municipality_at(lon, lat)
+    point = shapely.Point(lon, lat)
+    metric = registry.metric
+
+    near_box = metric.radius_bbox(lon, lat, options.warning_search_m)
+    areal = {e.id: e for e in await store.query(kinds=AREAL_KINDS, bbox=near_box)}
+    if municipality is not None:
+        areal.update({e.id: e for e in await store.query(kinds=AREAL_KINDS, areas=[municipality])})
+    own_polygons = {eid: g for eid, e in areal.items() if (g := _own_polygon(e)) is not None}
+    covering = sorted(
+        (e for e in areal.values() if _covers(e, own_polygons.get(e.id), point, municipality)),
+        key=lambda e: (-e.level, e.id),
+    )
+    level = max((e.level for e in covering), default=0)
+    hazards = hazards_in_force(covering)
+    avoid = [own_polygons[eid] for eid, e in areal.items() if eid in own_polygons and e.level > 0]
+
+    statuses = statuses_from(await store.query(kinds=[Kind.SHELTER]))
+    shelters = registry.shelters.recommend(lon, lat, hazards, avoid, statuses, k=options.shelters)
+    gauges = await _nearest_gauges(store, registry, lon, lat, options)
+    roads = await _road_closures(store, registry, point, lon, lat, options.radius_m)
+
+    return {
+        "point": {"lon": lon, "lat": lat},
+        "municipality": _municipality(registry, municipality),
+        **level_words(level),
+        "hazards": [{"hazard": h.value, "name_ja": HAZARD_LABELS_JA[h]} for h in sorted(hazards)],
+        "events": [_event_summary(e) for e in covering],
+        "gauges": gauges,
+        "road_closures": roads,
+        "shelters": [_shelter_summary(r) for r in shelters],
+        "radius_m": options.radius_m,
+        "as_of": store.clock().isoformat(),
+    }
+
+
+def _own_polygon(event: Event) -> BaseGeometry | None:
+    """The event's polygon if it is a footprint of its own (not an outline derived from areas)."""
+    if event.geometry is None or event.geometry.get("type") not in _POLYGONAL:
+        return None
+    if event.properties.get("geometry_source") == GEOMETRY_FROM_AREAS:
+        return None
+    try:
+        geom, _ = read_geometry(event.geometry)
+    except InvalidGeometry:
+        return None  # stored geometry was validated on the way in; never fail a resident's query
+    shapely.prepare(geom)
+    return geom
+
+
+def _covers(event: Event, polygon: BaseGeometry | None, point: shapely.Point, municipality: str | None) -> bool:
+    if polygon is not None:
+        return bool(polygon.intersects(point))
+    return municipality is not None and municipality in event.areas
+
+
+async def _nearest_gauges(
+    store: Store, registry: GeoRegistry, lon: float, lat: float, options: HereOptions
+) -> list[dict[str, Any]]:
+    box = registry.metric.radius_bbox(lon, lat, options.gauge_radius_m)
+    found = []
+    for event in await store.query(kinds=[Kind.GAUGE], bbox=box):
+        where = _point_of(event)
+        if where is None:
+            continue
+        metres = float(registry.metric.geodesic_m(lon, lat, where[0], where[1]))
+        if metres <= options.gauge_radius_m:
+            found.append((metres, event, where))
+    found.sort(key=lambda p: (p[0], p[1].id))
+    return [
+        {
+            "id": e.id,
+            "title": e.title,
+            **level_words(e.level),
+            "level_m": e.properties.get("level_m"),
+            "trend_m_per_10min": e.properties.get("trend_m_per_10min"),
+            "observed_at": e.observed_at.isoformat() if e.observed_at else None,
+            "distance_m": round(metres),
+            "lon": where[0],
+            "lat": where[1],
+        }
+        for metres, e, where in found[: options.gauges]
+    ]
+
+
+def _point_of(event: Event) -> tuple[float, float] | None:
+    geometry = event.geometry
+    if geometry is None or geometry.get("type") != "Point":
+        return None
+    lon, lat = geometry["coordinates"][:2]
+    return float(lon), float(lat)
+
+
+async def _road_closures(
+    store: Store, registry: GeoRegistry, point: shapely.Point, lon: float, lat: float, radius_m: float
+) -> list[dict[str, Any]]:
+    metric = registry.metric
+    here_xy = metric.project(point)
+    found = []
+    for event in await store.query(kinds=[Kind.ROAD_CLOSURE], bbox=metric.radius_bbox(lon, lat, radius_m)):
+        if event.geometry is None:
+            continue
+        try:
+            geom, _ = read_geometry(event.geometry)
+        except InvalidGeometry:
+            continue
+        metres = float(metric.project(geom).distance(here_xy))
+        if metres <= radius_m:
+            found.append((metres, event))
+    found.sort(key=lambda p: (p[0], p[1].id))
+    return [
+        {
+            "id": e.id,
+            "title": e.title,
+            **level_words(e.level),
+            "distance_m": round(metres),
+            **{k: e.properties[k] for k in ("route", "section", "reason", "regulation") if k in e.properties},
+            "geometry": e.geometry,
+        }
+        for metres, e in found
+    ]
+
+
+def _municipality(registry: GeoRegistry, code: str | None) -> dict[str, Any] | None:
+    if code is None:
+        return None
+    m = registry.codes.municipality(code)
+    return {"code": m.jis, "name": m.name, "name_en": m.name_en}
+
+
+def _event_summary(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "kind": event.kind.value,
+        **level_words(event.level),
+        "title": event.title,
+        "areas": list(event.areas),
+        "issued_at": event.issued_at.isoformat() if event.issued_at else None,
+        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
+    }
+
+
+def _shelter_summary(rec: Recommendation) -> dict[str, Any]:
+    return {
+        **rec.shelter.to_json(),
+        "status": rec.status.value,
+        "distance_m": round(rec.distance_m),
+        "in_warning_area": rec.in_warning_area,
+    }

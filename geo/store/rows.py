@@ -53,6 +53,9 @@ def geometry_bbox(geometry: dict[str, Any] | None) -> BBox | None:
     """(min_lon, min_lat, max_lon, max_lat) of a GeoJSON geometry; None without coordinates."""
     if not geometry:
         return None
+    if geometry.get("type") == "Point":  # the common case (gauges, cameras, shelters), kept cheap
+        lon, lat = geometry["coordinates"][:2]
+        return float(lon), float(lat), float(lon), float(lat)
     points = list(_positions(geometry.get("coordinates")))
     if not points:
         return None
@@ -153,6 +156,11 @@ def message_from_json(text: str | bytes) -> OutboxMessage:
 def dumps(value: Any) -> str:
     """Compact JSON for detail blobs."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def areas_json(areas: tuple[str, ...]) -> str:
+    """A JSON array of area codes; the model guarantees 5-digit codes, so no escaping is needed."""
+    return '["' + '","'.join(areas) + '"]' if areas else "[]"
 
 
 def event_from_json(text: str | bytes) -> Event:

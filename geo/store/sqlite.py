@@ -9,7 +9,7 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from geo.store.base import (
     AuditEntry,
     Batch,
     BBox,
+    Change,
     ChangeOp,
     FeedEntry,
     OutboxItem,
@@ -30,6 +31,7 @@ from geo.store.base import (
     StoreUnavailable,
 )
 from geo.store.rows import (
+    areas_json,
     check_bbox,
     check_versions,
     dumps,
@@ -57,10 +59,12 @@ class SQLiteStore:
         clock: Callable[[], datetime] = utcnow,
         busy_timeout_s: float = 5.0,
         poll_s: float = 1.0,
+        cache_kib: int = 65536,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
         self.busy_timeout_s = busy_timeout_s
+        self.cache_kib = cache_kib
         self.poll_s = poll_s  # subscribers re-read the feed this often, for writers in other processes
         self._conn: sqlite3.Connection | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -125,6 +129,9 @@ class SQLiteStore:
         try:
             conn.execute("PRAGMA journal_mode=WAL").fetchone()
             conn.execute("PRAGMA synchronous=FULL")
+            # A snapshot of thousands of events is one transaction: a larger page cache keeps it
+            # from spilling into the WAL before commit (measured: roughly halves the write time).
+            conn.execute(f"PRAGMA cache_size=-{self.cache_kib}")
             conn.execute("PRAGMA foreign_keys=ON")
             (tables,) = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -166,33 +173,9 @@ class SQLiteStore:
         return entries
 
     def _apply_sync(self, conn: sqlite3.Connection, batch: Batch) -> list[FeedEntry]:
-        changes = batch.changes
-        at = self.clock()
-        at_us = to_us(at)
         entries: list[FeedEntry] = []
-        if changes:
-            ids = dumps(sorted({c.event.id for c in changes}))
-            stored = dict(
-                conn.execute("SELECT id, version FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,))
-            )
-            check_versions(changes, stored)
-            events, versions, feed = [], [], []
-            seq = self._last_seq()
-            for change in changes:
-                e = change.event
-                data = e.model_dump_json()
-                box = geometry_bbox(e.geometry) or (None, None, None, None)
-                events.append(
-                    (e.id, e.kind.value, e.version, e.level, e.state.value, e.status.value,
-                     e.source.source_id, dumps(e.areas), *box, data)
-                )
-                versions.append((e.id, e.version, data))
-                seq += 1
-                feed.append((seq, change.op.value, e.id, e.kind.value, e.version, at_us))
-                entries.append(FeedEntry(seq, ChangeOp(change.op), e.id, e.kind, e.version, at))
-            conn.executemany(sql.UPSERT_EVENT, events)
-            conn.executemany(sql.INSERT_VERSION, versions)
-            conn.executemany(sql.INSERT_FEED, feed)
+        if batch.changes:
+            entries = self._apply_changes(conn, batch.changes)
         if batch.observations:
             conn.executemany(
                 sql.UPSERT_OBSERVATION,
@@ -204,6 +187,67 @@ class SQLiteStore:
                 [(m.id, m.channel, message_json(m), m.priority, opt_us(m.not_before) or 0) for m in batch.outbox],
             )
         return entries
+
+    def _apply_changes(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> list[FeedEntry]:
+        ids = dumps(sorted({c.event.id for c in changes}))
+        stored = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT id, version, rid, areas, min_lon, min_lat, max_lon, max_lat FROM events "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (ids,),
+            )
+        }
+        check_versions(changes, {i: row[0] for i, row in stored.items()})
+        (next_rid,) = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM events").fetchone()
+        at = self.clock()
+        at_us = to_us(at)
+        seq = self._last_seq()
+        events, versions, feed, entries = [], [], [], []
+        final: dict[str, tuple[Any, ...]] = {}  # id -> rid, areas JSON, bbox, areas after the batch
+        for change in changes:
+            e = change.event
+            data = e.model_dump_json()
+            box = geometry_bbox(e.geometry) or (None, None, None, None)
+            areas = areas_json(e.areas)
+            if e.id in final:
+                rid = final[e.id][0]
+            elif e.id in stored:
+                rid = stored[e.id][1]
+            else:
+                rid, next_rid = next_rid, next_rid + 1
+            final[e.id] = (rid, areas, box, e.areas)
+            # StrEnum members bind as their text, so no .value lookups on this hot path.
+            events.append((rid, e.id, e.kind, e.version, e.level, e.state, e.status, e.source.source_id, areas, *box, data))
+            versions.append((e.id, e.version, data))
+            seq += 1
+            feed.append((seq, change.op, e.id, e.kind, e.version, at_us))
+            entries.append(FeedEntry(seq, ChangeOp(change.op), e.id, e.kind, e.version, at))
+        conn.executemany(sql.UPSERT_EVENT, events)
+        conn.executemany(sql.INSERT_VERSION, versions)
+        conn.executemany(sql.INSERT_FEED, feed)
+        self._index(conn, stored, final)
+        return entries
+
+    @staticmethod
+    def _index(conn: sqlite3.Connection, stored: dict[str, tuple[Any, ...]], final: dict[str, Any]) -> None:
+        """Bring the bbox and area indexes in line, touching only events whose geometry or areas moved."""
+        del_box, add_box, del_areas, add_areas = [], [], [], []
+        for event_id, (rid, areas, box, codes) in final.items():
+            old = stored.get(event_id)
+            if old is None or tuple(old[3:]) != box:
+                if old is not None and old[3] is not None:
+                    del_box.append((rid,))
+                if box[0] is not None:
+                    add_box.append((rid, box[0], box[2], box[1], box[3]))
+            if old is None or old[2] != areas:
+                if old is not None:
+                    del_areas.append((rid,))
+                add_areas += [(code, rid) for code in codes]
+        conn.executemany(sql.DELETE_BBOX, del_box)
+        conn.executemany(sql.INSERT_BBOX, add_box)
+        conn.executemany(sql.DELETE_AREAS, del_areas)
+        conn.executemany(sql.INSERT_AREA, add_areas)
 
     async def get(self, event_id: str) -> Event | None:
         """The current version of an event."""

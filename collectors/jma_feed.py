@@ -53,7 +53,6 @@ class Config(SourceConfig):
     )
     document_max_bytes: int = Field(default=8_000_000, gt=0, description="Cap on one report's size.")
     max_documents_per_poll: int = Field(default=200, gt=0, description="Reports fetched in one poll at most.")
-    all_areas: bool = Field(default=False, description="Keep areas outside the configured prefecture.")
     remember: int = Field(default=10_000, gt=0, description="Report URLs remembered as already fetched.")
 
 
@@ -111,7 +110,7 @@ class JmaFeedCollector:
             self._remember(entry.url)
             try:
                 report = parse_document(doc.body, cfg.document_max_bytes)
-                events.extend(to_events(report, self.codes, self.source_id, entry.url, cfg.all_areas))
+                events.extend(to_events(report, self.codes, self.source_id, entry.url))
             except UnsupportedDocument as exc:
                 skipped += 1
                 log.debug("jma_document_skipped", url=entry.url, reason=str(exc))

@@ -30,7 +30,7 @@ async def _open_with_backoff(app: web.Application) -> None:
     store = app[STORE_KEY]
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(StoreUnavailable),
-        wait=wait_exponential_jitter(initial=0.5, max=app[SETTINGS_KEY].store.connect_retry_max_s),
+        wait=wait_exponential_jitter(multiplier=0.5, max=app[SETTINGS_KEY].store.connect_retry_max_s),
         before_sleep=lambda rs: log.warning(
             "store_unavailable", attempt=rs.attempt_number, error=str(rs.outcome.exception())
         ),

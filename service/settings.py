@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collectors.base import SourceConfig
@@ -38,6 +38,14 @@ class StoreSettings(Closed):
         description="A file path (SQLite, embedded) or redis://HOST:PORT/DB (shared). BOSAI_STORE_URL overrides.",
     )
     connect_retry_max_s: float = Field(default=30, gt=0, description="Longest wait between connection retries.")
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from geo.store import open_store
+
+        open_store(value)  # constructs only, no I/O: raises ValueError naming a bad URL
+        return value
 
 
 class RegionSettings(Closed):

@@ -1,7 +1,7 @@
 """The pipeline coordinator against the real SQLite store: diff, apply, end, expire, reject."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -9,29 +9,20 @@ from collectors.base import CollectorError, PayloadError, Snapshot, SourceConfig
 from geo.codes import AreaCodes
 from geo.model import Event, Kind, Observation, SourceRef, State, Status
 from geo.store.base import ChangeOp, OutboxMessage, SourceState
-from geo.store.sqlite import SQLiteStore
+from geo.store import open_store
 from service.pipeline import Pipeline
 from service.poller import SourcePoller
 
-T0 = datetime(2026, 7, 1, 3, 0, tzinfo=timezone.utc)
+from tests.conftest import T0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(tmp_path, clock):
-    s = SQLiteStore(tmp_path / "bosai.sqlite3", clock=clock)
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request, tmp_path, clock):
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+    else:
+        url = str(tmp_path / "bosai.sqlite3")
+    s = open_store(url, clock=clock)
     await s.open()
     yield s
     await s.close()

@@ -1,0 +1,243 @@
+"""The service over real HTTP: /healthz, /api/v1/events, degraded start, clean shutdown of `bosai run`."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from collectors.base import Snapshot
+from geo.model import Event, Kind, SourceRef, Status
+from geo.store import open_store
+from service.app import create_app
+from service.keys import PIPELINE_KEY, STORE_READY_KEY
+from service.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = Path(os.environ.get("BOSAI_SHARED_DATA", ROOT.parent / "shared" / "data")) / "jma_xml" / "samples"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def event(code: str, level: int, status: Status = Status.ACTUAL, kind: Kind = Kind.SEDIMENT_WARNING) -> Event:
+    return Event(
+        id=f"{kind.value}:{code}",
+        kind=kind,
+        level=level,
+        status=status,
+        areas=(code,),
+        title="土砂災害警戒情報",
+        source=SourceRef(source_id="test"),
+        geometry={"type": "Point", "coordinates": [136.65, 36.56]} if code == "17201" else None,
+    )
+
+
+@pytest.fixture
+async def client(tmp_path):
+    settings = load_settings(overrides={"store": {"url": str(tmp_path / "bosai.sqlite3")}})
+    app = create_app(settings)
+    async with TestClient(TestServer(app)) as c:
+        await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
+        yield c
+
+
+async def test_healthz_ok(client):
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert (await resp.json())["status"] == "ok"
+
+
+async def test_events_geojson_and_filters(client):
+    pipeline = client.app[PIPELINE_KEY]
+    await pipeline.ingest(Snapshot("test", [event("17201", 4), event("17202", 3), event("17203", 4, Status.EXERCISE)]))
+    resp = await client.get("/api/v1/events")
+    assert resp.status == 200 and resp.content_type == "application/geo+json"
+    body = await resp.json()
+    assert body["type"] == "FeatureCollection"
+    assert sorted(f["id"] for f in body["features"]) == ["sediment_warning:17201", "sediment_warning:17202"]
+    assert [f["id"] for f in (await (await client.get("/api/v1/events?min_level=4")).json())["features"]] == [
+        "sediment_warning:17201"
+    ]
+    assert [f["id"] for f in (await (await client.get("/api/v1/events?area=17202")).json())["features"]] == [
+        "sediment_warning:17202"
+    ]
+    got = await (await client.get("/api/v1/events?bbox=136.6,36.5,136.7,36.6")).json()
+    assert [f["id"] for f in got["features"]] == ["sediment_warning:17201"]
+    got = await (await client.get("/api/v1/events?status=exercise")).json()
+    assert [f["id"] for f in got["features"]] == ["sediment_warning:17203"]
+    got = await (await client.get("/api/v1/events?kind=gauge")).json()
+    assert got["features"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?levl=4", "?min_level=9", "?bbox=1,2,3", "?bbox=a,b,c,d", "?kind=volcano", "?area=1720", "?status=real"],
+)
+async def test_bad_query_is_400_problem_json(client, query):
+    resp = await client.get("/api/v1/events" + query)
+    assert resp.status == 400
+    assert resp.content_type == "application/problem+json"
+    body = await resp.json()
+    assert body["status"] == 400 and body["detail"]
+
+
+async def test_event_with_history_and_404(client):
+    pipeline = client.app[PIPELINE_KEY]
+    await pipeline.ingest(Snapshot("test", [event("17201", 3)]))
+    await pipeline.ingest(Snapshot("test", [event("17201", 4)]))
+    body = await (await client.get("/api/v1/events/sediment_warning:17201")).json()
+    assert body["properties"]["version"] == 2
+    assert [h["properties"]["level"] for h in body["history"]] == [3, 4]
+    resp = await client.get("/api/v1/events/sediment_warning:99999")
+    assert resp.status == 404 and resp.content_type == "application/problem+json"
+
+
+async def test_metrics_exposed(client):
+    await client.get("/healthz")
+    text = await (await client.get("/metrics")).text()
+    assert "bosai_http_requests_total" in text
+
+
+async def test_redis_unreachable_at_start_is_degraded_then_recovers(redis_server):
+    port = free_port()
+    settings = load_settings(
+        overrides={"store": {"url": f"redis://127.0.0.1:{port}/0", "connect_retry_max_s": 0.3}}
+    )
+    app = create_app(settings)
+    async with TestClient(TestServer(app)) as c:
+        await asyncio.sleep(0.3)
+        resp = await c.get("/healthz")
+        assert resp.status == 503 and (await resp.json())["status"] == "degraded"
+        resp = await c.get("/api/v1/events")
+        assert resp.status == 503 and resp.content_type == "application/problem+json"
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.wait_for(app[STORE_READY_KEY].wait(), 15)
+            assert (await c.get("/healthz")).status == 200
+            assert (await c.get("/api/v1/events")).status == 200
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+# -- the real process -------------------------------------------------------------------------
+
+
+def ishikawa_sample() -> bytes:
+    """A real 土砂災害警戒情報 sample (高梁市, 岡山県) moved to 金沢市, 石川県, to pass the area filter."""
+    data = (SAMPLES / "17_03_01_190529_VXWW50.xml").read_bytes()
+    return data.replace(b"<Code>3320900</Code>", b"<Code>1720100</Code>").replace(b"<Code>330000</Code>", b"<Code>170000</Code>")
+
+
+async def feed_server(docs: list[bytes]) -> web.AppRunner:
+    """A JMA-style Atom feed listing `docs`, and the documents themselves."""
+
+    async def feed(request: web.Request) -> web.Response:
+        base = f"http://{request.host}"
+        entries = "".join(
+            f"<entry><title>土砂災害警戒情報</title><id>{base}/data/20130902063700_0_VXWW50_330000_{i}.xml</id>"
+            f"<updated>2013-09-02T06:37:0{i}Z</updated><author><name>岡山地方気象台</name></author>"
+            f'<link type="application/xml" href="{base}/data/20130902063700_{i}_VXWW50_330000.xml"/>'
+            f"<content type=\"text\">test</content></entry>"
+            for i in range(len(docs))
+        )
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" lang="ja">'
+            f"<title>高頻度（随時）</title><updated>{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}</updated>"
+            f"<id>{base}/feed</id>{entries}</feed>"
+        )
+        return web.Response(body=body.encode(), content_type="application/atom+xml")
+
+    async def doc(request: web.Request) -> web.Response:
+        index = int(request.match_info["name"].split("_")[1])
+        return web.Response(body=docs[index], content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_get("/feed", feed)
+    app.router.add_get("/data/{name}", doc)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+def bosai_command() -> list[str]:
+    exe = Path(sys.executable).with_name("bosai")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "service.cli"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_bosai_run_serves_and_shuts_down_cleanly(tmp_path, sig):
+    runner = await feed_server([ishikawa_sample()])
+    feed_port = runner.addresses[0][1]
+    port = free_port()
+    db = tmp_path / "bosai.sqlite3"
+    config = tmp_path / "bosai.toml"
+    config.write_text(
+        f"""
+[service]
+port = {port}
+[store]
+url = "{db}"
+[sources.jma]
+type = "jma_feed"
+url = "http://127.0.0.1:{feed_port}/feed"
+offset_s = 0
+office_codes = []
+allow_private = true
+""",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [*bosai_command(), "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+        features: list = []
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not features:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/api/v1/events") as resp:
+                        if resp.status == 200:
+                            features = (await resp.json())["features"]
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.2)
+            if not features:
+                proc.terminate()
+                pytest.fail("the service never served the feed's events:\n" + proc.communicate(timeout=10)[0].decode(errors="replace")[-3000:])
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 200
+        proc.send_signal(sig)
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=20)
+        assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await runner.cleanup()
+    store = open_store(str(db))
+    await store.open()
+    try:
+        assert {e.id for e in await store.query()} == {f["id"] for f in features}
+    finally:
+        await store.close()

@@ -1,0 +1,140 @@
+"""Road closures and restrictions: each listed section is one `road:{key}` Event.
+
+The source lists everything in force, so the Snapshot is `complete`: a section absent from a
+successful poll has ended (the pipeline ends it; a failed poll ends nothing).
+
+Level: a road closure is information, not an evacuation call, so `level` is 0 except for a full
+closure (通行止) that is not planned works, which is level 2 (the 注意報 tier: take care, plan
+another way). Severity follows the regulation: 通行止 not for works Moderate, anything else Minor.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Literal
+
+from pydantic import Field, HttpUrl
+
+from collectors.base import Snapshot, SourceConfig
+from collectors.http import JSON_TYPES, Fetcher
+from collectors.road_formats import RoadRestriction, parse_mlit, parse_wzdx
+from geo.codes import AreaCodes
+from geo.model import Certainty, Event, Kind, Severity, SourceRef
+
+DISASTER_CLOSURE_LEVEL = 2
+
+
+class Config(SourceConfig):
+    """A road-restriction source: MLIT road information JSON or a WZDx feed."""
+
+    type: Literal["road_closure"] = "road_closure"
+    format: Literal["mlit", "wzdx"] = Field(description="Wire format of `url` (and `extra_urls`).")
+    extra_urls: list[HttpUrl] = Field(
+        default_factory=list,
+        description="mlit: further mesh files (TukoKisei/<mesh>.json) that together with `url` cover the region.",
+    )
+    cause_labels: dict[str, str] = Field(
+        default_factory=lambda: {"05": "工事", "06": "工事", "07": "工事"},
+        description="mlit: genin_jisho_cd -> reason in words, where items carry no reason text.",
+    )
+    in_force_only: bool = Field(default=True, description="wzdx: keep only events in force at poll time.")
+
+
+class RoadClosureCollector:
+    """Polls one road-restriction source."""
+
+    def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
+        self.source_id = source_id
+        self.config = config
+        self.fetcher = fetcher
+        self.codes = codes
+        self._validators: dict[str, tuple[str | None, str | None]] = {}
+        self._last: dict[str, bytes] = {}
+
+    async def poll(self, now: datetime) -> Snapshot:
+        """Fetch every configured file; all must succeed, since the snapshot claims to be complete."""
+        urls = [str(self.config.url), *(str(u) for u in self.config.extra_urls)]
+        bodies: list[bytes] = []
+        validators: dict[str, tuple[str | None, str | None]] = {}
+        changed = False
+        content_time: datetime | None = None
+        for url in urls:
+            etag, last_modified = self._validators.get(url, (None, None))
+            result = await self.fetcher.get(
+                url, self.config, etag=etag, last_modified=last_modified, content_types=JSON_TYPES
+            )
+            if result.not_modified and url in self._last:
+                bodies.append(self._last[url])
+                validators[url] = (etag, last_modified)
+            else:
+                changed = True
+                bodies.append(result.body)
+                validators[url] = (result.etag, result.last_modified)
+            header_time = _http_date(result.last_modified)
+            if header_time and (content_time is None or header_time > content_time):
+                content_time = header_time
+        if not changed:
+            return Snapshot(source_id=self.source_id, complete=True, not_modified=True, content_time=content_time)
+        snapshot = self.from_payloads(bodies, now)
+        if snapshot.content_time is None:
+            snapshot.content_time = content_time
+        for url, body in zip(urls, bodies):  # remember only once everything parsed
+            self._last[url] = body
+        self._validators.update(validators)
+        return snapshot
+
+    def from_payloads(self, bodies: list[bytes], now: datetime) -> Snapshot:
+        """Parse and normalise the source's files (the poll without HTTP; replay)."""
+        restrictions: dict[str, RoadRestriction] = {}
+        content_time = None
+        for body in bodies:
+            if self.config.format == "mlit":
+                items = parse_mlit(body, self.config.cause_labels)
+            else:
+                items, updated = parse_wzdx(body, now, self.config.in_force_only)
+                content_time = max(content_time, updated) if content_time else updated
+            for item in items:
+                restrictions[item.key] = item  # mesh files overlap at their edges
+        events = [self._event(r, now) for r in sorted(restrictions.values(), key=lambda r: r.key)]
+        return Snapshot(source_id=self.source_id, events=events, complete=True, content_time=content_time,
+                        details={"restrictions": len(events)})
+
+    def _event(self, r: RoadRestriction, now: datetime) -> Event:
+        disaster_closure = r.closed and not r.construction
+        level = DISASTER_CLOSURE_LEVEL if disaster_closure else 0
+        where = " ".join(p for p in (r.route, r.section) if p) or "道路"
+        text = f"{where}: {r.regulation}" + (f"（{r.reason}）" if r.reason else "")
+        return Event(
+            id=f"road:{r.key}",
+            kind=Kind.ROAD_CLOSURE,
+            level=level,
+            severity=Severity.MODERATE if disaster_closure else Severity.MINOR,
+            certainty=Certainty.OBSERVED,
+            geometry=r.geometry,
+            issued_at=r.updated_at or r.started_at,
+            expires_at=r.ends_at,
+            received_at=now,
+            title=f"{where} {r.regulation}",
+            text=text,
+            source=SourceRef(source_id=self.source_id, url=str(self.config.url), upstream_id=r.key),
+            properties={
+                "route": r.route,
+                "section": r.section,
+                "reason": r.reason,
+                "regulation": r.regulation,
+                "closed": r.closed,
+                "construction": r.construction,
+                "started_at": r.started_at.isoformat() if r.started_at else None,
+                **r.extra,
+            },
+        )
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else None

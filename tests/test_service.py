@@ -22,9 +22,9 @@ from geo.store import open_store
 from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from tests.upstreams import SAMPLES, FeedServer, as_ishikawa
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = Path(os.environ.get("BOSAI_SHARED_DATA", ROOT.parent / "shared" / "data")) / "jma_xml" / "samples"
 
 
 def free_port() -> int:
@@ -140,44 +140,6 @@ async def test_redis_unreachable_at_start_is_degraded_then_recovers(redis_server
 # -- the real process -------------------------------------------------------------------------
 
 
-def ishikawa_sample() -> bytes:
-    """A real 土砂災害警戒情報 sample (高梁市, 岡山県) moved to 金沢市, 石川県, to pass the area filter."""
-    data = (SAMPLES / "17_03_01_190529_VXWW50.xml").read_bytes()
-    return data.replace(b"<Code>3320900</Code>", b"<Code>1720100</Code>").replace(b"<Code>330000</Code>", b"<Code>170000</Code>")
-
-
-async def feed_server(docs: list[bytes]) -> web.AppRunner:
-    """A JMA-style Atom feed listing `docs`, and the documents themselves."""
-
-    async def feed(request: web.Request) -> web.Response:
-        base = f"http://{request.host}"
-        entries = "".join(
-            f"<entry><title>土砂災害警戒情報</title><id>{base}/data/20130902063700_0_VXWW50_330000_{i}.xml</id>"
-            f"<updated>2013-09-02T06:37:0{i}Z</updated><author><name>岡山地方気象台</name></author>"
-            f'<link type="application/xml" href="{base}/data/20130902063700_{i}_VXWW50_330000.xml"/>'
-            f"<content type=\"text\">test</content></entry>"
-            for i in range(len(docs))
-        )
-        body = (
-            '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" lang="ja">'
-            f"<title>高頻度（随時）</title><updated>{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}</updated>"
-            f"<id>{base}/feed</id>{entries}</feed>"
-        )
-        return web.Response(body=body.encode(), content_type="application/atom+xml")
-
-    async def doc(request: web.Request) -> web.Response:
-        index = int(request.match_info["name"].split("_")[1])
-        return web.Response(body=docs[index], content_type="application/xml")
-
-    app = web.Application()
-    app.router.add_get("/feed", feed)
-    app.router.add_get("/data/{name}", doc)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner
-
-
 def bosai_command() -> list[str]:
     exe = Path(sys.executable).with_name("bosai")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "service.cli"]
@@ -185,8 +147,9 @@ def bosai_command() -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_bosai_run_serves_and_shuts_down_cleanly(tmp_path, sig):
-    runner = await feed_server([ishikawa_sample()])
-    feed_port = runner.addresses[0][1]
+    upstream = FeedServer()
+    feed_url = await upstream.start()
+    upstream.add("20130902063700_0_VXWW50_170000.xml", as_ishikawa((SAMPLES / "17_03_01_190529_VXWW50.xml").read_bytes()))
     port = free_port()
     db = tmp_path / "bosai.sqlite3"
     config = tmp_path / "bosai.toml"
@@ -198,7 +161,7 @@ port = {port}
 url = "{db}"
 [sources.jma]
 type = "jma_feed"
-url = "http://127.0.0.1:{feed_port}/feed"
+url = "{feed_url}"
 offset_s = 0
 office_codes = []
 allow_private = true
@@ -234,7 +197,7 @@ allow_private = true
     finally:
         if proc.poll() is None:
             proc.kill()
-        await runner.cleanup()
+        await upstream.stop()
     store = open_store(str(db))
     await store.open()
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,8 @@ from geo.store.base import (
     VersionConflict,
 )
 from geo.store.redis import RedisStore
+from geo.store.redis_connect import client_from_url, safe_url
+from geo.store.rows import bbox_intersects, geometry_bbox
 from geo.store.sqlite import SQLiteStore
 
 KANAZAWA = (136.6562, 36.5613)  # 金沢市役所
@@ -220,6 +223,31 @@ async def test_moving_geometry_moves_it_in_the_index(store):
     assert [e.version for e in await store.query(bbox=BOX_KANAZAWA)] == [3]
     await store.apply(created(ev("camera:1", 4, point=WAJIMA)))
     assert await store.query(bbox=BOX_KANAZAWA) == []
+
+
+async def test_bbox_query_agrees_with_brute_force_everywhere(store):
+    rng = random.Random(17)
+    events = []
+    for n in range(150):
+        lon, lat = rng.uniform(-179, 179), rng.choice([rng.uniform(-89, 89), rng.uniform(36, 38)])
+        if n % 3:
+            geometry = {"type": "Point", "coordinates": [lon, lat]}
+        else:
+            geometry = {"type": "LineString", "coordinates": [[lon, lat], [min(lon + rng.uniform(0, 3), 180),
+                                                                          max(lat - rng.uniform(0, 3), -90)]]}
+        events.append(ev(f"notice:{n:03d}", geometry=geometry))
+    await store.apply(created(*events))
+    hits = 0
+    for _ in range(80):
+        size = rng.choice([0.001, 0.5, 5, 60])
+        # Boxes around a stored position, so each catches at least one and others fall near its edges.
+        x, y = geometry_bbox(rng.choice(events).geometry)[:2]
+        x0, y0 = max(x - size * rng.random(), -180), max(y - size * rng.random(), -90)
+        box = (x0, y0, min(x + size * rng.random(), 180), min(y + size * rng.random(), 90))
+        expected = [e.id for e in events if bbox_intersects(box, geometry_bbox(e.geometry))]
+        assert [e.id for e in await store.query(bbox=box)] == expected, box
+        hits += bool(expected)
+    assert hits == 80
 
 
 async def test_query_rejects_a_reversed_bbox(store):
@@ -472,6 +500,20 @@ def test_open_store_picks_the_backend_from_the_url(tmp_path):
     assert str(open_store("sqlite:///var/bosai.db").path) == "var/bosai.db"
     with pytest.raises(ValueError, match="unknown scheme"):
         open_store("postgres://db/bosai")
+
+
+def test_redis_urls_parse_and_never_show_the_password():
+    assert safe_url("redis://:s3cret@db:6379/2") == "redis://:***@db:6379/2"
+    assert safe_url("rediss://app:s3cret@db/0") == "rediss://app:***@db/0"
+    assert safe_url("redis://db:6379/0") == "redis://db:6379/0"
+    client = client_from_url("redis+sentinel://:pw@s1:26380,s2/bosai-master/3", 1.0)
+    pool = client.connection_pool
+    assert pool.service_name == "bosai-master"
+    assert pool.connection_kwargs["db"] == 3 and pool.connection_kwargs["password"] == "pw"
+    assert [(s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+            for s in pool.sentinel_manager.sentinels] == [("s1", 26380), ("s2", 26379)]
+    with pytest.raises(ValueError, match="service_name"):
+        client_from_url("redis+sentinel://:pw@s1:26380", 1.0)
 
 
 class socket_free_port:

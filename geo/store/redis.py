@@ -14,10 +14,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
@@ -34,6 +32,7 @@ from geo.store.base import (
     SourceStatus,
     StoreUnavailable,
 )
+from geo.store.redis_connect import client_from_url, safe_url
 from geo.store.redis_keys import RedisKeys
 from geo.store.redis_writes import WritePlan, feed_entry, queue_observations, queue_outbox
 from geo.store.rows import (
@@ -51,16 +50,6 @@ from geo.store.rows import (
 )
 
 EARTH_RADIUS_M = 6372797.560856  # the radius Redis uses for GEO distances
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password replaced, fit for error messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 def _unavailable(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,32 +84,10 @@ class RedisStore:
     def __repr__(self) -> str:
         return f"RedisStore({safe_url(self.url)!r}, prefix={self.keys.prefix!r})"
 
-    def _client(self) -> aioredis.Redis:
-        if not self.url.startswith("redis+sentinel://"):
-            return aioredis.Redis.from_url(
-                self.url, decode_responses=True, socket_connect_timeout=self.connect_timeout_s
-            )
-        # redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]
-        parts = urlsplit(self.url)
-        hosts = []
-        for hostport in parts.netloc.rsplit("@", 1)[-1].split(","):
-            host, _, port = hostport.rpartition(":")
-            hosts.append((host, int(port or 26379)))
-        path = [p for p in parts.path.split("/") if p]
-        if not path:
-            raise ValueError(f"{safe_url(self.url)}: a Sentinel URL needs /service_name")
-        sentinel = Sentinel(hosts, socket_connect_timeout=self.connect_timeout_s)
-        return sentinel.master_for(
-            path[0],
-            password=unquote(parts.password) if parts.password else None,
-            db=int(path[1]) if len(path) > 1 else 0,
-            decode_responses=True,
-        )
-
     @_unavailable
     async def open(self) -> None:
         """Connect and check the server answers; StoreUnavailable names the URL (no password)."""
-        self._r = self._client()
+        self._r = client_from_url(self.url, self.connect_timeout_s)
         try:
             await self._r.ping()
         except BaseException:
@@ -258,8 +225,8 @@ class RedisStore:
         r = self.redis
         pipe = r.pipeline(transaction=False)
         pipe.smembers(self.keys.shapes)
-        if x1 - x0 >= 180:
-            pipe.zrange(self.keys.geo, 0, -1)
+        if x1 - x0 >= 180 or max(abs(y0), abs(y1)) > 85:
+            pipe.zrange(self.keys.geo, 0, -1)  # beyond what a BYBOX search can cover: scan the points
         else:
             # Redis measures a BYBOX width along each point's parallel: size the box for the parallel
             # nearest the equator (the widest), with a margin for GEO's 52-bit coordinate rounding.

@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import Any, TypeVar
 
 from geo.model import ENDED_STATES, Event, Kind, Observation, Status, utcnow
 from geo.store import sqlite_schema as sql
+from geo.store import sqlite_writes as writes
 from geo.store.base import (
     AuditEntry,
     Batch,
     BBox,
-    Change,
     ChangeOp,
     FeedEntry,
     OutboxItem,
@@ -31,16 +30,10 @@ from geo.store.base import (
     StoreUnavailable,
 )
 from geo.store.rows import (
-    areas_json,
     check_bbox,
-    check_versions,
     dumps,
     event_from_json,
     from_us,
-    geometry_bbox,
-    message_from_json,
-    message_json,
-    opt_us,
     source_status_from_json,
     source_status_json,
     to_us,
@@ -148,8 +141,7 @@ class SQLiteStore:
         self._conn = conn
 
     def _last_seq(self) -> int:
-        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name='feed'").fetchone()
-        return row[0] if row else 0
+        return writes.last_seq(self._conn)
 
     async def close(self) -> None:
         """Close the connection; committed data is durable."""
@@ -165,89 +157,13 @@ class SQLiteStore:
 
     async def apply(self, batch: Batch) -> list[FeedEntry]:
         """Commit events, history, observations, outbox rows and feed entries in one transaction."""
-        entries = await self._run(self._tx, lambda conn: self._apply_sync(conn, batch))
+        entries = await self._run(self._tx, lambda conn: writes.apply_batch(conn, batch, self.clock()))
         if entries:
             self._head = max(self._head, entries[-1].seq)
             async with self._cond:
                 self._cond.notify_all()
         return entries
 
-    def _apply_sync(self, conn: sqlite3.Connection, batch: Batch) -> list[FeedEntry]:
-        entries: list[FeedEntry] = []
-        if batch.changes:
-            entries = self._apply_changes(conn, batch.changes)
-        if batch.observations:
-            conn.executemany(
-                sql.UPSERT_OBSERVATION,
-                [(o.station, to_us(o.time), o.value, o.quality) for o in batch.observations],
-            )
-        if batch.outbox:
-            conn.executemany(
-                sql.INSERT_OUTBOX,
-                [(m.id, m.channel, message_json(m), m.priority, opt_us(m.not_before) or 0) for m in batch.outbox],
-            )
-        return entries
-
-    def _apply_changes(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> list[FeedEntry]:
-        ids = dumps(sorted({c.event.id for c in changes}))
-        stored = {
-            row[0]: row[1:]
-            for row in conn.execute(
-                "SELECT id, version, rid, areas, min_lon, min_lat, max_lon, max_lat FROM events "
-                "WHERE id IN (SELECT value FROM json_each(?))",
-                (ids,),
-            )
-        }
-        check_versions(changes, {i: row[0] for i, row in stored.items()})
-        (next_rid,) = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM events").fetchone()
-        at = self.clock()
-        at_us = to_us(at)
-        seq = self._last_seq()
-        events, versions, feed, entries = [], [], [], []
-        final: dict[str, tuple[Any, ...]] = {}  # id -> rid, areas JSON, bbox, areas after the batch
-        for change in changes:
-            e = change.event
-            data = e.model_dump_json()
-            box = geometry_bbox(e.geometry) or (None, None, None, None)
-            areas = areas_json(e.areas)
-            if e.id in final:
-                rid = final[e.id][0]
-            elif e.id in stored:
-                rid = stored[e.id][1]
-            else:
-                rid, next_rid = next_rid, next_rid + 1
-            final[e.id] = (rid, areas, box, e.areas)
-            # StrEnum members bind as their text, so no .value lookups on this hot path.
-            events.append((rid, e.id, e.kind, e.version, e.level, e.state, e.status, e.source.source_id, areas, *box, data))
-            versions.append((e.id, e.version, data))
-            seq += 1
-            feed.append((seq, change.op, e.id, e.kind, e.version, at_us))
-            entries.append(FeedEntry(seq, ChangeOp(change.op), e.id, e.kind, e.version, at))
-        conn.executemany(sql.UPSERT_EVENT, events)
-        conn.executemany(sql.INSERT_VERSION, versions)
-        conn.executemany(sql.INSERT_FEED, feed)
-        self._index(conn, stored, final)
-        return entries
-
-    @staticmethod
-    def _index(conn: sqlite3.Connection, stored: dict[str, tuple[Any, ...]], final: dict[str, Any]) -> None:
-        """Bring the bbox and area indexes in line, touching only events whose geometry or areas moved."""
-        del_box, add_box, del_areas, add_areas = [], [], [], []
-        for event_id, (rid, areas, box, codes) in final.items():
-            old = stored.get(event_id)
-            if old is None or tuple(old[3:]) != box:
-                if old is not None and old[3] is not None:
-                    del_box.append((rid,))
-                if box[0] is not None:
-                    add_box.append((rid, box[0], box[2], box[1], box[3]))
-            if old is None or old[2] != areas:
-                if old is not None:
-                    del_areas.append((rid,))
-                add_areas += [(code, rid) for code in codes]
-        conn.executemany(sql.DELETE_BBOX, del_box)
-        conn.executemany(sql.INSERT_BBOX, add_box)
-        conn.executemany(sql.DELETE_AREAS, del_areas)
-        conn.executemany(sql.INSERT_AREA, add_areas)
 
     async def get(self, event_id: str) -> Event | None:
         """The current version of an event."""
@@ -367,66 +283,17 @@ class SQLiteStore:
         """Lease up to `limit` due messages (pending, or leased with the lease expired), priority first."""
         now = self.clock()
         until = now + timedelta(seconds=lease_s)
-        return await self._run(self._tx, lambda c: self._claim_sync(c, channel, limit, to_us(now), until))
-
-    def _claim_sync(
-        self, conn: sqlite3.Connection, channel: str, limit: int, now_us: int, until: datetime
-    ) -> list[OutboxItem]:
-        rows = conn.execute(
-            "SELECT rid, message, attempts, last_error FROM outbox WHERE channel = ? AND ("
-            "(state = 'pending' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?)) "
-            "ORDER BY priority DESC, rid LIMIT ?",
-            (channel, now_us, now_us, limit),
-        ).fetchall()
-        items, updates = [], []
-        for rid, message, attempts, last_error in rows:
-            token = uuid.uuid4().hex
-            updates.append((token, to_us(until), rid))
-            items.append(OutboxItem(message_from_json(message), token, until, attempts + 1, last_error))
-        conn.executemany(
-            "UPDATE outbox SET state = 'leased', lease_token = ?, lease_until = ?, attempts = attempts + 1 "
-            "WHERE rid = ?",
-            updates,
-        )
-        return items
+        return await self._run(self._tx, lambda c: writes.claim(c, channel, limit, to_us(now), until))
 
     async def outbox_ack(self, message_id: str, lease_token: str) -> bool:
         """Mark delivered; idempotent. False if the lease was lost to another claimer."""
-        return await self._run(self._tx, lambda c: self._settle(c, message_id, lease_token, None, None, True))
+        return await self._run(self._tx, lambda c: writes.settle(c, message_id, lease_token, None, None, True))
 
     async def outbox_fail(
         self, message_id: str, lease_token: str, error: str, retry_at: datetime | None
     ) -> bool:
         """Record a failed attempt; retry at `retry_at`, or give up (dead) when it is None."""
-        return await self._run(self._tx, lambda c: self._settle(c, message_id, lease_token, error, retry_at, False))
-
-    def _settle(
-        self, conn: sqlite3.Connection, message_id: str, token: str,
-        error: str | None, retry_at: datetime | None, delivered: bool,
-    ) -> bool:
-        row = conn.execute("SELECT state, lease_token FROM outbox WHERE id = ?", (message_id,)).fetchone()
-        if row is None or row[1] != token:
-            return False
-        state = row[0]
-        if state == OutboxState.DONE:
-            return delivered  # a repeated ack is fine; failing a delivered message is not
-        if state not in (OutboxState.LEASED, OutboxState.PENDING):
-            return False
-        if delivered:
-            conn.execute("UPDATE outbox SET state = 'done', lease_until = NULL WHERE id = ?", (message_id,))
-        elif retry_at is None:
-            conn.execute(
-                "UPDATE outbox SET state = 'dead', lease_token = NULL, lease_until = NULL, last_error = ? "
-                "WHERE id = ?",
-                (error, message_id),
-            )
-        else:
-            conn.execute(
-                "UPDATE outbox SET state = 'pending', lease_token = NULL, lease_until = NULL, "
-                "last_error = ?, not_before = ? WHERE id = ?",
-                (error, to_us(retry_at), message_id),
-            )
-        return True
+        return await self._run(self._tx, lambda c: writes.settle(c, message_id, lease_token, error, retry_at, False))
 
     async def outbox_reclaim(self) -> int:
         """Return expired leases to pending; the number reclaimed."""

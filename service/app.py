@@ -31,8 +31,8 @@ async def _open_with_backoff(app: web.Application) -> None:
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(StoreUnavailable),
         wait=wait_exponential_jitter(multiplier=0.5, max=app[SETTINGS_KEY].store.connect_retry_max_s),
-        before_sleep=lambda rs: log.warning(
-            "store_unavailable", attempt=rs.attempt_number, error=str(rs.outcome.exception())
+        before_sleep=lambda rs: log.debug(
+            "store_still_unavailable", attempt=rs.attempt_number, error=str(rs.outcome.exception())
         ),
     )
     async for attempt in retrying:
@@ -50,14 +50,26 @@ def _redact(url: str) -> str:
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open the store in the background, retrying with backoff: the app serves (degraded) meanwhile."""
-    opener = asyncio.create_task(_open_with_backoff(app))
-    yield
-    opener.cancel()
+    """Open the store; while it is unreachable, retry in the background and serve degraded.
+
+    A store that can be reached but not read (a corrupt SQLite file) stops the start-up with an
+    error naming it: retrying cannot help, and serving "no warnings" from nothing would be a lie.
+    """
     try:
-        await opener
-    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down, the error was logged
-        pass
+        await app[STORE_KEY].open()
+    except StoreUnavailable as exc:
+        log.error("store_unavailable", error=str(exc), retrying=True)
+    else:
+        app[STORE_READY_KEY].set()
+        log.info("store_open", url=_redact(store_url(app[SETTINGS_KEY])))
+    opener = asyncio.create_task(_open_with_backoff(app)) if not app[STORE_READY_KEY].is_set() else None
+    yield
+    if opener is not None:
+        opener.cancel()
+        try:
+            await opener
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down, the error was logged
+            pass
     await app[STORE_KEY].close()
 
 

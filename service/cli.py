@@ -30,6 +30,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM."""
     from aiohttp import web
 
+    from geo.store.base import StoreError
     from service.app import create_app
     from service.logging import configure
 
@@ -44,14 +45,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = create_app(settings, demo=args.demo)
     host, port = settings.service.host, settings.service.port
     print(f"bosai-hub portal: http://{host}:{port}/", flush=True)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        print=None,
-        shutdown_timeout=settings.service.shutdown_timeout_s,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            print=None,
+            shutdown_timeout=settings.service.shutdown_timeout_s,
+            handle_signals=True,
+        )
+    except StoreError as exc:
+        print(f"bosai: cannot start: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"bosai: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -204,3 +204,16 @@ allow_private = true
         assert {e.id for e in await store.query()} == {f["id"] for f in features}
     finally:
         await store.close()
+
+
+def test_bosai_run_on_a_corrupt_sqlite_file_names_it(tmp_path):
+    db = tmp_path / "bosai.sqlite3"
+    db.write_bytes(b"this is not a database" * 100)
+    config = tmp_path / "bosai.toml"
+    config.write_text(f'[service]\nport = {free_port()}\n[store]\nurl = "{db}"\n', encoding="utf-8")
+    proc = subprocess.run(
+        [*bosai_command(), "run", "--config", str(config)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert proc.returncode == 1
+    assert str(db) in proc.stderr
+    assert db.read_bytes().startswith(b"this is not a database")  # nothing overwritten

@@ -1,0 +1,11 @@
+"""aiohttp application keys of the simulator."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from simulator.server import Simulator
+
+SIM: web.AppKey[Simulator] = web.AppKey("simulator")

@@ -91,6 +91,13 @@ def text(elem: etree._Element | None, path: str) -> str | None:
     return value or None
 
 
+def child_texts(elem: etree._Element | None) -> dict[str, str | None]:
+    """Tag -> stripped text (None if empty) of `elem`'s children, read in one pass (the hot path)."""
+    if elem is None:
+        return {}
+    return {child.tag: (child.text.strip() or None) if child.text else None for child in elem}
+
+
 def required(elem: etree._Element | None, path: str, where: str) -> str:
     """Like `text`, but a missing or empty element is a PayloadError naming it."""
     value = text(elem, path)
@@ -113,9 +120,10 @@ def parse_datetime(value: str | None, where: str) -> datetime | None:
 
 
 def _area(elem: etree._Element, ns: str, code_type: str | None) -> Area:
+    fields = child_texts(elem)
     return Area(
-        code=text(elem, ns + "Code") or "",
-        name=text(elem, ns + "Name") or "",
+        code=fields.get(ns + "Code") or "",
+        name=fields.get(ns + "Name") or "",
         code_type=elem.get("codeType") or code_type,
     )
 
@@ -148,25 +156,38 @@ def parse_control(root: etree._Element) -> Control:
     )
 
 
+_HEADLINE_ROWS = None
+
+
+def _headline_rows():
+    # Built on first use: rows.py imports this module's namespaces.
+    global _HEADLINE_ROWS
+    if _HEADLINE_ROWS is None:
+        from collectors.jma.rows import RowQuery
+
+        item = "ancestor-or-self::h:Item[1]"
+        _HEADLINE_ROWS = RowQuery(
+            "/*/h:Head/h:Headline/h:Information/h:Item/h:Areas/h:Area"
+            " | /*/h:Head/h:Headline/h:Information/h:Item[not(h:Areas/h:Area)]",
+            [f"generate-id({item})", "ancestor::h:Information[1]/@type", f"{item}/h:Kind/h:Name",
+             f"{item}/h:Kind/h:Code", f"{item}/h:Kind/h:Condition", "self::h:Area/h:Code",
+             "self::h:Area/h:Name", "self::h:Area/@codeType", "self::h:Area/../@codeType"],
+        )
+    return _HEADLINE_ROWS
+
+
 def _headline_items(headline: etree._Element | None) -> tuple[HeadlineItem, ...]:
     if headline is None:
         return ()
-    items = []
-    for info in headline.iterfind(H + "Information"):
-        info_type = info.get("type") or ""
-        for item in info.iterfind(H + "Item"):
-            kind = item.find(H + "Kind")
-            areas = item.find(H + "Areas")
-            items.append(
-                HeadlineItem(
-                    info_type=info_type,
-                    kind_name=text(kind, H + "Name") or "",
-                    kind_code=text(kind, H + "Code") or "",
-                    condition=text(kind, H + "Condition"),
-                    areas=areas_of(areas, H) if areas is not None else (),
-                )
-            )
-    return tuple(items)
+    grouped: dict[str, tuple[tuple, list[Area]]] = {}
+    for key, info_type, name, code, condition, a_code, a_name, a_type, areas_type in _headline_rows()(headline):
+        entry = grouped.setdefault(key, ((info_type, name, code, condition), []))
+        if a_code is not None or a_name is not None:
+            entry[1].append(Area(a_code or "", a_name or "", a_type or areas_type))
+    return tuple(
+        HeadlineItem(info_type or "", name or "", code or "", condition, tuple(areas))
+        for (info_type, name, code, condition), areas in grouped.values()
+    )
 
 
 def parse_head(root: etree._Element) -> Head:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import B, Area, Control, Head, area_of, text
+from collectors.jma.report import B, Area, Control, Head, area_of
+from collectors.jma.rows import RowQuery
 
 CONTROL_TITLE = "土砂災害警戒情報"
 
@@ -36,23 +37,20 @@ class SedimentReport:
     items: tuple[SedimentItem, ...]
 
 
+_ITEMS = RowQuery(
+    "/*/b:Body/b:Warning/b:Item",
+    ["b:Kind/b:Name", "b:Kind/b:Code", "b:Kind/b:Status", "b:Area/b:Code", "b:Area/b:Name", "b:Area/@codeType"],
+)
+
+
 def parse_sediment(control: Control, head: Head, body: etree._Element | None) -> SedimentReport:
     """Read the Body of a VXWW50 report."""
-    items: list[SedimentItem] = []
-    if body is not None:
-        for warning in body.iterfind(B + "Warning"):
-            for item in warning.iterfind(B + "Item"):
-                kind = item.find(B + "Kind")
-                area = area_of(item.find(B + "Area"), B)
-                if area is None or not area.code:
-                    raise PayloadError("土砂災害警戒情報 item has no Area/Code")
-                items.append(
-                    SedimentItem(
-                        area=area,
-                        kind_name=text(kind, B + "Name") or "",
-                        kind_code=text(kind, B + "Code") or "",
-                        status=text(kind, B + "Status") or "",
-                    )
-                )
-    target = area_of(body.find(B + "TargetArea"), B) if body is not None else None
+    if body is None:
+        return SedimentReport(control=control, head=head, target_area=None, items=())
+    items = []
+    for name, code, status, area_code, area_name, code_type in _ITEMS(body):
+        if area_code is None:
+            raise PayloadError("土砂災害警戒情報 item has no Area/Code")
+        items.append(SedimentItem(Area(area_code, area_name or "", code_type), name or "", code or "", status or ""))
+    target = area_of(body.find(B + "TargetArea"), B)
     return SedimentReport(control=control, head=head, target_area=target, items=tuple(items))

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import B, Area, Control, Head, area_of, text
+from collectors.jma.report import Area, Control, Head
+from collectors.jma.rows import RowQuery
 
 TITLE_LEGACY = "気象特別警報・警報・注意報"  # VPWW53
 TITLE_H27 = "気象警報・注意報（Ｈ２７）"  # VPWW54
@@ -90,40 +91,34 @@ class WarningReport:
     items: tuple[WarningItem, ...]
 
 
-def _kinds(item: etree._Element) -> tuple[tuple[WarningKind, ...], bool]:
-    kinds = []
-    none = False
-    for kind in item.iterfind(B + "Kind"):
-        status = text(kind, B + "Status") or ""
-        name = text(kind, B + "Name")
-        if name is None:
-            if status == NO_WARNINGS:
-                none = True
-                continue
-            raise PayloadError(f"warning item Kind has no Name (status {status!r})")
-        kinds.append(
-            WarningKind(
-                name=name,
-                code=text(kind, B + "Code") or "",
-                status=status,
-                last_name=text(kind, B + "LastKind/" + B + "Name"),
-                last_code=text(kind, B + "LastKind/" + B + "Code"),
-            )
-        )
-    return tuple(kinds), none
+_ITEM = "ancestor-or-self::b:Item[1]"
+_MUNICIPALITY_ITEMS = f"/*/b:Body/b:Warning[@type='{MUNICIPALITY_WARNING}']/b:Item"
+_ROWS = RowQuery(
+    f"{_MUNICIPALITY_ITEMS}/b:Kind | {_MUNICIPALITY_ITEMS}[not(b:Kind)]",
+    [f"generate-id({_ITEM})", f"{_ITEM}/b:Area/b:Code", f"{_ITEM}/b:Area/b:Name", f"{_ITEM}/b:Area/@codeType",
+     f"{_ITEM}/b:ChangeStatus", "self::b:Kind/b:Name", "self::b:Kind/b:Code", "self::b:Kind/b:Status",
+     "self::b:Kind/b:LastKind/b:Name", "self::b:Kind/b:LastKind/b:Code", "count(self::b:Kind)"],
+)
 
 
 def parse_warnings(control: Control, head: Head, body: etree._Element | None) -> WarningReport:
     """Read the municipality-level Warning elements of a weather-warning report."""
-    items: list[WarningItem] = []
-    if body is not None:
-        for warning in body.iterfind(B + "Warning"):
-            if warning.get("type") != MUNICIPALITY_WARNING:
+    grouped: dict[str, tuple[Area, str | None, list[WarningKind], list[bool]]] = {}
+    for key, code, name, code_type, change, k_name, k_code, status, last_name, last_code, is_kind in (
+        _ROWS(body) if body is not None else ()
+    ):
+        if code is None:
+            raise PayloadError("weather-warning item has no Area/Code")
+        area, _, kinds, none = grouped.setdefault(key, (Area(code, name or "", code_type), change, [], [False]))
+        if is_kind != "1":
+            continue
+        if k_name is None:
+            if status == NO_WARNINGS:
+                none[0] = True
                 continue
-            for item in warning.iterfind(B + "Item"):
-                area = area_of(item.find(B + "Area"), B)
-                if area is None or not area.code:
-                    raise PayloadError("weather-warning item has no Area/Code")
-                kinds, none = _kinds(item)
-                items.append(WarningItem(area, kinds, none, text(item, B + "ChangeStatus")))
-    return WarningReport(control, head, generation_of(control.title), tuple(items))
+            raise PayloadError(f"warning item Kind has no Name (status {status!r})")
+        kinds.append(WarningKind(k_name, k_code or "", status or "", last_name, last_code))
+    items = tuple(
+        WarningItem(area, tuple(kinds), none[0], change) for area, change, kinds, none in grouped.values()
+    )
+    return WarningReport(control, head, generation_of(control.title), items)

@@ -1,0 +1,69 @@
+"""JMA XML parse + normalise throughput against a bare lxml parse of the same bytes.
+
+Run: .venv/bin/python bench/bench_jma.py [--rounds N]
+Prints MB/s per document family and overall, and the ratio to `lxml.etree.fromstring` measured in
+the same run (goal: ratio >= 0.5). Unsupported documents count with the work done to refuse them.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from lxml import etree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collectors.jma import UnsupportedDocument, parse_document, to_events  # noqa: E402
+from geo.codes import AreaCodes  # noqa: E402
+
+DATA = Path("/work/shared/data/jma_xml")
+
+
+def family(name: str) -> str:
+    return name.rsplit("_", 1)[1].removesuffix(".xml")[:4]
+
+
+def full(data: bytes, codes: AreaCodes) -> None:
+    try:
+        to_events(parse_document(data), codes, "bench", all_areas=True)
+    except UnsupportedDocument:
+        pass
+
+
+def bare(data: bytes, codes: AreaCodes) -> None:
+    etree.fromstring(data)
+
+
+def timed(fn, docs: list[bytes], codes: AreaCodes, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for data in docs:
+            fn(data, codes)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20, help="repetitions; the fastest is reported")
+    args = parser.parse_args()
+    codes = AreaCodes.load()
+    groups: dict[str, list[bytes]] = defaultdict(list)
+    for path in sorted(DATA.glob("samples*/*.xml")):
+        groups[family(path.name)].append(path.read_bytes())
+    groups["all"] = [d for docs in list(groups.values()) for d in docs]
+    print(f"{'family':8} {'docs':>5} {'kB':>8} {'lxml MB/s':>10} {'jma MB/s':>10} {'ratio':>6}")
+    for name, docs in groups.items():
+        size = sum(map(len, docs))
+        ref = timed(bare, docs, codes, args.rounds)
+        ours = timed(full, docs, codes, args.rounds)
+        mb = size / 1e6
+        print(f"{name:8} {len(docs):5d} {size / 1e3:8.1f} {mb / ref:10.1f} {mb / ours:10.1f} {ref / ours:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,6 @@ another way). Severity follows the regulation: 通行止 not for works Moderate,
 from __future__ import annotations
 
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Literal
 
 from pydantic import Field, HttpUrl
@@ -18,6 +17,7 @@ from pydantic import Field, HttpUrl
 from collectors.base import Snapshot, SourceConfig
 from collectors.http import JSON_TYPES, Fetcher
 from collectors.road_formats import RoadRestriction, parse_mlit, parse_wzdx
+from collectors.timestamps import parse_http_date
 from geo.codes import AreaCodes
 from geo.model import Certainty, Event, Kind, Severity, SourceRef
 
@@ -70,7 +70,7 @@ class RoadClosureCollector:
                 changed = True
                 bodies.append(result.body)
                 validators[url] = (result.etag, result.last_modified)
-            header_time = _http_date(result.last_modified)
+            header_time = parse_http_date(result.last_modified)
             if header_time and (content_time is None or header_time > content_time):
                 content_time = header_time
         if not changed:
@@ -129,12 +129,3 @@ class RoadClosureCollector:
             },
         )
 
-
-def _http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo else None

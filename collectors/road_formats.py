@@ -6,16 +6,14 @@
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 
 from collectors.json_wire import parse_model
-
-JST = timezone(timedelta(hours=9))
+from collectors.timestamps import JstTime
 
 # kisei_naiyo_cd -> regulation in words
 MLIT_REGULATIONS = {"01": "通行止", "04": "車線規制", "05": "片側交互通行", "06": "チェーン規制", "09": "移動規制"}
@@ -66,23 +64,6 @@ def _code(width: int):
     return BeforeValidator(normalise)
 
 
-def _jst_time(value: Any) -> Any:
-    """ISO 8601, 'YYYY/MM/DD HH:MM[:SS]' or 'YYYYMMDDHHMM[SS]'; without offset it is JST."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    digits = re.fullmatch(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?", text)
-    if digits:
-        y, mo, d, h, mi, s = digits.groups()
-        return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s or 0), tzinfo=JST)
-    try:
-        parsed = datetime.fromisoformat(text.replace("/", "-").replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"time {value!r} is not a recognised date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=JST)
-
-
-JstTime = Annotated[AwareDatetime, BeforeValidator(_jst_time)]
 Coord = Annotated[float, Field(allow_inf_nan=False, ge=-180, le=180)]
 Position = tuple[Coord, Coord] | tuple[Coord, Coord, float]
 

@@ -1,0 +1,207 @@
+"""Camera collector over local HTTP: real master record shape, real images made with Pillow, hostile images."""
+from __future__ import annotations
+
+import io
+import json
+import random
+import struct
+import zlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from collectors.base import CollectorError, PayloadError
+from collectors.camera_images import DecompressionBomb, NotAnImage, decode, sniff
+from collectors.http import Fetcher
+from collectors.river_camera import Config, RiverCameraCollector
+from geo.codes import AreaCodes
+
+MASTER = json.loads(Path("/work/shared/data/river_cameras/livecam-jp_kawabou_scam_221320015.json").read_bytes())
+CAM = "221320015"
+NOW = datetime(2026, 8, 23, 0, 0, tzinfo=timezone.utc)
+STATE = web.AppKey("state", dict)
+
+
+def jpeg(seed: int, size=(320, 240), exif_time: str | None = None) -> bytes:
+    """A noisy picture whose perceptual hash depends on the seed."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (16, 12))
+    image.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(16 * 12)])
+    image = image.resize(size, Image.NEAREST)
+    out = io.BytesIO()
+    if exif_time:
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = exif_time
+        image.save(out, "JPEG", exif=exif)
+    else:
+        image.save(out, "JPEG")
+    return out.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width x height pixels (a decompression bomb's calling card)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+async def server():
+    app = web.Application()
+    app[STATE] = {"image": jpeg(1), "etag": None, "type": "image/jpeg", "capture": None, "last_modified": None}
+
+    async def master(request: web.Request) -> web.Response:
+        doc = json.loads(json.dumps(MASTER))
+        info = doc["obsInfo"]
+        info["twnCd"] = 1701201  # move the camera to Kanazawa, as a number like the upstream sends
+        info["currentUrl"] = str(request.url.with_path("/cam/now/cctv.jpg").with_query(None))
+        if request.app[STATE]["capture"]:
+            info["currDateProvUrl"] = str(request.url.with_path("/cam/now/date.json").with_query(None))
+        return web.json_response(doc)
+
+    async def image(request: web.Request) -> web.Response:
+        s = request.app[STATE]
+        headers = {}
+        if s["etag"]:
+            headers["ETag"] = s["etag"]
+            if request.headers.get("If-None-Match") == s["etag"]:
+                return web.Response(status=304, headers=headers)
+        if s["last_modified"]:
+            headers["Last-Modified"] = s["last_modified"]
+        return web.Response(body=s["image"], content_type=s["type"], headers=headers)
+
+    async def capture(request: web.Request) -> web.Response:
+        return web.json_response({"create_time": request.app[STATE]["capture"]})
+
+    app.router.add_get(f"/master/obs/scam/{CAM}.json", master)
+    app.router.add_get("/cam/now/cctv.jpg", image)
+    app.router.add_get("/cam/now/date.json", capture)
+    srv = TestServer(app, host="127.0.0.1", port=0)
+    await srv.start_server()
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
+async def fetcher():
+    async with aiohttp.ClientSession() as session:
+        yield Fetcher(session)
+
+
+def collector(server, fetcher, tmp_path, **kw) -> RiverCameraCollector:
+    cfg = Config(url=str(server.make_url("/master/obs/scam/")), cameras=[CAM], image_dir=tmp_path,
+                 retries=0, **kw)
+    return RiverCameraCollector("cams", cfg, fetcher, AreaCodes.load())
+
+
+async def test_snapshot_is_stored_and_described(server, fetcher, tmp_path):
+    server.app[STATE]["last_modified"] = "Sat, 22 Aug 2026 23:58:00 GMT"
+    snap = await collector(server, fetcher, tmp_path).poll(NOW)
+    (event,) = snap.events
+    assert event.id == f"camera:{CAM}" and event.kind == "camera" and event.areas == ("17201",)
+    assert event.geometry == {"type": "Point", "coordinates": [139.766708333, 35.536708333]}
+    props = event.properties
+    latest = tmp_path / CAM / "latest.jpg"
+    assert props["image"] == str(latest) and latest.read_bytes() == server.app[STATE]["image"]
+    assert props["river"] == "多摩川" and props["gauge"] == "2132000400008"
+    with Image.open(tmp_path / CAM / "thumb.jpg") as thumb:
+        assert thumb.format == "JPEG" and thumb.width <= 160 and thumb.height <= 120
+    assert props["taken_at"] == "2026-08-22T23:58:00+00:00" and props["stale"] is False
+    assert props["frozen"] is False and snap.content_time == datetime(2026, 8, 22, 23, 58, tzinfo=timezone.utc)
+
+
+async def test_keeps_latest_and_previous_n_frames(server, fetcher, tmp_path):
+    cams = collector(server, fetcher, tmp_path, keep_frames=2)
+    for i in range(5):
+        server.app[STATE]["image"] = jpeg(100 + i)
+        await cams.poll(NOW + timedelta(minutes=i))
+    frames = sorted((tmp_path / CAM / "frames").iterdir())
+    assert len(frames) == 3 and frames[-1].read_bytes() == jpeg(104) and frames[0].read_bytes() == jpeg(102)
+    assert not [p for p in (tmp_path / CAM).rglob(".*")]  # no temporary files left behind
+
+
+async def test_frozen_after_k_polls_of_the_same_picture_then_recovers(server, fetcher, tmp_path):
+    cams = collector(server, fetcher, tmp_path, frozen_polls=3)
+    flags = []
+    for i in range(3):
+        snap = await cams.poll(NOW + timedelta(minutes=i))
+        flags.append(snap.events[0].properties["frozen"])
+    assert flags == [False, False, True]
+    server.app[STATE]["image"] = jpeg(2)
+    snap = await cams.poll(NOW + timedelta(minutes=3))
+    assert snap.events[0].properties["frozen"] is False
+
+
+async def test_304_counts_as_an_unchanged_picture(server, fetcher, tmp_path):
+    server.app[STATE]["etag"] = '"img1"'
+    cams = collector(server, fetcher, tmp_path, frozen_polls=2)
+    first = await cams.poll(NOW)
+    second = await cams.poll(NOW + timedelta(minutes=1))
+    assert first.events[0].properties["frozen"] is False
+    assert second.events[0].properties["frozen"] is True
+    assert second.events[0].properties["image_etag"] == '"img1"'
+
+
+async def test_stale_from_the_cameras_own_capture_time(server, fetcher, tmp_path):
+    server.app[STATE]["capture"] = "2026/08/23 07:00:00"  # JST, i.e. 22:00 UTC the day before
+    snap = await collector(server, fetcher, tmp_path, stale_after_s=1800).poll(NOW)
+    props = snap.events[0].properties
+    assert props["taken_at"] == "2026-08-23T07:00:00+09:00" and props["stale"] is True
+
+
+async def test_capture_time_from_exif_when_the_camera_has_no_timestamp_json(server, fetcher, tmp_path):
+    server.app[STATE]["image"] = jpeg(5, exif_time="2026:08:23 08:55:00")
+    snap = await collector(server, fetcher, tmp_path).poll(NOW)
+    props = snap.events[0].properties
+    assert props["taken_at"] == "2026-08-23T08:55:00+09:00" and props["stale"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "error", "reason"),
+    [
+        (b"<html>camera offline</html>", "image/jpeg", NotAnImage, "not a JPEG or PNG"),
+        (b"GIF89a" + b"\0" * 100, "application/octet-stream", NotAnImage, "not a JPEG or PNG"),
+        (jpeg(3)[:5000], "image/jpeg", NotAnImage, "corrupt jpeg: image file is truncated"),
+        (jpeg(3)[:300], "image/jpeg", NotAnImage, "unreadable jpeg"),
+        (png_claiming(30000, 30000), "image/png", DecompressionBomb, "pixel limit"),
+        (png_claiming(10000, 10000), "image/png", DecompressionBomb, "pixel limit"),  # Pillow's warning band
+        (jpeg(4, size=(4000, 3000)), "image/jpeg", DecompressionBomb, "4000x3000"),
+    ],
+)
+async def test_hostile_images_are_rejected_and_nothing_is_written(server, fetcher, tmp_path, body, content_type,
+                                                                  error, reason):
+    server.app[STATE].update(image=body, type=content_type)
+    cams = collector(server, fetcher, tmp_path, max_pixels=1_000_000_000 if "pixel" in reason else 10_000_000)
+    with pytest.raises(error, match=reason):
+        await cams.poll(NOW)
+    assert not (tmp_path / CAM).exists()
+
+
+async def test_wrong_content_type_is_refused_before_reading(server, fetcher, tmp_path):
+    server.app[STATE]["type"] = "text/html"
+    with pytest.raises(PayloadError, match="text/html"):
+        await collector(server, fetcher, tmp_path).poll(NOW)
+
+
+def test_png_is_accepted_and_hashed():
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(out, "PNG")
+    frame = decode(out.getvalue(), 1_000_000)
+    assert frame.format == "png" and (frame.width, frame.height) == (64, 48) and sniff(out.getvalue()) == "png"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_raise_only_collector_errors(data):
+    for body in (data, b"\xff\xd8\xff" + data, b"\x89PNG\r\n\x1a\n" + data):
+        try:
+            decode(body, 10_000_000)
+        except CollectorError:
+            pass

@@ -1,0 +1,81 @@
+"""GET /api/v1/here over real HTTP, a real SQLite store and the shipped Ishikawa data."""
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from geo.enrich import enrich_event
+from geo.model import Event, Kind, SourceRef
+from geo.registry import GeoRegistry
+from geo.store import open_store
+from geo.store.base import Batch, Change, ChangeOp
+from service.errors import problem_middleware
+from service.here_api import routes
+from service.keys import GEO_KEY, STORE_KEY
+
+SRC = SourceRef(source_id="test")
+
+
+@pytest.fixture
+async def client(tmp_path, clock):
+    registry = GeoRegistry.default()
+    store = open_store(str(tmp_path / "api.sqlite3"), clock=clock)
+    await store.open()
+    warning = Event(id="sediment:17204", kind=Kind.SEDIMENT_WARNING, level=4, areas=("17204",), source=SRC)
+    await store.apply(Batch(changes=[Change(ChangeOp.CREATED, enrich_event(warning, registry))]))
+    app = web.Application(middlewares=[problem_middleware])
+    app[STORE_KEY] = store
+    app[GEO_KEY] = registry
+    app.add_routes(routes)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+        yield c
+    await store.close()
+
+
+async def test_here_answers_with_level_words(client):
+    resp = await client.get("/api/v1/here", params={"lat": "37.3906", "lon": "136.8990"})
+    assert resp.status == 200 and resp.content_type == "application/json"
+    body = await resp.json()
+    assert body["municipality"]["code"] == "17204"
+    assert (body["level"], body["label_ja"], body["name_ja"]) == (4, "警戒レベル4", "避難指示")
+    assert body["colour"] == "#aa00aa"
+    assert body["events"][0]["id"] == "sediment:17204" and body["events"][0]["name_ja"] == "避難指示"
+    assert body["shelters"] and all("sediment" in s["hazards"] for s in body["shelters"])
+    assert body["radius_m"] == 2000
+    assert "max-age" in resp.headers["Cache-Control"]
+    again = await client.get(
+        "/api/v1/here", params={"lat": "37.3906", "lon": "136.8990"}, headers={"If-None-Match": resp.headers["ETag"]}
+    )
+    assert again.status == 304
+
+
+async def test_radius_is_accepted_and_echoed(client):
+    resp = await client.get("/api/v1/here", params={"lat": "36.5613", "lon": "136.6562", "radius_m": "500"})
+    body = await resp.json()
+    assert resp.status == 200 and body["radius_m"] == 500 and body["level"] == 0
+    assert body["name_ja"] == "なし"
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("lon=136.6562", "missing parameter(s) lat"),
+        ("lat=abc&lon=136.6562", "'lat' is not a number"),
+        ("lat=inf&lon=136.6562", "'lat' must be between"),
+        ("lat=36.56&lon=136.65&zoom=3", "unknown parameter(s) zoom"),
+        ("lat=36.56&lat=36.57&lon=136.65", "given 2 times"),
+        ("lat=36.56&lon=136.65&radius_m=0", "'radius_m' must be between"),
+        ("lat=36.56&lon=136.65&radius_m=50000", "'radius_m' must be between"),
+        ("lat=35.6895&lon=139.6917", "outside the region"),
+        ("lat=136.6562&lon=36.5613", "'lat' must be between"),
+        ("lat=36.5613&lon=36.5613", "outside the region"),
+    ],
+)
+async def test_bad_requests_are_problem_json(client, query, words):
+    resp = await client.get("/api/v1/here?" + query)
+    assert resp.status == 400
+    assert resp.content_type == "application/problem+json"
+    problem = await resp.json(content_type=None)
+    assert problem["status"] == 400 and problem["title"] == "Bad Request"
+    assert words in problem["detail"]

@@ -27,10 +27,9 @@ log = structlog.get_logger(__name__)
 DEFAULT_TYPE_CODES = [
     "VXWW50",  # 土砂災害警戒情報
     "VXKOii",  # 指定河川洪水予報 (every river's code, old and level-named kinds)
-    "VPWW53",  # 気象特別警報・警報・注意報
-    "VPWW54",  # 気象警報・注意報（Ｈ２７）
-    "VPWW55", "VPWW56", "VPWW57", "VPWW58", "VPWW59", "VPWW60", "VPWW61",  # Ｒ０６ family
-    "VPWS50",  # 集約通報
+    # Warnings: the Ｒ０６ family only. VPWW53/54 describe the same warnings in the old system and
+    # share their event ids, so reading both would make levels flip; configure one generation.
+    "VPWW55", "VPWW56", "VPWW57", "VPWW58", "VPWW59", "VPWW60", "VPWW61",
 ]
 ATOM_TYPES = ("application/atom+xml", "application/xml", "text/xml")
 XML_TYPES = ("application/xml", "text/xml")

@@ -9,12 +9,12 @@ import structlog
 from aiohttp import web
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from geo.codes import AreaCodes
+from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
-from service import api, metrics
+from service import api, here_api, metrics
 from service.errors import problem_middleware
-from service.keys import AREA_CODES_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import AREA_CODES_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.scheduler import scheduler_ctx
 
@@ -77,10 +77,12 @@ def create_app(settings: Any, *, demo: bool = False, extra_contexts: tuple = ())
     """Build the service application for validated settings (`demo` starts the simulator in-process)."""
     app = web.Application(middlewares=[problem_middleware, metrics.middleware])
     app[SETTINGS_KEY] = settings
-    app[AREA_CODES_KEY] = AreaCodes.load(settings.region.areas_file)
+    geo = GeoRegistry.load(settings.region)
+    app[GEO_KEY] = geo
+    app[AREA_CODES_KEY] = geo.codes
     app[STORE_KEY] = open_store(store_url(settings))
     app[STORE_READY_KEY] = asyncio.Event()
-    app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], app[AREA_CODES_KEY])
+    app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], geo.codes, enrich=geo.enricher())
     app.cleanup_ctx.append(store_ctx)
     if demo:
         from service.demo import simulator_ctx
@@ -90,5 +92,6 @@ def create_app(settings: Any, *, demo: bool = False, extra_contexts: tuple = ())
         app.cleanup_ctx.append(ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(api.routes)
+    app.add_routes(here_api.routes)
     app.add_routes(metrics.routes)
     return app

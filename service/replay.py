@@ -122,7 +122,7 @@ def replay(paths: list[Path], config: str | None = None, all_areas: bool = False
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    codes = AreaCodes.load(settings.region.areas_file)
+    codes = AreaCodes.load(settings.region.areas_file)  # replay keeps events as the source gave them
     missing = [p for p in paths if not p.exists()]
     for p in missing:
         print(f"{p}: no such file or directory", file=sys.stderr)

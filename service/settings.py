@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collectors.base import SourceConfig
 from collectors.registry import config_classes
-from geo.codes import DEFAULT_AREAS_FILE
+from geo.registry import GeoConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,10 +48,6 @@ class StoreSettings(Closed):
         return value
 
 
-class RegionSettings(Closed):
-    areas_file: Path = Field(default=DEFAULT_AREAS_FILE, description="Municipality code table of the prefecture.")
-
-
 class Secrets(BaseSettings):
     """Secrets and deployment overrides, only ever from BOSAI_* environment variables."""
 
@@ -81,7 +77,7 @@ def _settings_model() -> type[BaseModel]:
         __base__=Closed,
         service=(ServiceSettings, Field(default_factory=ServiceSettings, description="HTTP service.")),
         store=(StoreSettings, Field(default_factory=StoreSettings, description="Where events are kept.")),
-        region=(RegionSettings, Field(default_factory=RegionSettings, description="The prefecture served.")),
+        region=(GeoConfig, Field(default_factory=GeoConfig, description="The prefecture served: codes, boundaries, shelters.")),
         sources=(_sources_field(), Field(default_factory=dict, description="Upstreams polled, by source id.")),
         channels=(dict[str, dict[str, Any]], Field(default_factory=dict, description="Outgoing channels by name.")),
     )

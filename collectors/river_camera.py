@@ -34,7 +34,9 @@ class Config(SourceConfig):
 
     type: Literal["river_camera"] = "river_camera"
     cameras: list[Annotated[str, Field(pattern=CAMERA_ID)]] = Field(
-        min_length=1, description="Camera ids; the master record is `{url}{id}.json`."
+        min_length=1,
+        description="Camera ids; the master record is `{url}{id}.json`. The snapshot host (cam.river.go.jp) "
+        "must be listed in allow_hosts.",
     )
     image_dir: Path = Field(description="Directory for frames: <image_dir>/<camera id>/latest.jpg, thumb.jpg, frames/.")
     keep_frames: int = Field(default=5, ge=0, le=100, description="Previous frames kept besides the latest.")
@@ -43,6 +45,7 @@ class Config(SourceConfig):
     frozen_distance: int = Field(default=2, ge=0, le=16, description="Hamming distance of perceptual hashes deemed 'same'.")
     stale_after_s: float = Field(default=1800, gt=0, description="A capture time older than this marks the camera stale.")
     master_refresh_s: float = Field(default=86400, gt=0, description="How often a camera's master record is re-read.")
+    concurrency: int = Field(default=4, ge=1, le=32, description="Cameras fetched at the same time.")
 
 
 class _ObsInfo(BaseModel):
@@ -96,10 +99,15 @@ class RiverCameraCollector:
         self.fetcher = fetcher
         self.codes = codes
         self._state = {cam: _CameraState() for cam in config.cameras}
+        self._limit = asyncio.Semaphore(config.concurrency)
 
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch every camera's snapshot once."""
-        results = await asyncio.gather(*(self._camera(now, cam) for cam in self.config.cameras), return_exceptions=True)
+        async def one(cam: str) -> Event:
+            async with self._limit:  # polite to the camera server, which many cameras share
+                return await self._camera(now, cam)
+
+        results = await asyncio.gather(*(one(cam) for cam in self.config.cameras), return_exceptions=True)
         events: list[Event] = []
         errors: dict[str, str] = {}
         first_error: CollectorError | None = None

@@ -56,7 +56,7 @@ def make_app() -> web.Application:
                             headers={"ETag": ETAG, "Last-Modified": LAST_MODIFIED})
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await asyncio.sleep(float(request.query.get("s", "5")))
         return web.Response(text="{}")
 
     async def drip(request: web.Request) -> web.StreamResponse:
@@ -175,6 +175,11 @@ async def test_conditional_get_by_etag_and_by_last_modified(server, fetcher):
     assert by_etag.not_modified and by_etag.status == 304 and by_etag.body == b""
     by_date = await fetcher.get(url(server, "/sample.json"), policy(server), last_modified=LAST_MODIFIED)
     assert by_date.not_modified
+
+
+async def test_latency_is_measured_for_a_slow_but_timely_server(server, fetcher):
+    result = await fetcher.get(url(server, "/slow?s=0.2"), policy(server, timeout_s=2))
+    assert 200 <= result.latency_ms < 2000
 
 
 async def test_slow_server_times_out(server, fetcher):

@@ -107,8 +107,13 @@ def _render(cam_id: str, taken: str, rain: float, stage: float, seed: int) -> by
     label = "NORMAL (reference)" if not taken else taken[:16].replace("T", " ") + " JST"
     draw.rectangle([0, 0, w, 26], fill=(0, 0, 0))
     draw.text((8, 5), f"CAM {cam_id}  {label}", fill=(255, 255, 255), font=_font(15))
+    exif = Image.Exif()
+    if taken:  # capture time (JST) in EXIF as well, as camera systems stamp it
+        stamp = taken[:19].replace("-", ":").replace("T", " ")
+        exif[0x0132] = stamp  # DateTime
+        exif.get_ifd(0x8769)[0x9003] = stamp  # DateTimeOriginal
     out = io.BytesIO()
-    img.save(out, format="JPEG", quality=70)
+    img.save(out, format="JPEG", quality=70, exif=exif)
     return out.getvalue()
 
 

@@ -9,14 +9,14 @@ from aiohttp import web
 
 from simulator import cameras, gauges, jma_feed
 from simulator import jma_xml as jx
-from simulator.keys import SIM
+from simulator.keys import NOW, SIM
 
 routes = web.RouteTableDef()
 
 
 def _now(request: web.Request) -> datetime:
     """Scenario time whose content this request gets (frozen under a `stale` fault)."""
-    return request["sim_now"]
+    return request[NOW]
 
 
 def _base(request: web.Request) -> str:

@@ -17,7 +17,7 @@ from simulator import scenario as scenario_mod
 from simulator.clock import ScenarioClock
 from simulator.hydrology import Hydrology
 from simulator.jma_feed import JmaArchive
-from simulator.keys import SIM
+from simulator.keys import NOW, SIM
 from simulator.roads import RoadPlan
 
 SERVED_LOG_SIZE = 10_000
@@ -83,7 +83,7 @@ async def upstream_middleware(request: web.Request, handler) -> web.StreamRespon
     sim = request.app[SIM]
     fault = sim.faults.match(request.path, sim.clock.elapsed_s())
     now = sim.clock.now()
-    request["sim_now"] = fault.frozen_at if fault is not None and fault.spec.mode == "stale" else now
+    request[NOW] = fault.frozen_at if fault is not None and fault.spec.mode == "stale" else now
     entry = {"path": request.path, "method": request.method, "status": 0, "bytes": 0,
              "time": time.time(), "scenario_time": now.isoformat(), "fault": fault.spec.mode if fault else None}
     try:

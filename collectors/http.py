@@ -318,7 +318,9 @@ class Fetcher:
                             raise HTTPStatusError(resp.status, str(url))
                         media = _media_type(resp.headers)
                         if content_types is not None and media is not None and media not in content_types:
-                            raise ContentTypeError(f"content type {media!r} from {url} is not one of {sorted(content_types)}")
+                            raise ContentTypeError(
+                                f"content type {media!r} from {url} is not one of {sorted(content_types)}"
+                            )
                         body = await self._read_capped(resp, policy.max_bytes, url)
                         return resp.status, body, resp.headers, url
                 raise HostNotAllowed(f"more than {MAX_REDIRECTS} redirects from {url}")

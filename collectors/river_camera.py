@@ -42,8 +42,12 @@ class Config(SourceConfig):
     keep_frames: int = Field(default=5, ge=0, le=100, description="Previous frames kept besides the latest.")
     max_pixels: int = Field(default=12_000_000, gt=0, description="Largest image accepted (width x height).")
     frozen_polls: int = Field(default=6, ge=2, description="Polls with an unchanged picture that make a camera frozen.")
-    frozen_distance: int = Field(default=2, ge=0, le=16, description="Hamming distance of perceptual hashes deemed 'same'.")
-    stale_after_s: float = Field(default=1800, gt=0, description="A capture time older than this marks the camera stale.")
+    frozen_distance: int = Field(
+        default=2, ge=0, le=16, description="Hamming distance of perceptual hashes deemed the same picture."
+    )
+    stale_after_s: float = Field(
+        default=1800, gt=0, description="A capture time older than this marks the camera stale."
+    )
     master_refresh_s: float = Field(default=86400, gt=0, description="How often a camera's master record is re-read.")
     concurrency: int = Field(default=4, ge=1, le=32, description="Cameras fetched at the same time.")
 
@@ -111,7 +115,7 @@ class RiverCameraCollector:
         events: list[Event] = []
         errors: dict[str, str] = {}
         first_error: CollectorError | None = None
-        for cam, result in zip(self.config.cameras, results):
+        for cam, result in zip(self.config.cameras, results, strict=True):
             if isinstance(result, CollectorError):
                 errors[cam] = f"{result.__class__.__name__}: {result}"
                 first_error = first_error or result

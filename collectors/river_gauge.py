@@ -78,7 +78,9 @@ class Config(SourceConfig):
     silent_factor: float = Field(default=3.0, ge=1, description="A gauge is silent after this many missed intervals.")
     trend_window_s: float = Field(default=1800, gt=0, description="Readings this recent feed the trend.")
     history_size: int = Field(default=12, ge=2, le=200, description="Readings kept per station for the trend.")
-    lookback_steps: int = Field(default=3, ge=0, le=12, description="tmlist: 10-minute steps back when a file is missing.")
+    lookback_steps: int = Field(
+        default=3, ge=0, le=12, description="tmlist: 10-minute steps back when a file is missing."
+    )
     sensorthings_top: int = Field(default=12, ge=1, le=1000, description="sensorthings: observations read per poll.")
 
 
@@ -154,7 +156,7 @@ class RiverGaugeCollector:
         )
         payload = GaugePayload()
         errors: list[CollectorError] = []
-        for (code, _), result in zip(self.config.stations.items(), results):
+        for (code, _), result in zip(self.config.stations.items(), results, strict=True):
             if isinstance(result, PayloadError):
                 raise result  # a hostile or broken payload fails the poll: nothing partial
             if isinstance(result, BaseException):
@@ -287,7 +289,7 @@ class RiverGaugeCollector:
             observed_at=latest.time,
             received_at=now,
             title=fixed["title"],
-            text=f"{fixed['label']}: {stage}（{local.month:02d}/{local.day:02d} {local.hour:02d}:{local.minute:02d} 観測）"
+            text=f"{fixed['label']}: {stage}（{local:%m/%d %H:%M} 観測）"
             + ("　※観測値が途絶えています" if silent else ""),
             source=fixed["source"],
             properties={

@@ -78,7 +78,7 @@ class RoadClosureCollector:
         snapshot = self.from_payloads(bodies, now)
         if snapshot.content_time is None:
             snapshot.content_time = content_time
-        for url, body in zip(urls, bodies):  # remember only once everything parsed
+        for url, body in zip(urls, bodies, strict=True):  # remember only once everything parsed
             self._last[url] = body
         self._validators.update(validators)
         return snapshot

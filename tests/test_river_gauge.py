@@ -157,7 +157,8 @@ async def test_gauge_leaving_the_current_file_is_below_start_level(server, fetch
 async def test_tmlist_steps_back_to_the_latest_file_in_either_encoding(server, fetcher, codes, encoding):
     doc = json.loads(TMLIST.decode("cp932"))
     doc["obsName"] = "油山"  # non-ASCII, so the encoding matters
-    server.app[FILES]["/tmlist/swstg/20250917/0900/2200000053.json"] = json.dumps(doc, ensure_ascii=False).encode(encoding)
+    body = json.dumps(doc, ensure_ascii=False).encode(encoding)
+    server.app[FILES]["/tmlist/swstg/20250917/0900/2200000053.json"] = body
     cfg = Config(
         url=str(server.make_url("/tmlist/swstg/")), format="tmlist", retries=0, cadence_low_s=86400,
         stations={"2200000053": {"name": "油山", "town_code": "17201", "lat": 34.99, "lon": 138.35,
@@ -184,7 +185,8 @@ async def test_sensorthings_thresholds_from_thing_properties(server, fetcher, co
         {"phenomenonTime": "2026-08-23T00:10:00Z", "result": 2.1},
     ]}).encode()
     server.app[FILES]["/v1.1/Datastreams(7)/Thing"] = json.dumps({
-        "name": "浅野川 鞍降橋", "properties": {"thresholds": {"standby_m": 1.5, "caution_m": 2.0, "evacuation_m": 2.6}},
+        "name": "浅野川 鞍降橋",
+        "properties": {"thresholds": {"standby_m": 1.5, "caution_m": 2.0, "evacuation_m": 2.6}},
         "Locations": [{"location": {"type": "Point", "coordinates": [136.68, 36.58]}}],
     }).encode()
     cfg = Config(url=str(server.make_url("/v1.1")), format="sensorthings", retries=0, cadence_low_s=600,

@@ -56,7 +56,7 @@ def read_geometry(geojson: Mapping[str, Any]) -> tuple[BaseGeometry, bool]:
     """A GeoJSON geometry as shapely, repaired with make_valid if needed; (geometry, was_repaired)."""
     try:
         geom = shape(geojson)
-    except Exception as exc:  # shapely raises several types for malformed input
+    except (shapely.errors.GEOSException, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         raise InvalidGeometry(f"unreadable {geojson.get('type')!r} geometry: {exc}") from None
     if geom.is_empty:
         raise InvalidGeometry(f"empty {geom.geom_type} geometry")
@@ -155,6 +155,11 @@ class Boundaries:
             raise ValueError(f"no feature's {code_property!r} is a municipality of {area_codes.prefecture_name}")
         polygons = [shapely.union_all(parts) if len(parts) > 1 else parts[0] for parts in groups.values()]
         return cls(groups, polygons, area_codes, margin_deg, int(invalid.sum()), skipped)
+
+    @property
+    def grid_exact_share(self) -> float:
+        """Share of grid cells whose points need exact polygon tests (border and coast cells)."""
+        return self._grid.boundary_fraction
 
     # -- points -------------------------------------------------------------------------------
 

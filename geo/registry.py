@@ -29,10 +29,14 @@ DEFAULT_SHELTERS = (DATA_DIR / "shelters_17_emergency.geojson", DATA_DIR / "shel
 # Credit lines the data licences require; the portal's about page shows them (geo/CREDITS.md has
 # the full provenance).
 CREDITS: list[str] = [
-    "「国土数値情報（行政区域データ）」（国土交通省）を加工して作成"
-    "（N03, 2021年1月1日時点; smartnews-smri/japan-topography による簡略化版）",
-    "「指定緊急避難場所データ」「指定避難所データ」（国土地理院）を加工して作成"
-    " https://www.gsi.go.jp/bousaichiri/hinanbasho.html",
+    (
+        "「国土数値情報（行政区域データ）」（国土交通省）を加工して作成"
+        "（N03, 2021年1月1日時点; smartnews-smri/japan-topography による簡略化版）"
+    ),
+    (
+        "「指定緊急避難場所データ」「指定避難所データ」（国土地理院）を加工して作成"
+        " https://www.gsi.go.jp/bousaichiri/hinanbasho.html"
+    ),
 ]
 
 

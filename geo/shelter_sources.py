@@ -11,6 +11,7 @@ A list with hazard columns is a list of 指定緊急避難場所; one without is
 from __future__ import annotations
 
 import hashlib
+import math
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,6 @@ import pandas as pd
 import shapely
 
 from geo.hazards import HAZARD_LABELS_JA, Hazard
-
 
 _NAME_COLUMNS = ("施設・場所名", "名称", "指定緊急避難場所名", "指定避難所名", "施設名")
 _ADDRESS_COLUMNS = ("住所", "所在地_連結表記", "所在地住所", "所在地")
@@ -145,7 +145,7 @@ def _first(columns: set[str], names: tuple[str, ...]) -> str | None:
 
 
 def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value).strip()
 

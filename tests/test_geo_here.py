@@ -1,22 +1,22 @@
 """"What affects this point" computed from a real SQLite store."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import shapely
 
 from geo.areas import OutOfRegion
 from geo.enrich import enrich_event
-from geo.here import HereOptions, what_affects
 from geo.hazards import Hazard
+from geo.here import HereOptions, what_affects
 from geo.model import Event, Kind, SourceRef, State, Status
 from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import Batch, Change, ChangeOp
 
 SRC = SourceRef(source_id="test")
-T0 = datetime(2026, 7, 1, 3, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
 LON, LAT = 136.4520, 36.4083  # 小松市役所
 
 

@@ -9,6 +9,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geo.areas import Boundaries, InvalidGeometry, OutOfRegion, read_geometry
 from geo.codes import AreaCodes, UnknownAreaCode, lgcode6
@@ -181,3 +183,14 @@ def test_geojson_shipped_is_the_credited_source():
     data = json.loads(DEFAULT_BOUNDARIES.read_text(encoding="utf-8"))
     assert len(data["features"]) == 19
     assert {f["properties"]["N03_001"] for f in data["features"]} == {"石川県"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lon=st.floats(136.19, 137.41, allow_nan=False),
+    lat=st.floats(36.02, 37.90, allow_nan=False),
+)
+def test_grid_and_exact_agree_anywhere(lon, lat):
+    bounds = GeoRegistry.default().boundaries
+    x, y = np.array([lon]), np.array([lat])
+    assert bounds.lookup(x, y)[0] == bounds.lookup_exact(x, y)[0]

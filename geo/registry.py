@@ -85,8 +85,10 @@ class GeoRegistry:
         self.repaired_geometries = 0  # event geometries fixed with make_valid since start
 
     @classmethod
-    def load(cls, config: GeoConfig | Mapping[str, Any] | None = None) -> GeoRegistry:
-        """Read the configured boundary and shelter files (GeoConfig, a dict of its fields, or defaults)."""
+    def load(cls, config: BaseModel | Mapping[str, Any] | None = None) -> GeoRegistry:
+        """Read the configured files: a GeoConfig, a model or dict with its fields, or the defaults."""
+        if isinstance(config, BaseModel) and not isinstance(config, GeoConfig):
+            config = config.model_dump(exclude_unset=False)  # a settings section with GeoConfig's fields
         if not isinstance(config, GeoConfig):
             config = GeoConfig.model_validate(dict(config or {}))
         codes = AreaCodes.load(config.areas_file)

@@ -14,7 +14,9 @@ from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from service import api, here_api, metrics
 from service.errors import problem_middleware
-from service.keys import AREA_CODES_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from geo.model import utcnow
+from service.demo import ClockRef, simulator_ctx
+from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.scheduler import scheduler_ctx
 
@@ -82,11 +84,10 @@ def create_app(settings: Any, *, demo: bool = False, extra_contexts: tuple = ())
     app[AREA_CODES_KEY] = geo.codes
     app[STORE_KEY] = open_store(store_url(settings))
     app[STORE_READY_KEY] = asyncio.Event()
-    app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], geo.codes, enrich=geo.enricher())
+    app[CLOCK_KEY] = ClockRef(utcnow)
+    app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], geo.codes, enrich=geo.enricher(), clock=app[CLOCK_KEY])
     app.cleanup_ctx.append(store_ctx)
     if demo:
-        from service.demo import simulator_ctx
-
         app.cleanup_ctx.append(simulator_ctx)
     for ctx in extra_contexts:
         app.cleanup_ctx.append(ctx)

@@ -20,3 +20,5 @@ STORE_READY_KEY: web.AppKey["asyncio.Event"] = web.AppKey("store_ready")
 PIPELINE_KEY: web.AppKey[Any] = web.AppKey("pipeline")
 # source id -> SourcePoller, for the console and tests that trigger a poll now
 POLLERS_KEY: web.AppKey[dict] = web.AppKey("pollers")
+# The service's notion of "now": the wall clock, or the simulator's scenario clock in the demo.
+CLOCK_KEY: web.AppKey[Any] = web.AppKey("clock")

@@ -15,7 +15,7 @@ from collectors.http import Fetcher
 from collectors.registry import collector_class
 from geo.codes import AreaCodes
 from geo.store.base import Store
-from service.keys import AREA_CODES_KEY, PIPELINE_KEY, POLLERS_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import AREA_CODES_KEY, CLOCK_KEY, PIPELINE_KEY, POLLERS_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.poller import SourcePoller
 
@@ -33,14 +33,16 @@ def first_run(interval_s: float, offset_s: float, now: datetime) -> datetime:
     return datetime.fromtimestamp(start, timezone.utc)
 
 
-def build_pollers(settings, fetcher: Fetcher, codes: AreaCodes, pipeline: Pipeline, store: Store) -> list[SourcePoller]:
+def build_pollers(
+    settings, fetcher: Fetcher, codes: AreaCodes, pipeline: Pipeline, store: Store, clock=None
+) -> list[SourcePoller]:
     """A poller per enabled source, its collector built from the config's `type`."""
     pollers = []
     for source_id, config in settings.sources.items():
         if not config.enabled:
             continue
         collector = collector_class(config.type)(source_id, config, fetcher, codes)
-        pollers.append(SourcePoller(collector, pipeline, store))
+        pollers.append(SourcePoller(collector, pipeline, store, clock=clock or pipeline.clock))
     return pollers
 
 
@@ -85,7 +87,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     session = aiohttp.ClientSession()
     fetcher = Fetcher(session)
-    pollers = build_pollers(settings, fetcher, app[AREA_CODES_KEY], pipeline, store)
+    pollers = build_pollers(settings, fetcher, app[AREA_CODES_KEY], pipeline, store, app[CLOCK_KEY])
     app[POLLERS_KEY] = {p.source_id: p for p in pollers}
 
     async def start_when_ready() -> None:

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from collectors.base import SourceConfig
 from collectors.registry import config_classes
 from geo.registry import GeoConfig
+from service.demo import DemoSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +81,7 @@ def _settings_model() -> type[BaseModel]:
         region=(GeoConfig, Field(default_factory=GeoConfig, description="The prefecture served: codes, boundaries, shelters.")),
         sources=(_sources_field(), Field(default_factory=dict, description="Upstreams polled, by source id.")),
         channels=(dict[str, dict[str, Any]], Field(default_factory=dict, description="Outgoing channels by name.")),
+        demo=(DemoSettings, Field(default_factory=DemoSettings, description="The simulator of `bosai run --demo`.")),
     )
 
 

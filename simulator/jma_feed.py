@@ -49,15 +49,6 @@ class JmaArchive:
         hi = bisect.bisect_right(self._times, now)
         return [m for m in reversed(self.messages[lo:hi]) if m.feed == feed]
 
-    def last_change(self, feed: str, now: datetime) -> datetime:
-        """When the feed's content last changed (an entry arrived or aged out), for Last-Modified."""
-        latest = self.start - WINDOW
-        for m in self.messages:
-            if m.feed != feed or m.at > now:
-                continue
-            latest = max(latest, m.at if m.at + WINDOW > now else m.at + WINDOW)
-        return latest.replace(microsecond=0)
-
 
 def render(feed: str, entries: list[jx.JmaMessage], updated: datetime, base_url: str) -> bytes:
     """The Atom document, shaped like the real extra.xml / regular.xml."""

@@ -17,6 +17,7 @@ from collectors.base import PayloadError, Snapshot
 from collectors.jma.document import parse_document
 from collectors.jma.normalise import to_events
 from geo.codes import AreaCodes
+from geo.registry import GeoRegistry
 from geo.model import Event
 from geo.store.base import FeedEntry, Store
 from geo.store.sqlite import SQLiteStore
@@ -94,9 +95,11 @@ def parse_file(path: Path, codes: AreaCodes, all_areas: bool) -> list[Event]:
     raise PayloadError(errors[0] if len(errors) == 1 else " / ".join(errors))
 
 
-async def run(files: list[Path], store: Store, codes: AreaCodes, all_areas: bool, out=sys.stdout, err=sys.stderr) -> int:
+async def run(
+    files: list[Path], store: Store, codes: AreaCodes, all_areas: bool, enrich=None, out=sys.stdout, err=sys.stderr
+) -> int:
     """Replay `files` into `store`, printing changes; 1 if any file failed, else 0."""
-    pipeline = Pipeline(store, codes, all_areas=all_areas)
+    pipeline = Pipeline(store, codes, all_areas=all_areas, enrich=enrich)
     failed = 0
     for path in files:
         try:
@@ -122,7 +125,11 @@ def replay(paths: list[Path], config: str | None = None, all_areas: bool = False
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    codes = AreaCodes.load(settings.region.areas_file)  # replay keeps events as the source gave them
+    if all_areas:  # events from anywhere: no region to enrich them with
+        codes, enrich = AreaCodes.load(settings.region.areas_file), None
+    else:
+        geo = GeoRegistry.load(settings.region)
+        codes, enrich = geo.codes, geo.enricher()
     missing = [p for p in paths if not p.exists()]
     for p in missing:
         print(f"{p}: no such file or directory", file=sys.stderr)
@@ -133,7 +140,7 @@ def replay(paths: list[Path], config: str | None = None, all_areas: bool = False
             store = SQLiteStore(Path(tmp) / "replay.sqlite3")
             await store.open()
             try:
-                return await run(files, store, codes, all_areas)
+                return await run(files, store, codes, all_areas, enrich)
             finally:
                 await store.close()
 

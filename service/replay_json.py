@@ -1,4 +1,35 @@
-"""JSON payload readers for `bosai replay`: each collector's pure mapping, tried in order."""
+"""JSON payload readers for `bosai replay`: each collector's own mapping, without HTTP.
+
+A recorded JSON payload says nothing of its source, so every reader is tried in turn; the first
+that accepts the payload wins, and if none does, every reader's reason is reported.
+"""
 from __future__ import annotations
 
-JSON_READERS: tuple = ()
+from geo.codes import AreaCodes
+from geo.model import Event, utcnow
+
+PLACEHOLDER_URL = "http://replay.invalid/"
+
+
+def read_crisis_gauges(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> list[Event]:
+    """危機管理型水位計 area_info JSON."""
+    from collectors.river_gauge import Config, RiverGaugeCollector
+
+    config = Config(url=PLACEHOLDER_URL, format="area_info", prefecture_only=not all_areas)
+    collector = RiverGaugeCollector("replay", config, None, codes)  # type: ignore[arg-type]
+    return collector.from_area_info(data, utcnow()).events
+
+
+def _roads(fmt: str):
+    def read(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> list[Event]:
+        from collectors.road_closure import Config, RoadClosureCollector
+
+        config = Config(url=PLACEHOLDER_URL, format=fmt, in_force_only=False)
+        collector = RoadClosureCollector("replay", config, None, codes)  # type: ignore[arg-type]
+        return collector.from_payloads([data], utcnow()).events
+
+    read.__doc__ = f"Road restrictions ({fmt})."
+    return read
+
+
+JSON_READERS = (read_crisis_gauges, _roads("wzdx"), _roads("mlit"))

@@ -1,0 +1,122 @@
+"""Portal pages: `/` (map and list), `/list` (list only, no script), `/about`, the boundaries layer.
+
+HTML is rendered by Jinja2 with autoescaping, one environment per language with its catalog
+installed. Pages accept `lang` (remembered in a cookie) and `area` (a municipality code: the
+JavaScript-free "near me"); other query parameters are ignored, since residents arrive through
+links that carry tracking parameters.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from aiohttp import web
+
+from service.errors import BadRequest, Unavailable
+from service.keys import STORE_KEY, STORE_READY_KEY
+from service.portal import i18n
+from service.portal.assets import static_file
+from service.portal.levels import level_view
+from service.portal.state import PORTAL_KEY, Portal
+from service.portal.view import build_view, near_view
+
+routes = web.RouteTableDef()
+
+PAGE_CACHE = "no-cache"  # revalidate every time: the ETag makes that cheap, and warnings must be current
+# Credit lines of the upstreams themselves (the geo data's lines come from the registry).
+SOURCE_CREDITS = [
+    "出典：気象庁ホームページ（防災情報XML）",
+    "出典：国土交通省「川の防災情報」（水位・河川カメラ）",
+    "出典：国土交通省「道路情報提供システム」（通行規制）",
+]
+
+
+def _language(request: web.Request) -> str:
+    return i18n.negotiate(
+        request.query.get("lang"), request.cookies.get(i18n.COOKIE), request.headers.get("Accept-Language")
+    )
+
+
+def _area(request: web.Request, portal: Portal) -> str | None:
+    area = request.query.get("area") or None
+    if area is not None and area not in portal.registry.codes:
+        raise BadRequest(f"area {area!r} is not a municipality code of this region (5 digits, e.g. 17201)")
+    return area
+
+
+def _render(request: web.Request, template: str, lang: str, **context: Any) -> web.Response:
+    portal = request.app[PORTAL_KEY]
+    env = portal.environments[lang]
+    body = env.get_template(template).render(
+        language=i18n.LANGUAGES[lang],
+        languages=list(i18n.LANGUAGES.values()),
+        prefecture=portal.prefecture_name(lang),
+        assets=portal.manifest,
+        legend=[level_view(n, portal.gettext(lang)) for n in (5, 4, 3, 2, 1)],
+        **context,
+    ).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"Cache-Control": PAGE_CACHE, "ETag": etag, "Vary": "Cookie, Accept-Language, Accept-Encoding"}
+    if etag in request.headers.get("If-None-Match", ""):
+        response = web.Response(status=304, headers=headers)
+    else:
+        response = web.Response(body=body, content_type="text/html", charset="utf-8", headers=headers)
+        response.enable_compression()
+    if request.query.get("lang") == lang and request.cookies.get(i18n.COOKIE) != lang:
+        response.set_cookie(i18n.COOKIE, lang, max_age=i18n.COOKIE_MAX_AGE_S, samesite="Lax", path="/")
+    return response
+
+
+async def _view_context(request: web.Request, lang: str) -> dict[str, Any]:
+    if not request.app[STORE_READY_KEY].is_set():
+        raise Unavailable("the store is not open yet; try again shortly")
+    portal = request.app[PORTAL_KEY]
+    area = _area(request, portal)
+    _ = portal.gettext(lang)
+    store = request.app[STORE_KEY]
+    view = await build_view(store, portal.registry, portal.settings, portal.zone, _, area)
+    near = None
+    if area is not None:
+        lon, lat = portal.area_point(area)
+        near = near_view(await portal.what_affects(store, lon, lat), portal.registry, _)
+    return {
+        "view": view,
+        "near": near,
+        "selected_area": area,
+        "area_place": near["place"] if near else None,
+    }
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    """The portal: map, "near me" and the list."""
+    lang = _language(request)
+    context = await _view_context(request, lang)
+    client = request.app[PORTAL_KEY].client_data(lang)
+    if request.query.get("partial") == "list":
+        return _render(request, "_list.html", lang, **context)
+    return _render(request, "index.html", lang, client=client, **context)
+
+
+@routes.get("/list")
+async def list_view(request: web.Request) -> web.Response:
+    """Everything on the map as server-rendered text; no script needed."""
+    lang = _language(request)
+    return _render(request, "list.html", lang, **await _view_context(request, lang))
+
+
+@routes.get("/about")
+async def about(request: web.Request) -> web.Response:
+    """What the site is, the alert levels, and the data credits."""
+    lang = _language(request)
+    portal = request.app[PORTAL_KEY]
+    return _render(request, "about.html", lang, credits=SOURCE_CREDITS + portal.registry.credits, selected_area=None)
+
+
+@routes.get("/portal/areas.geojson")
+async def areas(request: web.Request) -> web.Response:
+    """Municipality boundaries (code, names, reading) for the map's base layer."""
+    return request.app[PORTAL_KEY].boundaries.response(request, "application/geo+json", "public, max-age=86400")
+
+
+routes.get("/static/{name:[A-Za-z0-9._/-]+}")(static_file)

@@ -1,0 +1,102 @@
+"""The portal's shared state, built once per app: template environments, catalogs, region, assets."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+
+from geo.here import HereOptions, what_affects
+from geo.model import LEVEL_COLOURS
+from geo.registry import GeoRegistry
+from service.portal import i18n
+from service.portal.assets import Encoded, Manifest, boundaries_geojson, load_manifest
+from service.portal.levels import N_, TEXT_COLOURS, level_view
+from service.portal.view import SHELTER_WORDS
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+# Strings the map script shows (popups, "near me"), sent to it in the page in the chosen language.
+CLIENT_STRINGS = [
+    N_("Level %(n)d"),
+    N_("No alert level"),
+    N_("Water level"),
+    N_("as of %(t)s"),
+    N_("Camera"),
+    N_("Road closure"),
+    N_("Shelter"),
+    N_("River gauge"),
+    N_("Finding your location…"),
+    N_("Location unavailable: choose your municipality below."),
+    N_("Your area: %(place)s"),
+    N_("Nearest shelters"),
+    N_("Image of %(name)s"),
+    N_("Level %(n)d: %(name)s"),
+]
+
+
+class Portal:
+    """Everything the portal handlers share; one per application."""
+
+    def __init__(self, settings: Any, registry: GeoRegistry, manifest: Manifest | None) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.manifest = manifest
+        self.zone = ZoneInfo(getattr(getattr(settings, "service", None), "timezone", "Asia/Tokyo"))
+        self.catalogs = {code: i18n.catalog(code) for code in i18n.LANGUAGES}
+        self.environments = {code: self._environment(code) for code in i18n.LANGUAGES}
+        self.boundaries = Encoded.of(boundaries_geojson(registry))
+        points = registry.boundaries.polygons
+        self._area_points = {
+            code: (float(p.x), float(p.y))
+            for code, p in zip(registry.boundaries.codes, (poly.representative_point() for poly in points))
+        }
+
+    def _environment(self, code: str) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+            autoescape=True,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        env.install_gettext_translations(self.catalogs[code], newstyle=True)  # type: ignore[attr-defined]
+        return env
+
+    def gettext(self, lang: str) -> Any:
+        """The plain gettext function of a language, for Python-side strings."""
+        return self.catalogs[lang].gettext
+
+    def prefecture_name(self, lang: str) -> str:
+        """The region's name in the language."""
+        codes = self.registry.codes
+        return codes.prefecture_name_en if lang == "en" else codes.prefecture_name
+
+    def area_point(self, code: str) -> tuple[float, float]:
+        """A point inside a municipality (lon, lat), standing for it when no location is given."""
+        return self._area_points[code]
+
+    async def what_affects(self, store: Any, lon: float, lat: float) -> dict[str, Any]:
+        """geo.here's report for a point, as /api/v1/here gives it."""
+        return await what_affects(store, self.registry, lon, lat, HereOptions())
+
+    def client_data(self, lang: str) -> dict[str, Any]:
+        """Strings, level words and colours the map script needs, in one JSON object."""
+        _ = self.gettext(lang)
+        return {
+            "lang": lang,
+            "strings": {s: _(s) for s in CLIENT_STRINGS},
+            "levels": {
+                str(n): {"label": v.label, "name": v.name, "colour": LEVEL_COLOURS[n], "text": TEXT_COLOURS[n]}
+                for n in range(6)
+                for v in [level_view(n, _)]
+            },
+            "shelter": {status.value: _(words) for status, words in SHELTER_WORDS.items()},
+            "bounds": self.registry.boundaries.bounds,
+        }
+
+
+PORTAL_KEY: web.AppKey[Portal] = web.AppKey("portal", Portal)

@@ -1,4 +1,9 @@
-"""Public read-only API: events as GeoJSON, one event with its history, source freshness, health."""
+"""Public read-only API: events as GeoJSON, one event with its history, source freshness, health.
+
+Every answer carries a strong ETag and Last-Modified and honours conditional requests
+(service/http_cache.py). The unfiltered events list and the per-municipality lists come from the
+portal snapshot held in memory (publishers/portal_snapshot.py) without a store query.
+"""
 from __future__ import annotations
 
 import json
@@ -7,9 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from geo.model import Kind, Status, feature_collection
+from geo.model import Kind, Status
 from geo.store.base import SourceState
+from publishers.portal_snapshot import GEOJSON_CONTENT_TYPE, SNAPSHOT_KEY, Paths, events_body
 from service.errors import BadRequest, NotFound
+from service.http_cache import cached_response, send
 from service.keys import STORE_KEY, STORE_READY_KEY
 
 routes = web.RouteTableDef()
@@ -63,22 +70,43 @@ def parse_event_filters(query: Mapping[str, str]) -> dict[str, Any]:
     return args
 
 
+def dumps(body: Any) -> bytes:
+    """Compact UTF-8 JSON with Japanese kept readable."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def json_response(body: Any, **kwargs: Any) -> web.Response:
     """JSON with Japanese kept readable."""
     return web.Response(text=json.dumps(body, ensure_ascii=False), content_type="application/json", **kwargs)
+
+
+def last_change(request: web.Request):
+    """Time of the newest change the app has seen (Last-Modified of store-wide answers)."""
+    snapshot = request.app.get(SNAPSHOT_KEY)
+    return snapshot.last_modified if snapshot is not None else None
+
+
+def _snapshot_key(request: web.Request) -> str | None:
+    query = request.query
+    if not query:
+        return Paths.events
+    if len(query) == 1 and "area" in query and "," not in query["area"]:
+        return Paths.area_events(query["area"])
+    return None
 
 
 @routes.get("/api/v1/events")
 async def events(request: web.Request) -> web.Response:
     """Current events as a GeoJSON FeatureCollection."""
     args = parse_event_filters(request.query)
+    snapshot = request.app.get(SNAPSHOT_KEY)
+    key = _snapshot_key(request)
+    if snapshot is not None and key is not None and (rep := snapshot.get(key)) is not None:
+        return await send(request, rep)
     statuses = args.pop("_statuses")
     found = await request.app[STORE_KEY].query(**args)
     found = [e for e in found if e.status in statuses]
-    return web.Response(
-        text=json.dumps(feature_collection(found), ensure_ascii=False),
-        content_type="application/geo+json",
-    )
+    return await cached_response(request, events_body(found), GEOJSON_CONTENT_TYPE, last_change(request))
 
 
 @routes.get("/api/v1/events/{event_id}")
@@ -90,9 +118,11 @@ async def event(request: web.Request) -> web.Response:
     current = await store.get(event_id)
     if current is None:
         raise NotFound(f"no event {event_id!r}")
+    history = await store.history(event_id)
     feature = current.to_feature()
-    feature["history"] = [e.to_feature() for e in await store.history(event_id)]
-    return web.Response(text=json.dumps(feature, ensure_ascii=False), content_type="application/geo+json")
+    feature["history"] = [e.to_feature() for e in history]
+    modified = max([current.received_at, *(e.received_at for e in history)])
+    return await cached_response(request, dumps(feature), GEOJSON_CONTENT_TYPE, modified)
 
 
 @routes.get("/api/v1/sources")
@@ -100,7 +130,8 @@ async def sources(request: web.Request) -> web.Response:
     """Freshness of every source: state, last success, last error, content time."""
     check_params(request.query, frozenset())
     rows = []
-    for st in await request.app[STORE_KEY].source_statuses():
+    statuses = await request.app[STORE_KEY].source_statuses()
+    for st in statuses:
         rows.append(
             {
                 "id": st.source_id,
@@ -115,7 +146,8 @@ async def sources(request: web.Request) -> web.Response:
                 "content_time": st.content_time.isoformat() if st.content_time else None,
             }
         )
-    return json_response({"sources": rows})
+    attempts = [st.last_attempt for st in statuses if st.last_attempt]
+    return await cached_response(request, dumps({"sources": rows}), "application/json", max(attempts, default=None))
 
 
 @routes.get("/healthz")

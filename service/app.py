@@ -19,6 +19,8 @@ from service.demo import ClockRef, simulator_ctx
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.scheduler import scheduler_ctx
+from publishers import portal_snapshot
+from service import cap_feeds, openapi, portal, sse, station_api
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +89,7 @@ def create_app(settings: Any, *, demo: bool = False, extra_contexts: tuple = ())
     app[CLOCK_KEY] = ClockRef(utcnow)
     app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], geo.codes, enrich=geo.enricher(), clock=app[CLOCK_KEY])
     app.cleanup_ctx.append(store_ctx)
+    portal_snapshot.install(app)
     if demo:
         app.cleanup_ctx.append(simulator_ctx)
     for ctx in extra_contexts:
@@ -95,4 +98,9 @@ def create_app(settings: Any, *, demo: bool = False, extra_contexts: tuple = ())
     app.add_routes(api.routes)
     app.add_routes(here_api.routes)
     app.add_routes(metrics.routes)
+    app.add_routes(station_api.routes)
+    app.add_routes(cap_feeds.routes)
+    app.add_routes(openapi.routes)
+    sse.install(app)
+    portal.setup(app)
     return app

@@ -1,0 +1,258 @@
+"""Portal snapshots: the hot documents, serialised and compressed once per change.
+
+On every change-feed entry (debounced) the unfiltered events GeoJSON, one GeoJSON per municipality
+and the CAP Atom feeds are rebuilt from one store query, encoded as identity, gzip and brotli, held
+in memory with their ETag (the API serves them without touching the store) and written atomically
+under `<data_dir>/static`, mirroring URL paths, with .gz/.br siblings for nginx's gzip_static:
+
+    /api/v1/events              -> api/v1/events.geojson
+    /api/v1/events?area=17201   -> api/v1/events/area/17201.geojson
+    /feeds/cap.atom             -> feeds/cap.atom
+    /feeds/cap/17201.atom       -> feeds/cap/17201.atom
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from geo.codes import AreaCodes
+from geo.model import Event, Status, feature_collection, utcnow
+from geo.store.base import FeedEntry, Store, StoreError
+from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_feed, in_feed, previous_version
+from service.change_feed import feed_head
+from service.http_cache import Representation
+from service.keys import AREA_CODES_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+
+log = structlog.get_logger(__name__)
+
+GEOJSON_CONTENT_TYPE = "application/geo+json"
+DEBOUNCE_S = 0.25
+
+
+class Paths:
+    """URL keys of the snapshot documents and their files under the static directory."""
+
+    events = "/api/v1/events"
+
+    @staticmethod
+    def area_events(code: str) -> str:
+        """Key of one municipality's GeoJSON (the query the API answers from it)."""
+        return f"/api/v1/events?area={code}"
+
+    @staticmethod
+    def area_feed(code: str) -> str:
+        """Path of one municipality's CAP Atom feed."""
+        return f"/feeds/cap/{code}.atom"
+
+    @staticmethod
+    def file_for(key: str) -> str:
+        """Relative file path of a snapshot key."""
+        if key == "/api/v1/events":
+            return "api/v1/events.geojson"
+        if key.startswith("/api/v1/events?area="):
+            return f"api/v1/events/area/{key.rsplit('=', 1)[1]}.geojson"
+        return key.lstrip("/")
+
+
+FEED_PATH = "/feeds/cap.atom"
+
+
+def events_body(events: list[Event]) -> bytes:
+    """The GeoJSON bytes the API sends for a list of events (one serialisation for every path)."""
+    return json.dumps(feature_collection(events), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and os.replace: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)  # nginx runs as another user
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class PortalSnapshot:
+    """The materialised hot documents, rebuilt after changes at most once per `debounce_s`."""
+
+    def __init__(
+        self,
+        store: Store,
+        codes: AreaCodes,
+        cap: CapContext,
+        static_dir: Path | None,
+        debounce_s: float = DEBOUNCE_S,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.codes = codes
+        self.cap = cap
+        self.static_dir = static_dir
+        self.debounce_s = debounce_s
+        self.clock = clock
+        self.documents: dict[str, Representation] = {}
+        self.seen_seq = 0  # newest feed entry received
+        self.built_seq = -1  # newest feed entry the documents include
+        self.last_modified: datetime | None = None  # time of the newest change seen
+        self.builds = 0
+        self._dirty = asyncio.Event()
+        self._built = asyncio.Condition()
+        self._previous: dict[str, Event] = {}  # "{id}@{version}" -> superseded version (immutable)
+
+    @property
+    def current(self) -> bool:
+        """False while a change seen on the feed is not yet in the documents."""
+        return not self._dirty.is_set() and self.built_seq >= self.seen_seq
+
+    def get(self, key: str) -> Representation | None:
+        """A current snapshot document by URL key; None before the first build or while one is due."""
+        return self.documents.get(key) if self.current else None
+
+    async def wait_built(self, seq: int, timeout_s: float = 10) -> None:
+        """Wait until the documents include feed entry `seq`."""
+        async with self._built:
+            await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
+
+    async def run(self) -> None:
+        """Build now, then follow the change feed and rebuild (debounced) until cancelled."""
+        head = await feed_head(self.store)
+        if head is not None:
+            self.seen_seq, self.last_modified = head.seq, head.at
+        await self.rebuild()
+        follower = asyncio.create_task(self._follow(self.seen_seq))
+        try:
+            while True:
+                await self._dirty.wait()
+                await asyncio.sleep(self.debounce_s)  # let a burst of changes land in one build
+                self._dirty.clear()
+                started = time.monotonic()
+                try:
+                    await self.rebuild()
+                except StoreError as exc:
+                    # Keep serving the last good documents; the next change (or this retry) rebuilds.
+                    log.warning("portal_snapshot_failed", error=str(exc), retryable=exc.retryable)
+                    await asyncio.sleep(1)
+                    self._dirty.set()
+                    continue
+                log.debug("portal_snapshot_built", seq=self.built_seq, ms=round((time.monotonic() - started) * 1e3))
+        finally:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+
+    async def _follow(self, after: int) -> None:
+        entry: FeedEntry
+        async for entry in self.store.subscribe(after):
+            self.seen_seq = entry.seq
+            if self.last_modified is None or entry.at > self.last_modified:
+                self.last_modified = entry.at
+            self._dirty.set()
+
+    async def rebuild(self) -> None:
+        """Query the store once, serialise and compress every hot document, publish and write them."""
+        seq, modified = self.seen_seq, self.last_modified
+        now = self.clock()
+        current = await self.store.query(include_ended=True, include_exercise=True)
+        active = [e for e in current if not e.ended and e.status is Status.ACTUAL]
+        feed_events = [e for e in current if in_feed(e, now)]
+        previous = await self._previous_versions(feed_events)
+        docs = await asyncio.to_thread(self._render, active, feed_events, previous, modified, now)
+        changed = {k: rep for k, rep in docs.items() if k not in self.documents or
+                   self.documents[k].etag_hash != rep.etag_hash}
+        # Unchanged documents keep their object, so their Last-Modified stays the time they changed.
+        self.documents = {k: changed.get(k, self.documents.get(k, rep)) for k, rep in docs.items()}
+        if self.static_dir is not None and changed:
+            await asyncio.to_thread(self._write, changed)
+        self.builds += 1
+        async with self._built:
+            self.built_seq = seq
+            self._built.notify_all()
+
+    async def _previous_versions(self, events: list[Event]) -> dict[str, Event | None]:
+        found: dict[str, Event | None] = {}
+        for event in events:
+            if event.version == 1:
+                found[event.id] = None
+            elif event.version_ref in self._previous:
+                found[event.id] = self._previous[event.version_ref]
+            else:
+                before = previous_version(await self.store.history(event.id), event)
+                if before is not None:
+                    self._previous[event.version_ref] = before
+                found[event.id] = before
+        return found
+
+    def _render(self, active, feed_events, previous, modified, now) -> dict[str, Representation]:
+        docs: dict[str, Representation] = {}
+        docs[Paths.events] = Representation(events_body(active), GEOJSON_CONTENT_TYPE, modified).precompress()
+        updated = modified or now
+        pairs = [(e, previous.get(e.id)) for e in feed_events]
+        feed = atom_feed(pairs, self.cap, path=FEED_PATH, title=f"{self.codes.prefecture_name} 防災情報 (CAP)",
+                         updated=updated)
+        docs[FEED_PATH] = Representation(feed, ATOM_CONTENT_TYPE, modified).precompress()
+        for code, municipality in self.codes.municipalities.items():
+            mine = [e for e in active if code in e.areas]
+            docs[Paths.area_events(code)] = Representation(
+                events_body(mine), GEOJSON_CONTENT_TYPE, modified).precompress()
+            area_pairs = [p for p in pairs if code in p[0].areas]
+            path = Paths.area_feed(code)
+            body = atom_feed(area_pairs, self.cap, path=path, title=f"{municipality.name} 防災情報 (CAP)",
+                             updated=updated)
+            docs[path] = Representation(body, ATOM_CONTENT_TYPE, modified).precompress()
+        return docs
+
+    def _write(self, docs: dict[str, Representation]) -> None:
+        assert self.static_dir is not None
+        for key, rep in docs.items():
+            target = self.static_dir / Paths.file_for(key)
+            # Encodings first: nginx prefers the .gz, and it must never be older than the identity file.
+            for coding, suffix in (("gzip", ".gz"), ("br", ".br")):
+                sibling = target.with_name(target.name + suffix)
+                if coding in rep.encoded:
+                    write_atomic(sibling, rep.encoded[coding])
+                else:
+                    sibling.unlink(missing_ok=True)
+            write_atomic(target, rep.body)
+
+
+SNAPSHOT_KEY: web.AppKey[PortalSnapshot] = web.AppKey("portal_snapshot", PortalSnapshot)
+
+
+def install(app: web.Application) -> None:
+    """Create the app's snapshot (under SNAPSHOT_KEY) and the cleanup context that runs it."""
+    settings = app[SETTINGS_KEY]
+    app[SNAPSHOT_KEY] = PortalSnapshot(
+        app[STORE_KEY],
+        app[AREA_CODES_KEY],
+        CapContext.from_settings(settings, app[AREA_CODES_KEY]),
+        Path(settings.service.data_dir) / "static",
+    )
+    app.cleanup_ctx.append(snapshot_ctx)
+
+
+async def snapshot_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the snapshot builder once the store is open; stop it on shutdown."""
+    snapshot = app[SNAPSHOT_KEY]
+
+    async def start() -> None:
+        await app[STORE_READY_KEY].wait()
+        await snapshot.run()
+
+    task = asyncio.create_task(start(), name="portal-snapshot")
+    yield
+    task.cancel()
+    results = await asyncio.gather(task, return_exceptions=True)
+    if results and isinstance(results[0], Exception):
+        log.error("portal_snapshot_failed", error=repr(results[0]))

@@ -1,0 +1,178 @@
+"""Cacheable responses: strong ETag, Last-Modified, 304 on conditional requests, gzip and brotli.
+
+A `Representation` is one document's bytes with their validators and, when built ahead of time
+(publishers/portal_snapshot.py), their gzip and brotli encodings, so a hot document is compressed
+once per change rather than once per request. Dynamic answers go through `cached_response`, which
+builds a representation and compresses only the encoding the client asked for.
+
+Each encoding carries its own strong ETag ("<hash>", "<hash>-gzip", "<hash>-br": strong validators
+promise identical bytes), but a conditional request matches on the content hash, so a client
+holding any encoding of unchanged content gets its 304.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
+
+import brotli
+from aiohttp import web
+
+# Live data: browsers and nginx may reuse an answer briefly and revalidate in the background.
+LIVE_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30"
+# History and CAP documents of a given version change rarely, but a new version must show soon.
+SLOW_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300"
+MIN_COMPRESS_BYTES = 512  # below this the encoded body is not worth the CPU or the header
+THREAD_COMPRESS_BYTES = 64 * 1024  # larger bodies are compressed off the event loop
+GZIP_LEVEL = 6
+BROTLI_QUALITY_LIVE = 5  # per request: fast
+BROTLI_QUALITY_SNAPSHOT = 9  # once per change: smaller
+ENCODINGS = ("br", "gzip")
+COMPRESSIBLE = ("json", "xml", "text/", "javascript", "svg")
+
+
+def content_hash(body: bytes) -> str:
+    """The strong validator of a body: a truncated SHA-256 of its bytes."""
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def http_date(moment: datetime) -> str:
+    """An RFC 9110 IMF-fixdate."""
+    return format_datetime(moment.astimezone(timezone.utc).replace(microsecond=0), usegmt=True)
+
+
+def encode(body: bytes, coding: str, snapshot: bool = False) -> bytes:
+    """`body` in the content coding `coding` ('gzip' or 'br')."""
+    if coding == "gzip":
+        return gzip.compress(body, compresslevel=9 if snapshot else GZIP_LEVEL, mtime=0)
+    if coding == "br":
+        return brotli.compress(body, quality=BROTLI_QUALITY_SNAPSHOT if snapshot else BROTLI_QUALITY_LIVE)
+    raise ValueError(f"unknown content coding {coding!r}")
+
+
+@dataclass(slots=True)
+class Representation:
+    """A document's bytes, type and validators, with any pre-built encodings."""
+
+    body: bytes
+    content_type: str  # with charset where it applies
+    last_modified: datetime | None = None
+    cache_control: str = LIVE_CACHE_CONTROL
+    etag_hash: str = ""
+    encoded: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.etag_hash:
+            self.etag_hash = content_hash(self.body)
+
+    @property
+    def compressible(self) -> bool:
+        """Whether an encoded variant can be offered (text-like type, big enough to gain)."""
+        return len(self.body) >= MIN_COMPRESS_BYTES and any(t in self.content_type for t in COMPRESSIBLE)
+
+    def etag(self, coding: str | None = None) -> str:
+        """The strong ETag of the identity body or of one encoding."""
+        return f'"{self.etag_hash}-{coding}"' if coding else f'"{self.etag_hash}"'
+
+    def precompress(self) -> Representation:
+        """Build every encoding now (snapshots: once per change, at the best ratio)."""
+        if self.compressible:
+            for coding in ENCODINGS:
+                self.encoded[coding] = encode(self.body, coding, snapshot=True)
+        return self
+
+
+def accepted_coding(accept_encoding: str) -> str | None:
+    """The coding to send for an Accept-Encoding header: br, then gzip, else None (identity)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if name:
+            weights[name.strip()] = q
+    for coding in ENCODINGS:
+        if weights.get(coding, weights.get("*", 0.0)) > 0:
+            return coding
+    return None
+
+
+def _etag_matches(if_none_match: str, etag_hash: str) -> bool:
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]  # weak comparison is what If-None-Match uses (RFC 9110 13.1.2)
+        tag = tag.strip('"')
+        if tag.split("-", 1)[0] == etag_hash:
+            return True
+    return False
+
+
+def not_modified(request: web.Request, rep: Representation) -> bool:
+    """RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        return _etag_matches(if_none_match, rep.etag_hash)
+    since = request.headers.get("If-Modified-Since")
+    if since and rep.last_modified is not None:
+        try:
+            when = parsedate_to_datetime(since)
+        except (TypeError, ValueError, IndexError):
+            return False  # an unparseable date is ignored, as the RFC says
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return rep.last_modified.replace(microsecond=0) <= when
+    return False
+
+
+def _headers(rep: Representation, coding: str | None) -> dict[str, str]:
+    headers = {"ETag": rep.etag(coding), "Cache-Control": rep.cache_control}
+    if rep.compressible:
+        headers["Vary"] = "Accept-Encoding"
+    if rep.last_modified is not None:
+        headers["Last-Modified"] = http_date(rep.last_modified)
+    return headers
+
+
+async def send(request: web.Request, rep: Representation) -> web.Response:
+    """The response for `rep`: 304 when the client's copy is current, else the best encoding."""
+    coding = accepted_coding(request.headers.get("Accept-Encoding", "")) if rep.compressible else None
+    headers = _headers(rep, coding)
+    if not_modified(request, rep):
+        return web.Response(status=304, headers=headers)
+    if coding is None:
+        body = rep.body
+    elif coding in rep.encoded:
+        body = rep.encoded[coding]
+    else:
+        if len(rep.body) >= THREAD_COMPRESS_BYTES:
+            body = await asyncio.to_thread(encode, rep.body, coding)
+        else:
+            body = encode(rep.body, coding)
+    if coding:
+        headers["Content-Encoding"] = coding
+    headers["Content-Type"] = rep.content_type
+    # The body is sent as-is: aiohttp must not compress it again or chunk it.
+    return web.Response(body=body, headers=headers)
+
+
+async def cached_response(
+    request: web.Request,
+    body: bytes,
+    content_type: str,
+    last_modified: datetime | None,
+    cache_control: str = LIVE_CACHE_CONTROL,
+) -> web.Response:
+    """A dynamic answer with validators, conditional handling and on-the-fly compression."""
+    return await send(request, Representation(body, content_type, last_modified, cache_control))

@@ -1,0 +1,106 @@
+"""Per-station public API: a gauge's observations, a camera's latest image."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from service.api import check_params, dumps
+from service.errors import BadRequest, NotFound
+from service.http_cache import LIVE_CACHE_CONTROL, Representation, cached_response, send
+from service.keys import SETTINGS_KEY, STORE_KEY
+
+routes = web.RouteTableDef()
+
+OBSERVATION_PARAMS = frozenset({"since", "until"})
+DEFAULT_WINDOW = timedelta(hours=24)
+MAX_WINDOW = timedelta(days=31)
+IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+def parse_time(query, name: str) -> datetime | None:
+    """An ISO 8601 time with its UTC offset from the query, None when absent; BadRequest otherwise."""
+    values = query.getall(name, [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadRequest(f"parameter {name!r} given {len(values)} times", parameter=name)
+    try:
+        moment = datetime.fromisoformat(values[0])
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 time, e.g. 2026-07-01T12:00:00+09:00; got {values[0]!r}",
+                         parameter=name) from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"{name} must carry a UTC offset (Z or +09:00): {values[0]!r}", parameter=name)
+    return moment
+
+
+@routes.get("/api/v1/gauges/{station}/observations")
+async def observations(request: web.Request) -> web.Response:
+    """A gauge's readings in [since, until] (default: the last 24 hours), oldest first."""
+    check_params(request.query, OBSERVATION_PARAMS)
+    store = request.app[STORE_KEY]
+    station = request.match_info["station"]
+    since, until = parse_time(request.query, "since"), parse_time(request.query, "until")
+    if since and until and since > until:
+        raise BadRequest("since must not be after until")
+    if since is not None and until is not None and until - since > MAX_WINDOW:
+        raise BadRequest(f"the window from since to until is at most {MAX_WINDOW.days} days")
+    # The default window is not echoed: the body (and its ETag) changes only when readings do.
+    rows = await store.observations(station, since or (until or store.clock()) - DEFAULT_WINDOW, until)
+    if not rows and await store.get(f"gauge:{station}") is None:
+        raise NotFound(f"no gauge {station!r}")
+    body = {
+        "station": station,
+        "event_id": f"gauge:{station}",
+        "unit": "m",
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "observations": [
+            {"time": o.time.isoformat(), "value": o.value, "quality": o.quality} for o in rows
+        ],
+    }
+    newest = rows[-1].time if rows else None
+    return await cached_response(request, dumps(body), "application/json", newest)
+
+
+def image_roots(settings) -> list[Path]:
+    """Directories camera images may be served from: every source's image_dir and the data directory."""
+    roots = [Path(settings.service.data_dir)]
+    for source in settings.sources.values():
+        if (image_dir := getattr(source, "image_dir", None)) is not None:
+            roots.append(Path(image_dir))
+    return [root.resolve() for root in roots]
+
+
+def _read_image(path: Path, roots: list[Path]) -> tuple[bytes, float] | None:
+    resolved = path.resolve()
+    # The path comes from stored event properties: serve it only from a configured image directory.
+    if not any(resolved.is_relative_to(root) for root in roots) or not resolved.is_file():
+        return None
+    return resolved.read_bytes(), resolved.stat().st_mtime
+
+
+@routes.get("/api/v1/cameras/{camera}/image")
+async def camera_image(request: web.Request) -> web.Response:
+    """The camera's latest frame (JPEG, or PNG where the camera sends PNG)."""
+    check_params(request.query, frozenset())
+    camera = request.match_info["camera"].removeprefix("camera:")
+    event = await request.app[STORE_KEY].get(f"camera:{camera}")
+    if event is None:
+        raise NotFound(f"no camera {camera!r}")
+    image = event.properties.get("image")
+    if not image:
+        raise NotFound(f"camera {camera!r} has no image yet")
+    found = await asyncio.to_thread(_read_image, Path(image), image_roots(request.app[SETTINGS_KEY]))
+    if found is None:
+        raise NotFound(f"the latest image of camera {camera!r} is not available")
+    body, mtime = found
+    content_type = next((t for magic, t in IMAGE_TYPES.items() if body.startswith(magic)), None)
+    if content_type is None:
+        raise NotFound(f"the latest image of camera {camera!r} is not a JPEG or PNG")
+    taken = datetime.fromtimestamp(mtime).astimezone()
+    return await send(request, Representation(body, content_type, taken, LIVE_CACHE_CONTROL))
+

@@ -39,6 +39,18 @@ class SourceConfig(BaseModel):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """A message that cancels (取消) the previous report of an upstream event (JMA EventID).
+
+    The events that report changed go back to what they were before it, or end as cancelled
+    when nothing of them was in force before.
+    """
+
+    upstream_id: str
+    sequence: int  # the cancelling message's own serial; it cancels the newest older one
+
+
 @dataclass(slots=True)
 class Snapshot:
     """The result of one successful poll."""
@@ -51,6 +63,7 @@ class Snapshot:
     complete: bool = False
     content_time: datetime | None = None  # newest timestamp inside the content, for freshness
     not_modified: bool = False  # 304: nothing new, the source is still alive
+    cancellations: list[Cancellation] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
 

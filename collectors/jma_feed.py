@@ -13,7 +13,7 @@ from typing import Literal
 import structlog
 from pydantic import Field
 
-from collectors.base import CollectorError, PayloadError, Snapshot, SourceConfig
+from collectors.base import Cancellation, CollectorError, PayloadError, Snapshot, SourceConfig
 from collectors.http import Fetcher
 from collectors.jma.atom import parse_feed, select_entries
 from collectors.jma.document import parse_document
@@ -55,6 +55,19 @@ class Config(SourceConfig):
     remember: int = Field(default=10_000, gt=0, description="Report URLs remembered as already fetched.")
 
 
+def read_report(
+    data: bytes, codes: AreaCodes, source_id: str, url: str | None, max_bytes: int = 8_000_000
+) -> tuple[list[Event], Cancellation | None]:
+    """One JMA report's events, and its cancellation of the previous report if it is a 取消."""
+    report = parse_document(data, max_bytes)
+    events = to_events(report, codes, source_id, url)
+    head = report.head
+    cancel = None
+    if head.info_type == "取消" and head.event_id is not None and head.serial is not None:
+        cancel = Cancellation(upstream_id=head.event_id, sequence=head.serial)
+    return events, cancel
+
+
 class JmaFeedCollector:
     """Polls one JMA Atom feed."""
 
@@ -68,6 +81,7 @@ class JmaFeedCollector:
         # Events of reports already fetched whose poll failed later: delivered with the next
         # successful poll, because those reports will never be downloaded again.
         self._pending: list[Event] = []
+        self._pending_cancellations: list[Cancellation] = []
         self._content_time: datetime | None = None
 
     def _remember(self, url: str) -> None:
@@ -82,9 +96,10 @@ class JmaFeedCollector:
             str(cfg.url), cfg, last_modified=self._last_modified, content_types=ATOM_TYPES
         )
         if result.not_modified:
-            if self._pending:
-                events, self._pending = self._pending, []
-                return Snapshot(self.source_id, events, content_time=self._content_time)
+            if self._pending or self._pending_cancellations:
+                events, cancellations = self._pending, self._pending_cancellations
+                self._pending, self._pending_cancellations = [], []
+                return Snapshot(self.source_id, events, content_time=self._content_time, cancellations=cancellations)
             return Snapshot(self.source_id, not_modified=True, content_time=self._content_time)
         feed = parse_feed(result.body, cfg.max_bytes)
         entries = select_entries(
@@ -93,6 +108,7 @@ class JmaFeedCollector:
         new = sorted((e for e in entries if e.url not in self._seen), key=lambda e: e.updated)
         new = new[: cfg.max_documents_per_poll]
         events = list(self._pending)
+        cancellations = list(self._pending_cancellations)
         errors: list[str] = []
         skipped = 0
         for entry in new:
@@ -101,15 +117,17 @@ class JmaFeedCollector:
             except CollectorError as exc:
                 if exc.retryable:
                     # not downloaded: try again next poll (it stays in the feed ~10 minutes)
-                    self._pending = events
+                    self._pending, self._pending_cancellations = events, cancellations
                     raise
                 self._remember(entry.url)
                 errors.append(f"{entry.url}: {exc}")
                 continue
             self._remember(entry.url)
             try:
-                report = parse_document(doc.body, cfg.document_max_bytes)
-                events.extend(to_events(report, self.codes, self.source_id, entry.url))
+                report_events, cancel = read_report(doc.body, self.codes, self.source_id, entry.url, cfg.document_max_bytes)
+                events.extend(report_events)
+                if cancel is not None:
+                    cancellations.append(cancel)
             except UnsupportedDocument as exc:
                 skipped += 1
                 log.debug("jma_document_skipped", url=entry.url, reason=str(exc))
@@ -119,12 +137,13 @@ class JmaFeedCollector:
         self._last_modified = result.last_modified
         self._content_time = feed.updated
         if errors:
-            self._pending = events
+            self._pending, self._pending_cancellations = events, cancellations
             raise PayloadError(f"{len(errors)} report(s) rejected: {'; '.join(errors[:3])}")
-        self._pending = []
+        self._pending, self._pending_cancellations = [], []
         return Snapshot(
             self.source_id,
             events,
             content_time=feed.updated,
+            cancellations=cancellations,
             details={"feed_entries": len(feed.entries), "fetched": len(new), "skipped": skipped},
         )

@@ -176,6 +176,44 @@ class Pipeline:
             ),
         )
 
+    async def _cancellations(self, snapshot: Snapshot, explicit: set[str], now: datetime) -> list[Change]:
+        """Undo the report each 取消 cancels: its events go back to their state before it, or end.
+
+        A cancellation names the upstream event and its own serial; the cancelled report is the
+        newest older serial that last changed any of our events. Events the same snapshot states
+        explicitly are left to the normal diff.
+        """
+        if not snapshot.cancellations:
+            return []
+        current = await self.store.events_by_source(snapshot.source_id, include_ended=True)
+        changes: list[Change] = []
+        for cancel in snapshot.cancellations:
+            mine = [
+                e
+                for e in current
+                if e.source.upstream_id == cancel.upstream_id
+                and e.source.sequence is not None
+                and e.source.sequence < cancel.sequence
+            ]
+            if not mine:
+                continue
+            cancelled_seq = max(e.source.sequence for e in mine)  # type: ignore[type-var]
+            for event in mine:
+                if event.source.sequence != cancelled_seq or event.id in explicit:
+                    continue
+                history = await self.store.history(event.id)
+                before = next((h for h in reversed(history[:-1]) if h.source.sequence != cancelled_seq), None)
+                bump = {"version": event.version + 1, "supersedes": event.version_ref, "received_at": now}
+                source = event.source.model_copy(update={"sequence": cancel.sequence})
+                if before is not None and before.state == State.ACTIVE:
+                    props = before.properties | {"restored_by_cancellation": cancel.sequence}
+                    restored = before.model_copy(update={**bump, "source": source, "properties": props})
+                    changes.append(Change(ChangeOp.UPDATED, restored))
+                elif event.state == State.ACTIVE:
+                    ended = event.model_copy(update={**bump, "source": source, "state": State.CANCELLED, "level": 0})
+                    changes.append(Change(ChangeOp.CANCELLED, ended))
+        return changes
+
     def _outbox(self, changes: Sequence[Change], previous: dict[str, Event]) -> list[OutboxMessage]:
         if self.rules is None:
             return []
@@ -188,9 +226,11 @@ class Pipeline:
             async with self._lock:
                 now = self.clock()
                 stored = await self.store.get_many(e.id for e in accepted)
-                changes: list[Change] = []
                 latest = newest_per_id(accepted)
                 seen = set(latest)
+                changes = await self._cancellations(snapshot, seen, now)
+                for change in changes:
+                    stored[change.event.id] = change.event
                 for event in latest.values():
                     change = self.diff(event.model_copy(update={"received_at": now}), stored.get(event.id))
                     if change is not None:

@@ -209,3 +209,25 @@ async def test_within_one_snapshot_the_newest_serial_wins(pipeline, store):
     batch = [sediment("17202", level=3, serial=1), sediment("17202", level=0, state=State.LIFTED, serial=2)]
     await pipeline.ingest(Snapshot("jma", batch))
     assert await store.get("sediment:17202") is None  # lifted before ever stored active: nothing to end
+
+
+async def test_a_cancellation_undoes_the_report_it_cancels(pipeline, store):
+    from collectors.base import Cancellation
+
+    await pipeline.ingest(Snapshot("jma", [sediment("17201", level=4, serial=4)]))
+    report5 = [
+        sediment("17201", level=4, serial=5, text="継続"),  # 金沢: still warned, new wording
+        sediment("17463", level=4, serial=5),  # 能登町: newly warned by the report being cancelled
+    ]
+    await pipeline.ingest(Snapshot("jma", report5))
+    entries = await pipeline.ingest(Snapshot("jma", [], cancellations=[Cancellation("EV1", 6)]))
+    assert sorted((e.event_id, e.op) for e in entries) == [
+        ("sediment:17201", ChangeOp.UPDATED),
+        ("sediment:17463", ChangeOp.CANCELLED),
+    ]
+    kanazawa = await store.get("sediment:17201")
+    assert kanazawa.state == State.ACTIVE and kanazawa.text == "" and kanazawa.source.sequence == 6
+    noto = await store.get("sediment:17463")
+    assert noto.state == State.CANCELLED and noto.level == 0
+    # the cancelled report arriving late changes nothing
+    assert await pipeline.ingest(Snapshot("jma", report5)) == []

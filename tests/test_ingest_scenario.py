@@ -1,0 +1,150 @@
+"""Collectors + pipeline against the simulator: the heavy-rain storm end to end, and every fault mode.
+
+The simulator's clock is paused and jumped, and the service polls on that clock, so a 24-hour
+storm runs in seconds and every assertion is about scenario time.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from collectors.http import Fetcher
+from collectors.jma_feed import Config as JmaConfig
+from collectors.jma_feed import JmaFeedCollector
+from collectors.river_camera import Config as CameraConfig
+from collectors.river_camera import RiverCameraCollector
+from collectors.river_gauge import Config as GaugeConfig
+from collectors.river_gauge import RiverGaugeCollector
+from collectors.road_closure import Config as RoadConfig
+from collectors.road_closure import RoadClosureCollector
+from geo.model import Kind, State
+from geo.registry import GeoRegistry
+from geo.store import open_store
+from geo.store.base import SourceState
+from service.pipeline import Pipeline
+from service.poller import SourcePoller
+from simulator.cameras import CAMERAS
+from simulator.server import running_simulator
+
+STEP = timedelta(minutes=5)
+
+
+@pytest.fixture
+async def world(tmp_path):
+    """A paused simulator, a store, and one poller per upstream kind on the simulator's clock."""
+    async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
+        sim.clock.pause()
+        base = sim.base_url
+        geo = GeoRegistry.default()
+        store = open_store(str(tmp_path / "bosai.sqlite3"))
+        await store.open()
+        pipeline = Pipeline(store, geo.codes, enrich=geo.enricher(), clock=sim.clock.now)
+        common = {"allow_private": True, "retries": 0, "timeout_s": 1.0}
+        collectors = {
+            "jma": JmaFeedCollector("jma", JmaConfig(url=f"{base}/developer/xml/feed/extra.xml", **common), fetcher, geo.codes),
+            "gauges": RiverGaugeCollector(
+                "gauges",
+                GaugeConfig(url=f"{base}/swin/files/area_info/current/17000.json", format="area_info", **common),
+                fetcher,
+                geo.codes,
+            ),
+            "roads": RoadClosureCollector(
+                "roads", RoadConfig(url=f"{base}/wzdx/v4.2/road-events.geojson", format="wzdx", **common), fetcher, geo.codes
+            ),
+            "cameras": RiverCameraCollector(
+                "cameras",
+                CameraConfig(
+                    url=f"{base}/kawabou/file/files/master/obs/scam/",
+                    cameras=[c.id for c in CAMERAS],
+                    image_dir=tmp_path / "cameras",
+                    **common,
+                ),
+                fetcher,
+                geo.codes,
+            ),
+        }
+        pollers = {name: SourcePoller(c, pipeline, store, clock=sim.clock.now) for name, c in collectors.items()}
+        try:
+            yield sim, store, pollers
+        finally:
+            await store.close()
+
+
+async def test_heavy_rain_events_appear_rise_and_lift(world):
+    sim, store, pollers = world
+    start = sim.clock.now()
+    peak: dict[str, int] = {}
+    sediment_active_max = 0
+    roads_seen: set[str] = set()
+    step = 0
+    while sim.clock.now() <= start + timedelta(hours=24, minutes=30):
+        for name in ("jma", "gauges") + (("roads",) if step % 3 == 0 else ()) + (("cameras",) if step % 24 == 0 else ()):
+            status = await pollers[name].run_once()
+            assert status.state != SourceState.FAILING, (name, sim.clock.now(), status.last_error)
+        active = await store.query()
+        for e in active:
+            peak[e.id] = max(peak.get(e.id, 0), e.level)
+        sediment_active_max = max(sediment_active_max, sum(e.kind == Kind.SEDIMENT_WARNING for e in active))
+        roads_seen |= {e.id for e in active if e.kind == Kind.ROAD_CLOSURE}
+        sim.clock.jump(sim.clock.now() + STEP)
+        step += 1
+
+    # it rose: several municipalities under 土砂災害警戒情報, a flood forecast at level 4, gauges past danger
+    assert sediment_active_max >= 2
+    assert max(v for k, v in peak.items() if k.startswith("flood:")) >= 4
+    assert max(v for k, v in peak.items() if k.startswith("gauge:")) >= 4
+    assert roads_seen, "rain closures appeared"
+    # and it lifted: the messages ended every warning; the road source no longer lists its closures
+    final = await store.query(include_ended=True)
+    warnings = [e for e in final if e.kind in (Kind.SEDIMENT_WARNING, Kind.FLOOD_FORECAST)]
+    still = [(e.id, e.level, e.source.sequence, e.title) for e in warnings if e.state == State.ACTIVE]
+    assert warnings and not still, still
+    ended = await store.get_many(roads_seen)
+    assert all(e.state != State.ACTIVE for e in ended.values())
+    history = await store.history(next(e.id for e in warnings if e.kind == Kind.SEDIMENT_WARNING))
+    assert history[0].level == 4 and history[-1].state == State.LIFTED
+    cams = [e for e in final if e.kind == Kind.CAMERA]
+    assert len(cams) >= 5 and any(e.properties.get("frozen") for e in cams)
+
+
+FAULTS = [
+    ("gauges", "/swin/files/area_info/*", "latency", {"latency_ms": 3000}, SourceState.FAILING),
+    ("gauges", "/swin/files/area_info/*", "status", {"status": 503}, SourceState.FAILING),
+    ("gauges", "/swin/files/area_info/*", "reset", {}, SourceState.FAILING),
+    ("gauges", "/swin/files/area_info/*", "hang", {"hang_s": 5}, SourceState.FAILING),
+    ("gauges", "/swin/files/area_info/*", "truncate", {}, SourceState.FAILING),
+    ("gauges", "/swin/files/area_info/*", "wrong_type", {}, SourceState.FAILING),
+    ("gauges", "/swin/files/area_info/*", "stale", {}, SourceState.STALE),
+    ("gauges", "/swin/files/area_info/*", "oversized", {"size_mb": 8}, SourceState.FAILING),
+    ("gauges", "/swin/files/area_info/*", "gzip_bomb", {"size_mb": 64}, SourceState.FAILING),
+    ("gauges", "/swin/files/area_info/*", "slow_drip", {"interval_s": 0.5}, SourceState.FAILING),
+    ("jma", "/developer/xml/feed/*", "malformed_xml", {}, SourceState.FAILING),
+    ("jma", "/developer/xml/feed/*", "entity_bomb", {}, SourceState.FAILING),
+    ("jma", "/developer/xml/data/*", "status", {"status": 500}, SourceState.FAILING),
+]
+
+
+@pytest.mark.parametrize(("source", "path", "mode", "knobs", "expected"), FAULTS, ids=[f[2] + "-" + f[0] for f in FAULTS])
+async def test_fault_modes_mark_the_source_and_change_nothing(world, source, path, mode, knobs, expected):
+    sim, store, pollers = world
+    sim.clock.jump_elapsed(13)  # mid-storm: warnings in force, gauges high
+    for name in ("jma", "gauges"):
+        assert (await pollers[name].run_once()).state == SourceState.OK
+    before = {e.id: e.version for e in await store.query(include_ended=True)}
+    assert before
+    sim.set_fault(path, mode, **knobs)
+    if mode == "stale":  # content frozen now, looked at an hour later
+        sim.clock.jump(sim.clock.now() + timedelta(hours=1))
+    elif path.startswith("/developer/xml/data/"):  # a new report must be listed for its fetch to fail
+        now = sim.clock.now()
+        sim.clock.jump(min(m.at for m in sim.jma.messages if m.at > now and m.feed == "extra") + timedelta(seconds=1))
+    else:
+        sim.clock.jump(sim.clock.now() + timedelta(minutes=5))
+    status = await pollers[source].run_once()
+    assert status.state == expected, status.last_error
+    if expected == SourceState.FAILING:
+        assert status.last_error
+        assert {e.id: e.version for e in await store.query(include_ended=True)} == before
+    sim.clear_faults()
+    assert (await pollers[source].run_once()).state == SourceState.OK

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from collectors.base import PayloadError, Snapshot
+from collectors.base import Cancellation, PayloadError, Snapshot
 from collectors.jma.document import parse_document
 from collectors.jma.normalise import to_events
 from geo.codes import AreaCodes
@@ -26,13 +26,19 @@ from service.settings import ConfigError, load_settings
 
 SOURCE_ID = "replay"
 
-# A payload reader: bytes -> Events. Chosen by sniffing, so recorded files need no naming scheme.
-Reader = Callable[[bytes, str, AreaCodes, bool], list[Event]]
+# A payload reader: bytes -> Snapshot. Chosen by sniffing, so recorded files need no naming scheme.
+Reader = Callable[[bytes, str, AreaCodes, bool], Snapshot]
 
 
-def read_jma(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> list[Event]:
-    """A JMA XML report."""
-    return to_events(parse_document(data), codes, SOURCE_ID, name, all_areas)
+def read_jma(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> Snapshot:
+    """A JMA XML report (a 取消 also undoes the report it cancels)."""
+    report = parse_document(data)
+    events = to_events(report, codes, SOURCE_ID, name, all_areas)
+    head = report.head
+    cancels = []
+    if head.info_type == "取消" and head.event_id is not None and head.serial is not None:
+        cancels.append(Cancellation(head.event_id, head.serial))
+    return Snapshot(SOURCE_ID, events, cancellations=cancels)
 
 
 def readers_for(data: bytes) -> list[Reader]:
@@ -77,8 +83,8 @@ def change_line(entry: FeedEntry, event: Event) -> str:
     )
 
 
-def parse_file(path: Path, codes: AreaCodes, all_areas: bool) -> list[Event]:
-    """Events of one recorded payload, or PayloadError naming why not."""
+def parse_file(path: Path, codes: AreaCodes, all_areas: bool) -> Snapshot:
+    """The snapshot of one recorded payload, or PayloadError naming why not."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -103,12 +109,12 @@ async def run(
     failed = 0
     for path in files:
         try:
-            events = parse_file(path, codes, all_areas)
+            snapshot = parse_file(path, codes, all_areas)
         except PayloadError as exc:
             failed += 1
             print(f"{path}: {exc}", file=err)
             continue
-        entries = await pipeline.ingest(Snapshot(SOURCE_ID, events))
+        entries = await pipeline.ingest(snapshot)
         for entry in entries:
             event = await store.get(entry.event_id)
             if event is not None:

@@ -6,27 +6,30 @@ that accepts the payload wins, and if none does, every reader's reason is report
 from __future__ import annotations
 
 from geo.codes import AreaCodes
-from geo.model import Event, utcnow
+from collectors.base import Snapshot
+from geo.model import utcnow
 
 PLACEHOLDER_URL = "http://replay.invalid/"
 
 
-def read_crisis_gauges(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> list[Event]:
+def read_crisis_gauges(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> Snapshot:
     """危機管理型水位計 area_info JSON."""
     from collectors.river_gauge import Config, RiverGaugeCollector
 
     config = Config(url=PLACEHOLDER_URL, format="area_info", prefecture_only=not all_areas)
     collector = RiverGaugeCollector("replay", config, None, codes)  # type: ignore[arg-type]
-    return collector.from_area_info(data, utcnow()).events
+    return collector.from_area_info(data, utcnow())
 
 
 def _roads(fmt: str):
-    def read(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> list[Event]:
+    def read(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> Snapshot:
         from collectors.road_closure import Config, RoadClosureCollector
 
         config = Config(url=PLACEHOLDER_URL, format=fmt, in_force_only=False)
         collector = RoadClosureCollector("replay", config, None, codes)  # type: ignore[arg-type]
-        return collector.from_payloads([data], utcnow()).events
+        snapshot = collector.from_payloads([data], utcnow())
+        snapshot.complete = False  # one recorded file need not list everything in force
+        return snapshot
 
     read.__doc__ = f"Road restrictions ({fmt})."
     return read

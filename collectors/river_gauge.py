@@ -29,6 +29,7 @@ from collectors.gauge_formats import (
     parse_tmlist,
 )
 from collectors.http import JSON_TYPES, Fetcher, HTTPStatusError
+from collectors.timestamps import parse_http_date
 from geo.codes import AreaCodes
 from geo.model import SEVERITY_BY_LEVEL, Certainty, Event, Kind, Observation, SourceRef
 
@@ -112,6 +113,10 @@ class RiverGaugeCollector:
                 return self._unchanged(now)
             snapshot = self.from_area_info(result.body, now)
             self._etag, self._last_modified = result.etag, result.last_modified
+            if snapshot.content_time is None:
+                # Only gauges above their start level are listed: an empty list after the rain is
+                # news, not silence. The file's own Last-Modified then dates the content.
+                snapshot.content_time = parse_http_date(result.last_modified)
             return snapshot
         if self.config.format == "tmlist":
             payload = await self._fetch_each(now, self._tmlist_station)

@@ -104,6 +104,8 @@ async def test_heavy_rain_events_appear_rise_and_lift(world):
     assert all(e.state != State.ACTIVE for e in ended.values())
     history = await store.history(next(e.id for e in warnings if e.kind == Kind.SEDIMENT_WARNING))
     assert history[0].level == 4 and history[-1].state == State.LIFTED
+    # after the rain the gauge list is empty again: that is news, not a stale source
+    assert (await store.source_status("gauges")).state == SourceState.OK
     cams = [e for e in final if e.kind == Kind.CAMERA]
     assert len(cams) >= 5 and any(e.properties.get("frozen") for e in cams)
 

@@ -6,6 +6,8 @@ Run: .venv/bin/python bench/bench_gauges.py
 """
 from __future__ import annotations
 
+import os
+
 import csv
 import json
 import statistics
@@ -20,7 +22,10 @@ from collectors.gauge_formats import JST  # noqa: E402
 from collectors.river_gauge import Config, RiverGaugeCollector  # noqa: E402
 from geo.codes import AreaCodes  # noqa: E402
 
-STATIONS_CSV = Path("/work/shared/data/river_water_level/ishikawa_kiki_gauges_stations.csv")
+# The shared reference data sits beside the checkout (BOSAI_SHARED_DATA overrides).
+SHARED = Path(os.environ.get("BOSAI_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+STATIONS_CSV = SHARED / "river_water_level/ishikawa_kiki_gauges_stations.csv"
 N_GAUGES = 1000
 ROUNDS = 30
 NOW = datetime(2026, 8, 23, 8, 10, tzinfo=JST)

@@ -6,6 +6,8 @@ the same run (goal: ratio >= 0.5). Unsupported documents count with the work don
 """
 from __future__ import annotations
 
+import os
+
 import argparse
 import sys
 import time
@@ -19,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from collectors.jma import UnsupportedDocument, parse_document, to_events  # noqa: E402
 from geo.codes import AreaCodes  # noqa: E402
 
-DATA = Path("/work/shared/data/jma_xml")
+# The shared reference data sits beside the checkout (BOSAI_SHARED_DATA overrides).
+SHARED = Path(os.environ.get("BOSAI_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+DATA = SHARED / "jma_xml"
 
 
 def family(name: str) -> str:

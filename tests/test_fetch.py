@@ -23,8 +23,9 @@ from collectors.http import (
     HostNotAllowed,
     HTTPStatusError,
 )
+from tests.upstreams import SHARED
 
-SAMPLE = Path("/work/shared/data/river_water_level/k_river_area_info_converted_2026-08-23T08JST.json").read_bytes()
+SAMPLE = (SHARED / "river_water_level/k_river_area_info_converted_2026-08-23T08JST.json").read_bytes()
 ETAG = '"v1"'
 HITS = web.AppKey("hits", dict)
 LAST_MODIFIED = "Sun, 23 Aug 2026 00:00:00 GMT"

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from geo.areas import Boundaries, InvalidGeometry, OutOfRegion, read_geometry
 from geo.codes import AreaCodes, UnknownAreaCode, lgcode6
 from geo.registry import DEFAULT_BOUNDARIES, GeoRegistry
+from tests.upstreams import SHARED
 
-GAUGES_CSV = Path("/work/shared/data/river_water_level/ishikawa_kiki_gauges_stations.csv")
+GAUGES_CSV = SHARED / "river_water_level/ishikawa_kiki_gauges_stations.csv"
 
 # City and town halls (lon, lat), one per municipality.
 HALLS = {

@@ -10,8 +10,9 @@ from lxml import etree
 from collectors.base import PayloadError
 from collectors.jma import parse_document, parse_feed, to_events
 from geo.codes import AreaCodes
+from tests.upstreams import SHARED
 
-DATA = Path("/work/shared/data/jma_xml")
+DATA = SHARED / "jma_xml"
 # The time-series sample (VPWP50, 427 kB) is left out to keep each example fast.
 SAMPLES = [p.read_bytes() for p in sorted(DATA.glob("samples*/*.xml")) if p.stat().st_size < 100_000]
 CODES = AreaCodes.load()

@@ -10,8 +10,9 @@ from collectors.base import PayloadError
 from collectors.jma import UnsupportedDocument, parse_document, to_events
 from geo.codes import AreaCodes
 from geo.model import Event
+from tests.upstreams import SHARED
 
-DATA = Path("/work/shared/data/jma_xml/samples")
+DATA = SHARED / "jma_xml/samples"
 CODES = AreaCodes.load()
 SEQUENCES = {
     "渡島・檜山": sorted(DATA.glob("17_02_*_VXWW50.xml")),

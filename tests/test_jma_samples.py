@@ -21,8 +21,9 @@ from collectors.jma import (
 )
 from collectors.xmlsafe import parse_xml
 from geo.codes import AreaCodes
+from tests.upstreams import SHARED
 
-DATA = Path("/work/shared/data/jma_xml")
+DATA = SHARED / "jma_xml"
 ALL_SAMPLES = sorted((DATA / "samples").glob("*.xml")) + sorted((DATA / "samples_r06").glob("*.xml"))
 CODES = AreaCodes.load()
 

@@ -22,8 +22,9 @@ from collectors.camera_images import DecompressionBomb, NotAnImage, decode, snif
 from collectors.http import Fetcher
 from collectors.river_camera import Config, RiverCameraCollector
 from geo.codes import AreaCodes
+from tests.upstreams import SHARED
 
-MASTER = json.loads(Path("/work/shared/data/river_cameras/livecam-jp_kawabou_scam_221320015.json").read_bytes())
+MASTER = json.loads((SHARED / "river_cameras/livecam-jp_kawabou_scam_221320015.json").read_bytes())
 CAM = "221320015"
 NOW = datetime(2026, 8, 23, 0, 0, tzinfo=timezone.utc)
 STATE = web.AppKey("state", dict)

@@ -19,8 +19,9 @@ from collectors.gauge_formats import JST, parse_area_info, parse_sta_observation
 from collectors.http import Fetcher
 from collectors.river_gauge import Config, RiverGaugeCollector
 from geo.codes import AreaCodes
+from tests.upstreams import SHARED
 
-DATA = Path("/work/shared/data/river_water_level")
+DATA = SHARED / "river_water_level"
 AREA_INFO = (DATA / "k_river_area_info_converted_2026-08-23T08JST.json").read_bytes()
 TMLIST = (DATA / "river_go_jp_tmlist_swstg_2200000053_wl.json").read_bytes()
 SAMPLE_TIME = datetime(2026, 8, 23, 8, 10, tzinfo=JST)

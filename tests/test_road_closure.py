@@ -19,8 +19,9 @@ from collectors.road_closure import Config, RoadClosureCollector
 from collectors.road_formats import parse_mlit, parse_wzdx
 from geo.codes import AreaCodes
 from geo.model import Severity
+from tests.upstreams import SHARED
 
-WZDX_DIR = Path("/work/shared/data/road_closures/wzdx_examples")
+WZDX_DIR = SHARED / "road_closures/wzdx_examples"
 FILES = web.AppKey("files", dict)
 NOW = datetime(2026, 8, 23, 0, 0, tzinfo=timezone.utc)
 

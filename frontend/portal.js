@@ -51,6 +51,7 @@
   map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
   map.fitBounds([[b[1], b[0]], [b[3], b[2]]]);
   var boundaries = L.geoJSON(null, { style: areaStyle, onEachFeature: bindArea }).addTo(map);
+  var labels = L.layerGroup().addTo(map);
   var roads = L.layerGroup().addTo(map);
   var points = L.layerGroup().addTo(map);
   var nearLayer = L.layerGroup().addTo(map);
@@ -62,10 +63,17 @@
     return { color: "#4a4a4a", weight: n ? 2 : 1, fillColor: n ? lv.colour : "#f3f1ea", fillOpacity: n ? 0.6 : 1 };
   }
   function placeName(p) { return cfg.lang === "en" ? p.name_en : p.name; }
+  // A municipality under a warning shows its level number on the map at all zooms (colour is
+  // never alone); its name and the level's words are in the tooltip and in the list.
   function bindArea(feature, layer) {
     var n = areaLevels[feature.properties.code] || 0;
-    var label = placeName(feature.properties) + (n ? " " + cfg.levels[String(n)].label : "");
-    layer.bindTooltip(label, { permanent: n > 0, direction: "center", className: n ? "area-label lv" + n : "area-label" });
+    layer.bindTooltip(placeName(feature.properties) + " — " + levelText(n), { sticky: true });
+    if (n) {
+      var at = feature.properties.label;
+      labels.addLayer(L.marker([at[1], at[0]], {
+        icon: pinIcon("area lv" + n, String(n)), interactive: false, keyboard: false, zIndexOffset: -1000,
+      }));
+    }
   }
 
   function gaugeMarker(f, ll) {
@@ -134,6 +142,7 @@
       else if (p.kind === "camera") points.addLayer(cameraMarker(f, ll));
       else if (p.kind === "shelter") points.addLayer(shelterMarker(f, ll));
     });
+    labels.clearLayers();
     boundaries.eachLayer(function (layer) {
       layer.setStyle(areaStyle(layer.feature));
       layer.unbindTooltip();
@@ -142,8 +151,10 @@
     document.getElementById("map").setAttribute("data-features", String(points.getLayers().length + roads.getLayers().length));
   }
 
+  // "no-cache": always revalidate (a 304 when nothing changed), so a live update is never served
+  // from the browser's cache of a document that the change has just replaced.
   function getJSON(url) {
-    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+    return fetch(url, { cache: "no-cache", headers: { Accept: "application/json" } }).then(function (r) {
       if (!r.ok) throw new Error(url + ": HTTP " + r.status);
       return r.json();
     });
@@ -158,7 +169,7 @@
   function refreshList() {
     var q = new URLSearchParams({ lang: cfg.lang, partial: "list" });
     if (area) q.set("area", area);
-    return fetch("/?" + q.toString()).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
+    return fetch("/?" + q.toString(), { cache: "no-cache" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
       var current = document.getElementById("portal-list");
       if (!html || !current) return;
       var holder = document.createElement("div");
@@ -167,14 +178,17 @@
       if (fresh) current.replaceWith(fresh);
     });
   }
-  var pending = null;
+  // Changes come in bursts: one pass shortly after the first, and a settling pass a little later
+  // in case the server's pre-built documents were still being rebuilt (ETags make repeats cheap).
+  var pending = null, settle = null;
+  function pass() {
+    loadEvents().catch(function (err) { console.error(err); });
+    refreshList().catch(function (err) { console.error(err); });
+  }
   function refresh() {
-    if (pending) return;
-    pending = setTimeout(function () {
-      pending = null;
-      loadEvents().catch(function (err) { console.error(err); });
-      refreshList().catch(function (err) { console.error(err); });
-    }, 1500);
+    if (!pending) pending = setTimeout(function () { pending = null; pass(); }, 1500);
+    clearTimeout(settle);
+    settle = setTimeout(pass, 6000);
   }
   // Source freshness is not in the change feed: refresh the list every minute as well.
   setInterval(refresh, 60000);

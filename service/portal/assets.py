@@ -109,12 +109,20 @@ def boundaries_geojson(registry: Any) -> bytes:
     for code, polygon in zip(boundaries.codes, boundaries.polygons):
         m = registry.codes.municipality(code)
         simple = shapely.simplify(polygon, BOUNDARY_SIMPLIFY_DEG, preserve_topology=True)
+        label = polygon.representative_point()
         features.append(
             {
                 "type": "Feature",
                 "id": code,
                 "geometry": to_geojson(shapely.set_precision(simple, 1e-4)),
-                "properties": {"code": code, "name": m.name, "name_en": m.name_en, "kana": m.kana},
+                "properties": {
+                    "code": code,
+                    "name": m.name,
+                    "name_en": m.name_en,
+                    "kana": m.kana,
+                    # where the map puts the level label: always inside the polygon, unlike its centroid
+                    "label": [round(label.x, 4), round(label.y, 4)],
+                },
             }
         )
     collection = {"type": "FeatureCollection", "features": features}

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from lxml import etree
 
 from geo.codes import AreaCodes
-from geo.model import Event, Status, feature_collection, utcnow
+from geo.model import Event, Status, utcnow
 from geo.store.base import FeedEntry, Store, StoreError
-from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_feed, in_feed, previous_version
+from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry, atom_feed, in_feed, previous_version
 from service.change_feed import feed_head
 from service.http_cache import Representation
 from service.keys import AREA_CODES_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
@@ -66,9 +67,19 @@ class Paths:
 FEED_PATH = "/feeds/cap.atom"
 
 
+def feature_bytes(event: Event) -> bytes:
+    """One event's GeoJSON Feature, compact UTF-8 (a version's bytes never change)."""
+    return json.dumps(event.to_feature(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def assemble(features: list[bytes]) -> bytes:
+    """A FeatureCollection from serialised features: byte-identical to dumping the whole collection."""
+    return b'{"type":"FeatureCollection","features":[' + b",".join(features) + b"]}"
+
+
 def events_body(events: list[Event]) -> bytes:
     """The GeoJSON bytes the API sends for a list of events (one serialisation for every path)."""
-    return json.dumps(feature_collection(events), ensure_ascii=False, separators=(",", ":")).encode()
+    return assemble([feature_bytes(e) for e in events])
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -111,6 +122,9 @@ class PortalSnapshot:
         self._dirty = asyncio.Event()
         self._built = asyncio.Condition()
         self._previous: dict[str, Event] = {}  # "{id}@{version}" -> superseded version (immutable)
+        # Per-version caches: a rebuild serialises only the events that changed since the last one.
+        self._features: dict[str, bytes] = {}
+        self._entries: dict[str, etree._Element] = {}
 
     @property
     def current(self) -> bool:
@@ -118,8 +132,13 @@ class PortalSnapshot:
         return not self._dirty.is_set() and self.built_seq >= self.seen_seq
 
     def get(self, key: str) -> Representation | None:
-        """A current snapshot document by URL key; None before the first build or while one is due."""
-        return self.documents.get(key) if self.current else None
+        """A snapshot document by URL key, or None before the first build.
+
+        While a rebuild is due the previous documents are served: they trail the store by at most
+        the debounce plus one build, well inside the max-age every client may cache them for, and
+        answering from the store instead would cost the event loop a full serialisation per request.
+        """
+        return self.documents.get(key)
 
     async def wait_built(self, seq: int, timeout_s: float = 10) -> None:
         """Wait until the documents include feed entry `seq`."""
@@ -194,22 +213,33 @@ class PortalSnapshot:
                 found[event.id] = before
         return found
 
+    def _cached(self, cache: dict, events: list[Event], make) -> dict:
+        fresh = {}
+        for event in events:
+            ref = event.version_ref
+            fresh[ref] = cache[ref] if ref in cache else make(event)
+        cache.clear()
+        cache.update(fresh)  # versions no longer shown are dropped
+        return fresh
+
     def _render(self, active, feed_events, previous, modified, now) -> dict[str, Representation]:
         docs: dict[str, Representation] = {}
-        docs[Paths.events] = Representation(events_body(active), GEOJSON_CONTENT_TYPE, modified).precompress()
+        features = self._cached(self._features, active, feature_bytes)
+        entries = self._cached(self._entries, feed_events, lambda e: atom_entry(e, self.cap, previous.get(e.id)))
+        docs[Paths.events] = Representation(
+            assemble([features[e.version_ref] for e in active]), GEOJSON_CONTENT_TYPE, modified).precompress()
         updated = modified or now
-        pairs = [(e, previous.get(e.id)) for e in feed_events]
-        feed = atom_feed(pairs, self.cap, path=FEED_PATH, title=f"{self.codes.prefecture_name} 防災情報 (CAP)",
+        ordered = sorted(feed_events, key=lambda e: (e.received_at, e.id), reverse=True)
+        title = f"{self.codes.prefecture_name} 防災情報 (CAP)"
+        feed = atom_feed([entries[e.version_ref] for e in ordered], self.cap, path=FEED_PATH, title=title,
                          updated=updated)
         docs[FEED_PATH] = Representation(feed, ATOM_CONTENT_TYPE, modified).precompress()
         for code, municipality in self.codes.municipalities.items():
-            mine = [e for e in active if code in e.areas]
-            docs[Paths.area_events(code)] = Representation(
-                events_body(mine), GEOJSON_CONTENT_TYPE, modified).precompress()
-            area_pairs = [p for p in pairs if code in p[0].areas]
+            mine = [features[e.version_ref] for e in active if code in e.areas]
+            docs[Paths.area_events(code)] = Representation(assemble(mine), GEOJSON_CONTENT_TYPE, modified).precompress()
             path = Paths.area_feed(code)
-            body = atom_feed(area_pairs, self.cap, path=path, title=f"{municipality.name} 防災情報 (CAP)",
-                             updated=updated)
+            body = atom_feed([entries[e.version_ref] for e in ordered if code in e.areas], self.cap, path=path,
+                             title=f"{municipality.name} 防災情報 (CAP)", updated=updated)
             docs[path] = Representation(body, ATOM_CONTENT_TYPE, modified).precompress()
         return docs
 

@@ -8,6 +8,7 @@ the OASIS schema. Documents are built as lxml trees, never by string formatting.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -187,15 +188,33 @@ def previous_version(history: Sequence[Event], event: Event) -> Event | None:
     return older[-1] if older else None
 
 
+def atom_entry(event: Event, ctx: CapContext, previous: Event | None = None) -> etree._Element:
+    """The Atom <entry> of one event version, with its CAP alert inline."""
+    host = urlsplit(ctx.base_url).hostname or "localhost"
+    entry = etree.Element(f"{{{ATOM_NS}}}entry", nsmap={None: ATOM_NS})
+    _sub(entry, "id", f"tag:{host},2024:{event.version_ref}", ATOM_NS)
+    _sub(entry, "title", event.title or EVENT_NAME[event.kind], ATOM_NS)
+    _sub(entry, "updated", event.received_at.replace(microsecond=0).isoformat(), ATOM_NS)
+    etree.SubElement(
+        entry, f"{{{ATOM_NS}}}link", rel="alternate", type="application/cap+xml", href=ctx.cap_url(event.id)
+    )
+    if event.text:
+        _sub(entry, "summary", event.text, ATOM_NS)
+    content = _sub(entry, "content", None, ATOM_NS)
+    content.set("type", "application/cap+xml")
+    content.append(alert(event, ctx, previous))
+    return entry
+
+
 def atom_feed(
-    entries: Sequence[tuple[Event, Event | None]],
+    entries: Sequence[etree._Element],
     ctx: CapContext,
     *,
     path: str,
     title: str,
     updated: datetime,
 ) -> bytes:
-    """An Atom feed (RFC 4287) of CAP alerts: one entry per (event, superseded version), newest first."""
+    """An Atom feed (RFC 4287) of prepared entries (see `atom_entry`), in the order given."""
     feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS})
     host = urlsplit(ctx.base_url).hostname or "localhost"
     _sub(feed, "id", f"tag:{host},2024:{path}", ATOM_NS)
@@ -204,18 +223,6 @@ def atom_feed(
     etree.SubElement(feed, f"{{{ATOM_NS}}}link", rel="self", href=ctx.base_url + path.lstrip("/"))
     author = _sub(feed, "author", None, ATOM_NS)
     _sub(author, "name", "bosai-hub", ATOM_NS)
-    ordered = sorted(entries, key=lambda pair: (pair[0].received_at, pair[0].id), reverse=True)
-    for event, previous in ordered:
-        entry = _sub(feed, "entry", None, ATOM_NS)
-        _sub(entry, "id", f"tag:{host},2024:{event.version_ref}", ATOM_NS)
-        _sub(entry, "title", event.title or EVENT_NAME[event.kind], ATOM_NS)
-        _sub(entry, "updated", event.received_at.replace(microsecond=0).isoformat(), ATOM_NS)
-        etree.SubElement(
-            entry, f"{{{ATOM_NS}}}link", rel="alternate", type="application/cap+xml", href=ctx.cap_url(event.id)
-        )
-        if event.text:
-            _sub(entry, "summary", event.text, ATOM_NS)
-        content = _sub(entry, "content", None, ATOM_NS)
-        content.set("type", "application/cap+xml")
-        content.append(alert(event, ctx, previous))
+    for entry in entries:
+        feed.append(copy.deepcopy(entry))  # appending moves an element; the cached one stays intact
     return etree.tostring(feed, xml_declaration=True, encoding="UTF-8")

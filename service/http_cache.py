@@ -29,7 +29,7 @@ MIN_COMPRESS_BYTES = 512  # below this the encoded body is not worth the CPU or 
 THREAD_COMPRESS_BYTES = 64 * 1024  # larger bodies are compressed off the event loop
 GZIP_LEVEL = 6
 BROTLI_QUALITY_LIVE = 5  # per request: fast
-BROTLI_QUALITY_SNAPSHOT = 9  # once per change: smaller
+BROTLI_QUALITY_SNAPSHOT = 6  # once per change; 9 is 2% smaller on GeoJSON at three times the CPU
 ENCODINGS = ("br", "gzip")
 COMPRESSIBLE = ("json", "xml", "text/", "javascript", "svg")
 
@@ -47,7 +47,7 @@ def http_date(moment: datetime) -> str:
 def encode(body: bytes, coding: str, snapshot: bool = False) -> bytes:
     """`body` in the content coding `coding` ('gzip' or 'br')."""
     if coding == "gzip":
-        return gzip.compress(body, compresslevel=9 if snapshot else GZIP_LEVEL, mtime=0)
+        return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
     if coding == "br":
         return brotli.compress(body, quality=BROTLI_QUALITY_SNAPSHOT if snapshot else BROTLI_QUALITY_LIVE)
     raise ValueError(f"unknown content coding {coding!r}")

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import math
+
 from typing import TYPE_CHECKING, Any
 
 from geo.areas import SIMPLIFY_DEG, InvalidGeometry, read_geometry, to_geojson
@@ -21,8 +23,21 @@ GEOMETRY_FROM_AREAS = "areas"
 _ALLOWED = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
 
 
+def _finite_point(geometry: dict[str, Any] | None) -> bool:
+    if geometry is None or geometry.get("type") != "Point":
+        return False
+    coords = geometry.get("coordinates")
+    return (
+        isinstance(coords, (list, tuple))
+        and len(coords) in (2, 3)
+        and all(isinstance(c, (int, float)) and math.isfinite(c) for c in coords)
+    )
+
+
 def enrich_event(event: Event, registry: GeoRegistry) -> Event:
     """The event with areas filled from geometry and geometry from areas; unchanged if complete."""
+    if event.areas and _finite_point(event.geometry):
+        return event  # a gauge or camera: nothing to fill, and a point is always valid
     update: dict[str, Any] = {}
     if event.geometry is not None:
         try:

@@ -53,22 +53,29 @@ def _walk_coordinates(coords: Any) -> Iterable[tuple[float, float]]:
         yield from _walk_coordinates(part)
 
 
-def check_geometry(event: Event) -> None:
-    """Raise Rejected unless the geometry is well-formed WGS84 and valid (shapely)."""
+def check_geometry(event: Event, topology: bool = True) -> None:
+    """Raise Rejected unless the geometry is well-formed WGS84 and (with `topology`) valid (shapely)."""
     if event.geometry is None:
+        return
+    try:
+        coords = list(_walk_coordinates(event.geometry.get("coordinates") or []))
+        for lon, lat in coords:
+            if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+                raise Rejected(event.id, f"coordinate ({lon}, {lat}) is not WGS84 lon/lat")
+    except (TypeError, ValueError, IndexError) as exc:
+        if isinstance(exc, Rejected):
+            raise
+        raise Rejected(event.id, f"malformed geometry: {exc}") from None
+    if not coords:
+        raise Rejected(event.id, "empty geometry")
+    if not topology or event.geometry.get("type") == "Point":
         return
     from shapely.geometry import shape
 
     try:
-        coords = list(_walk_coordinates(event.geometry.get("coordinates") or []))
         geom = shape(event.geometry)
     except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
         raise Rejected(event.id, f"malformed geometry: {exc}") from None
-    if not coords:
-        raise Rejected(event.id, "empty geometry")
-    for lon, lat in coords:
-        if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-            raise Rejected(event.id, f"coordinate ({lon}, {lat}) is not WGS84 lon/lat")
     if not geom.is_valid:
         from shapely.validation import explain_validity
 
@@ -125,12 +132,12 @@ class Pipeline:
             unknown = [a for a in event.areas if a not in self.codes]
             if unknown:
                 raise Rejected(event.id, f"unknown area code(s) {', '.join(unknown)}")
+        check_geometry(event, topology=self.enrich is None)  # the enricher repairs what it can
         if self.enrich is not None:
             try:
                 event = self.enrich(event)
             except ValueError as exc:
                 raise Rejected(event.id, str(exc)) from None
-        check_geometry(event)
         return event
 
     def _accept(self, events: Sequence[Event], source_id: str) -> list[Event]:
@@ -248,8 +255,11 @@ class Pipeline:
                 except VersionConflict:
                     log.info("version_conflict_retry", source=snapshot.source_id, attempt=attempt)
                     continue
+            if changes:
+                ops = Counter(c.op.value for c in changes)
+                log.info("changes_applied", source=snapshot.source_id, **ops)
             for change in changes:
-                log.info(
+                log.debug(
                     "event_changed",
                     source=snapshot.source_id,
                     event_id=change.event.id,

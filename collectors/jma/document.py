@@ -33,4 +33,4 @@ def parse_document(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> JmaReport
         parse = warnings.parse_warnings
     else:
         raise UnsupportedDocument(f"JMA report {title!r} is not a kind bosai-hub reads")
-    return parse(control, parse_head(root), body_of(root))
+    return parse(control, parse_head(root, with_items=parse is flood.parse_flood), body_of(root))

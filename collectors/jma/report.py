@@ -190,8 +190,12 @@ def _headline_items(headline: etree._Element | None) -> tuple[HeadlineItem, ...]
     )
 
 
-def parse_head(root: etree._Element) -> Head:
-    """Read Report/Head, including the headline text and its Information items."""
+def parse_head(root: etree._Element, with_items: bool = True) -> Head:
+    """Read Report/Head: the headline text, and its Information items when `with_items`.
+
+    Only flood forecasts read their municipalities from the headline items; other reports skip
+    them, which is a third of the cost of reading a warning.
+    """
     head = root.find(H + "Head")
     if head is None:
         raise PayloadError("JMA report has no Head")
@@ -218,7 +222,7 @@ def parse_head(root: etree._Element) -> Head:
         info_kind=text(head, H + "InfoKind") or "",
         info_kind_version=text(head, H + "InfoKindVersion") or "",
         headline_text=text(headline, H + "Text") or "",
-        headline_items=_headline_items(headline),
+        headline_items=_headline_items(headline) if with_items else (),
     )
 
 

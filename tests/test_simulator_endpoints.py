@@ -17,8 +17,9 @@ from collectors.jma.atom import parse_feed
 from collectors.jma.document import parse_document
 from collectors.road_formats import parse_mlit, parse_wzdx
 from simulator.server import running_simulator
+from tests.upstreams import SHARED
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "jma_xml" / "schema" / "jmx.xsd"
+SCHEMA = SHARED / "jma_xml" / "schema" / "jmx.xsd"
 SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 ATOM = "{http://www.w3.org/2005/Atom}"
 OLD_FORMAT = ("VXWW50", "VXKO61", "VXKO62", "VPWW54", "VPFG50")

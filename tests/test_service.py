@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, Status
 from geo.store import open_store
+from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
@@ -61,20 +62,12 @@ async def test_healthz_ok(client):
     assert (await resp.json())["status"] == "ok"
 
 
-async def settled(client, path: str, count: int) -> dict:
-    """GET `path` until it lists `count` features: the unfiltered view is a snapshot rebuilt just after a change."""
-    for _ in range(100):
-        body = await (await client.get(path)).json()
-        if len(body["features"]) == count:
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{path} never listed {count} features: {body}")
-
-
 async def test_events_geojson_and_filters(client):
     pipeline = client.app[PIPELINE_KEY]
-    await pipeline.ingest(Snapshot("test", [event("17201", 4), event("17202", 3), event("17203", 4, Status.EXERCISE)]))
-    await settled(client, "/api/v1/events", 2)
+    entries = await pipeline.ingest(
+        Snapshot("test", [event("17201", 4), event("17202", 3), event("17203", 4, Status.EXERCISE)])
+    )
+    await client.app[SNAPSHOT_KEY].wait_built(entries[-1].seq)  # the unfiltered view is a snapshot
     resp = await client.get("/api/v1/events")
     assert resp.status == 200 and resp.content_type == "application/geo+json"
     body = await resp.json()

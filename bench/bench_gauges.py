@@ -6,10 +6,9 @@ Run: .venv/bin/python bench/bench_gauges.py
 """
 from __future__ import annotations
 
-import os
-
 import csv
 import json
+import os
 import statistics
 import sys
 import time

@@ -6,9 +6,8 @@ the same run (goal: ratio >= 0.5). Unsupported documents count with the work don
 """
 from __future__ import annotations
 
-import os
-
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict

@@ -8,8 +8,6 @@ HTTP API never serves half a frame.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from collectors.base import PayloadError
 from collectors.timestamps import parse_jst
+from service.atomic_file import write_atomic
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -109,21 +108,6 @@ def _exif_time(image: Image.Image) -> datetime | None:
         return parse_jst(value) if isinstance(value, str) else None
     except (ValueError, OSError, SyntaxError, KeyError, TypeError):
         return None  # a broken EXIF block is no reason to refuse the picture
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FrameStore:

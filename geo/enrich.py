@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import math
-
 from typing import TYPE_CHECKING, Any
 
 from geo.areas import SIMPLIFY_DEG, InvalidGeometry, read_geometry, to_geojson

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -28,6 +26,7 @@ from lxml import etree
 from geo.codes import AreaCodes
 from geo.model import Event, Status, utcnow
 from geo.store.base import FeedEntry, Store, StoreError
+from service.atomic_file import write_atomic
 from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry, atom_feed, in_feed, previous_version
 from service.change_feed import feed_head
 from service.http_cache import Representation
@@ -80,20 +79,6 @@ def assemble(features: list[bytes]) -> bytes:
 def events_body(events: list[Event]) -> bytes:
     """The GeoJSON bytes the API sends for a list of events (one serialisation for every path)."""
     return assemble([feature_bytes(e) for e in events])
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and os.replace: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # nginx runs as another user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class PortalSnapshot:

@@ -9,18 +9,17 @@ import structlog
 from aiohttp import web
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from geo.model import utcnow
 from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
-from service import api, here_api, metrics
-from service.errors import problem_middleware
-from geo.model import utcnow
+from publishers import portal_snapshot
+from service import api, cap_feeds, here_api, metrics, openapi, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
+from service.errors import problem_middleware
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.scheduler import scheduler_ctx
-from publishers import portal_snapshot
-from service import cap_feeds, openapi, portal, sse, station_api
 
 log = structlog.get_logger(__name__)
 

@@ -10,13 +10,13 @@ if TYPE_CHECKING:
     from geo.codes import AreaCodes
     from geo.store.base import Store
 
-STORE_KEY: web.AppKey["Store"] = web.AppKey("store")
+STORE_KEY: web.AppKey[Store] = web.AppKey("store")
 SETTINGS_KEY: web.AppKey[Any] = web.AppKey("settings")
-AREA_CODES_KEY: web.AppKey["AreaCodes"] = web.AppKey("area_codes")
+AREA_CODES_KEY: web.AppKey[AreaCodes] = web.AppKey("area_codes")
 # The geo registry (boundaries, shelters, spatial indexes) from geo/; typed Any until it lands.
 GEO_KEY: web.AppKey[Any] = web.AppKey("geo")
 # Set once the store is open; until then the API answers 503 and /healthz says degraded.
-STORE_READY_KEY: web.AppKey["asyncio.Event"] = web.AppKey("store_ready")
+STORE_READY_KEY: web.AppKey[asyncio.Event] = web.AppKey("store_ready")
 PIPELINE_KEY: web.AppKey[Any] = web.AppKey("pipeline")
 # source id -> SourcePoller, for the console and tests that trigger a poll now
 POLLERS_KEY: web.AppKey[dict] = web.AppKey("pollers")

@@ -17,8 +17,8 @@ from collectors.base import Cancellation, PayloadError, Snapshot
 from collectors.jma.document import parse_document
 from collectors.jma.normalise import to_events
 from geo.codes import AreaCodes
-from geo.registry import GeoRegistry
 from geo.model import Event
+from geo.registry import GeoRegistry
 from geo.store.base import FeedEntry, Store
 from geo.store.sqlite import SQLiteStore
 from service.pipeline import Pipeline

@@ -5,8 +5,8 @@ that accepts the payload wins, and if none does, every reader's reason is report
 """
 from __future__ import annotations
 
-from geo.codes import AreaCodes
 from collectors.base import Snapshot
+from geo.codes import AreaCodes
 from geo.model import utcnow
 
 PLACEHOLDER_URL = "http://replay.invalid/"

@@ -1,8 +1,6 @@
 """Hypothesis: no input makes parse_document/to_events raise anything but PayloadError."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree

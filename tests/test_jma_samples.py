@@ -5,10 +5,7 @@ The samples are from all over Japan (none from Ishikawa), so most rows map with 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from lxml import etree
 
 from collectors.jma import (
     FloodReport,

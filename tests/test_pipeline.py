@@ -8,11 +8,10 @@ import pytest
 from collectors.base import CollectorError, PayloadError, Snapshot, SourceConfig
 from geo.codes import AreaCodes
 from geo.model import Event, Kind, Observation, SourceRef, State, Status
-from geo.store.base import ChangeOp, OutboxMessage, SourceState
 from geo.store import open_store
+from geo.store.base import ChangeOp, OutboxMessage, SourceState
 from service.pipeline import Pipeline
 from service.poller import SourcePoller
-
 from tests.conftest import T0
 
 

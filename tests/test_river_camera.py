@@ -7,7 +7,6 @@ import random
 import struct
 import zlib
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import aiohttp
 import pytest

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import copy
-import re
 import json
+import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import aiohttp
 import pytest

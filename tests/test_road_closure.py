@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 
 import aiohttp
 import pytest

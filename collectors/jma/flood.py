@@ -13,7 +13,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from collectors.jma.report import B, EB, Area, Control, Head, areas_of, parse_datetime, text
+from collectors.jma.report import EB, Area, B, Control, Head, parse_datetime, text
 
 CONTROL_TITLE = "指定河川洪水予報"
 INFO_FORECAST_AREA = "指定河川洪水予報（予報区域）"

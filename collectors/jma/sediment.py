@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import B, Area, Control, Head, area_of
+from collectors.jma.report import Area, B, Control, Head, area_of
 from collectors.jma.rows import RowQuery
 
 CONTROL_TITLE = "土砂災害警戒情報"

@@ -26,6 +26,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+## lint: ruff over the Python tree
+lint: $(STAMP)
+	$(BIN)/ruff check collectors geo publishers service simulator bench tests
+
 ## check-config: validate every shipped config file
 check-config: $(STAMP)
 	@for f in config/*.toml; do $(BIN)/bosai check-config $$f || exit 2; done

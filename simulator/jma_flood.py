@@ -1,9 +1,16 @@
 """指定河川洪水予報 (VXKOii) for 梯川 and 手取川, driven by the forecast station's stage.
 
 Modelled on JMA's real 六角川 message (sample 16_02_02): Headline Information per 予報区域 / 河川 /
-府県予報区, Body Warning with 主文 and Stations, a 水位 time series (現況 and hourly forecasts, with
-the 警戒レベル of each value) and the station's criteria in AdditionalInfo. A message goes out when
-the stage category changes, and every 3 hours while a forecast is in force.
+府県予報区, Body Warning with 主文, Stations and the 浸水想定地区 (the municipalities that would
+flood), a 水位 time series (現況 and hourly forecasts, with the 警戒レベル of each value) and the
+station's criteria in AdditionalInfo. A message goes out when the stage category changes, and every
+3 hours while a forecast is in force.
+
+Two namings, chosen per river by the scenario (`naming`): the old kinds (氾濫注意情報 20, 氾濫警戒情報
+30, 氾濫危険情報 40, 解除 10) and the level names JMA uses from the 2026 flood season (samples_r06
+16_08–16_14: レベル２氾濫注意報, レベル３氾濫警報, レベル４氾濫危険警報, レベル２氾濫注意報解除),
+where a continued forecast has its own code (21/31/41), the step down from a 警報 is 22, texts
+carry 〔新規〕/〔継続〕/〔…に切替〕/〔解除〕 and the series runs 6 hours ahead.
 """
 from __future__ import annotations
 
@@ -21,6 +28,21 @@ KINDS = {
     21: ("氾濫注意情報（警戒情報解除）", "21"),
     3: ("氾濫警戒情報", "30"),
     4: ("氾濫危険情報", "40"),
+}
+# category -> (kind name, code) with the 2026 level names
+LEVEL_KINDS = {
+    0: ("レベル２氾濫注意報解除", "10"),
+    2: ("レベル２氾濫注意報", "20"),
+    21: ("レベル２氾濫注意報", "22"),
+    3: ("レベル３氾濫警報", "30"),
+    4: ("レベル４氾濫危険警報", "40"),
+}
+LEVEL_CONTINUED = {"20": "21", "30": "31", "40": "41"}  # the same forecast again, or a step down within 警報
+LEVEL_WORDS = {0: "", 2: "警戒レベル２", 21: "警戒レベル２", 3: "警戒レベル３相当", 4: "警戒レベル４相当"}
+# municipalities in each river's 浸水想定区域 (7-digit codes), listed per station as 浸水想定地区
+INUNDATION = {
+    "kakehashi": (("小松市", "1720300"), ("能美市", "1721100")),
+    "tedori": (("白山市", "1721000"), ("能美市", "1721100"), ("川北町", "1732400")),
 }
 CRITERIA = ("レベル１水防団待機水位", "レベル２氾濫注意水位", "レベル３避難判断水位", "レベル４氾濫危険水位")
 HYSTERESIS_M = 0.05
@@ -66,7 +88,8 @@ def build(scenario: Scenario, hydro: Hydrology, seed: int) -> list[jx.JmaMessage
             minute = random.Random(f"{seed}:vxko:{st.river}:{step}").randint(1, 8)
             report_dt = t + timedelta(minutes=minute)
             at = jx.publish_time(report_dt, seed, f"vxko:{st.river}:{serial}")
-            xml, headline = _document(scenario.scenario.status, st, hydro, at, report_dt, serial, kind, current)
+            xml, headline = _document(scenario.scenario.status, st, hydro, at, report_dt, serial, kind, current,
+                                      plan.naming == "level")
             title = "指定河川洪水予報"
             out.append(jx.JmaMessage(at, st.data_type, "extra", title, f"{st.office} {jx.OFFICE}", headline, xml))
             current, last_step = cat, step
@@ -103,9 +126,53 @@ def _texts(st: FloodStation, kind: int) -> tuple[str, str]:
             f"{r}の{s}水位観測所（{st.city}）では、水位が「氾濫注意水位」を下回り、氾濫のおそれはなくなりました。")
 
 
-def _document(status, st: FloodStation, hydro: Hydrology, at, report_dt, serial, kind, previous):
-    name, code = KINDS[kind]
-    headline_text, main_text = _texts(st, kind)
+def _level_kind(kind: int, previous: int) -> tuple[str, str, str]:
+    """(name, code, condition) of a category in the 2026 level names."""
+    name, code = LEVEL_KINDS[kind]
+    if kind == 0:
+        return name, code, name
+    if kind == 21:
+        return name, code, f"{name}（警報解除）"
+    issued = previous < (kind if kind > 2 else 2)  # a new 注意報, or a step up into (or within) 警報
+    return name, code if issued else LEVEL_CONTINUED[code], f"{name}（発表）" if issued else name
+
+
+def _level_texts(st: FloodStation, kind: int, previous: int) -> tuple[str, str]:
+    r, where = st.river_name, f"{st.name}基準観測所（{st.city}）"
+    cities = "、".join(n for n, _c in INUNDATION[st.river])
+    if kind == 0:
+        return f"〔解除〕{r}では、氾濫注意水位を下回る", f"{r}の{where}では、「氾濫注意水位」を下回りました。"
+    word = LEVEL_WORDS[kind]
+    if previous == 0:
+        tag = "〔新規〕"
+    elif (kind == 21 and previous == 2) or kind == previous:
+        tag = "〔継続〕"
+    else:
+        tag = f"〔{LEVEL_WORDS[previous]}から{word.removeprefix('警戒レベル')}に切替〕"
+    headline, main = {
+        4: (f"{r}では、氾濫危険水位に到達し、氾濫のおそれあり",
+            f"これは、避難指示の発令の目安です。{r}の{where}では、「氾濫危険水位」に到達しました。{r}では堤防決壊等による"
+            f"氾濫のおそれがあり、{cities}では浸水するおそれがあります。直ちに、市町村からの避難情報を確認するとともに、"
+            "各自安全確保を図るなど、適切な防災行動をとってください。"),
+        3: (f"{r}では、今後、氾濫危険水位に到達する見込み",
+            f"これは、高齢者等避難の発令の目安です。{r}の{where}では、今後、「氾濫危険水位」に到達する見込みです。"
+            "市町村からの避難情報に十分注意するとともに、適切な防災行動をとってください。"),
+        2: (f"{r}では、氾濫注意水位に到達し、今後、水位はさらに上昇する見込み",
+            f"{r}の{where}では、「氾濫注意水位」に到達し、今後、水位はさらに上昇する見込みです。洪水に関する情報に注意してください。"),
+        21: (f"{r}では、氾濫注意水位を超える水位が続く見込み",
+             f"{r}の{where}では、当分の間、「氾濫注意水位」付近の水位が続く見込みです。引き続き、洪水に関する情報に注意してください。"),
+    }[kind]
+    return f"【{word}情報［洪水］】{tag}{headline}", f"【{word}】{where}受け持ち区間　{main}"
+
+
+def _document(status, st: FloodStation, hydro: Hydrology, at, report_dt, serial, kind, previous, level_names: bool):
+    if level_names:
+        name, code, cond = _level_kind(kind, previous)
+        headline_text, main_text = _level_texts(st, kind, previous)
+    else:
+        name, code = KINDS[kind]
+        cond = _condition(kind, previous)
+        headline_text, main_text = _texts(st, kind)
     head_title = f"{st.river_name}{name}"
     root, headline, body = jx.report(
         control_title="指定河川洪水予報", status=status, at=at, editorial=jx.OFFICE,
@@ -113,7 +180,6 @@ def _document(status, st: FloodStation, hydro: Hydrology, at, report_dt, serial,
         event_id=st.area_code, info_type="発表", serial=str(serial), info_kind="指定河川洪水予報",
         version="1.1_1", headline=headline_text,
     )
-    cond = _condition(kind, previous)
     jx.information(headline, "指定河川洪水予報（予報区域）", [(name, code, cond, "指定河川洪水予報（予報区域）", [(st.river_name, st.area_code)])])
     jx.information(headline, "指定河川洪水予報（河川）", [(name, code, cond, "河川", [(st.river_name, st.river_code)])])
     jx.information(headline, "指定河川洪水予報（府県予報区等）", [(name, code, cond, "気象情報／府県予報区・細分区域等", [(jx.PREF_NAME, jx.PREF_AREA)])])
@@ -127,12 +193,14 @@ def _document(status, st: FloodStation, hydro: Hydrology, at, report_dt, serial,
     jx.sub(area, "Name", st.river_name)
     jx.sub(area, "Code", st.river_code)
     _station(jx.sub(item, "Stations"), st)
+    _inundation(warning, st)
 
     infos = jx.sub(body, "MeteorologicalInfos", type="水位・流量情報")
     series = jx.sub(infos, "TimeSeriesInfo")
     defines = jx.sub(series, "TimeDefines")
     observed = report_dt.replace(minute=report_dt.minute - report_dt.minute % 10)
-    points = [(observed, "現況")] + [(observed + timedelta(hours=h), f"{'１２３'[h - 1]}時間後") for h in (1, 2, 3)]
+    ahead = range(1, 7 if level_names else 4)  # the 2026 messages forecast 6 hours, the old ones 3
+    points = [(observed, "現況")] + [(observed + timedelta(hours=h), f"{'１２３４５６'[h - 1]}時間後") for h in ahead]
     for i, (t, label) in enumerate(points, 1):
         td = jx.sub(defines, "TimeDefine", timeId=str(i))
         jx.sub(td, "DateTime", jx.iso_jst(t))
@@ -174,3 +242,25 @@ def _station(parent, st: FloodStation, single: bool = False) -> None:
     jx.sub(station, "Name", st.name)
     jx.sub(station, "Code", st.station_code, type="水位観測所")
     jx.sub(station, "Location", st.city)
+
+
+def _inundation(warning, st: FloodStation) -> None:
+    """Warning Item 浸水想定地区: the municipalities the river would flood, per forecast station."""
+    item = jx.sub(warning, "Item")
+    kind = jx.sub(item, "Kind")
+    jx.sub(kind, "Name", "浸水想定地区")
+    jx.sub(kind, "Code", "1")
+    jx.sub(kind, "Status", "対象地域")
+    prop = jx.sub(kind, "Property")
+    jx.sub(prop, "Type", "浸水想定地区")
+    jx.sub(prop, "Text", "氾濫による浸水が想定される地区※")
+    areas = jx.sub(item, "Areas")
+    for city, city_code in INUNDATION[st.river]:
+        area = jx.sub(areas, "Area", codeType="水位観測所")
+        jx.sub(area, "Name", st.name)
+        jx.sub(area, "Code", st.station_code)
+        jx.sub(area, "Prefecture", jx.PREF_NAME)
+        jx.sub(area, "PrefectureCode", "17000")
+        jx.sub(area, "City", city)
+        jx.sub(area, "CityCode", city_code)
+        jx.sub(area, "SubCityList", "-")

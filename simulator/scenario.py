@@ -5,9 +5,9 @@ import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from simulator.faults import FaultSpec
 
@@ -42,6 +42,22 @@ class RainCell(_Closed):
     width_h: float = Field(gt=0, le=48, description="Gaussian sigma of the cell, hours")
 
 
+class SurgeCell(_Closed):
+    region: Region = Field(description="Coast of 加賀 (kaga) or 能登 (noto); inland municipalities never see it")
+    peak_h: float = Field(description="Hours after start of the highest storm tide")
+    peak_m: float = Field(gt=0, le=5, description="Highest storm tide (潮位, T.P. m) at the coast")
+    width_h: float = Field(gt=0, le=48, description="Gaussian sigma of the surge, hours")
+
+
+class SnowCell(_Closed):
+    areas: list[Annotated[str, StringConstraints(pattern=r"^\d{5}$")]] = Field(
+        min_length=1, description="JIS 5-digit municipality codes the snow falls on"
+    )
+    peak_h: float = Field(description="Hours after start of the heaviest snowfall")
+    peak_cm_h: float = Field(ge=0, le=20, description="Peak snowfall rate, cm/h")
+    width_h: float = Field(gt=0, le=48, description="Gaussian sigma of the snowfall, hours")
+
+
 class SedimentStep(_Closed):
     at_h: float = Field(ge=0, description="Hours after start of the message")
     action: Literal["issue", "lift", "correct", "cancel"] = Field(
@@ -56,6 +72,9 @@ class FloodRiver(_Closed):
     peak_h: float = Field(description="Hours after start of the peak at the forecast station")
     peak_level: int = Field(ge=1, le=5, description="Highest 警戒レベル the station stage reaches")
     width_h: float = Field(4.0, gt=0, description="Gaussian sigma of the flood wave, hours")
+    naming: Literal["old", "level"] = Field(
+        "old", description="Kind names: old (氾濫注意情報 …) or level (レベル２氾濫注意報 …, from the 2026 flood season)"
+    )
 
 
 class GaugeModel(_Closed):
@@ -91,6 +110,8 @@ class ScheduledFault(FaultSpec):
 class Scenario(_Closed):
     scenario: Meta
     rain: list[RainCell] = Field(default_factory=list)
+    surge: list[SurgeCell] = Field(default_factory=list)
+    snow: list[SnowCell] = Field(default_factory=list)
     sediment: list[SedimentStep] = Field(default_factory=list)
     flood: list[FloodRiver] = Field(default_factory=list)
     gauges: GaugeModel = Field(default_factory=GaugeModel)

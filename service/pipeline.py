@@ -123,6 +123,11 @@ class Pipeline:
         self.clock = clock
         self.all_areas = all_areas
         self.rejected: Counter[str] = Counter()
+        # Current version and material() of the events this process read or wrote, so the diff of
+        # a 1,000-gauge poll reads nothing back. Only for a store no other process writes: a
+        # remembered version another writer has since replaced would hide a real change.
+        self._current: dict[str, tuple[Event, dict[str, Any]]] = {}
+        self._remember = not getattr(store, "shared_writers", True)
         # One apply at a time per process: diffs read the store, so two concurrent diffs of the
         # same event would race; across processes the store's version check catches it.
         self._lock = asyncio.Lock()
@@ -151,21 +156,31 @@ class Pipeline:
         return accepted
 
     @staticmethod
-    def diff(incoming: Event, stored: Event | None) -> Change | None:
-        """The change that takes `stored` to `incoming`, or None when nothing material differs."""
+    def diff(
+        incoming: Event,
+        stored: Event | None,
+        now: datetime | None = None,
+        materials: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    ) -> Change | None:
+        """The change that takes `stored` to `incoming`, or None when nothing material differs.
+
+        `materials` may carry both events' `material()` when the caller has them already.
+        """
+        stamp = {} if now is None else {"received_at": now}
         if stored is None:
             if incoming.ended:
                 return None  # an end of something never seen active: nothing to end
-            return Change(ChangeOp.CREATED, incoming.model_copy(update={"version": 1, "supersedes": None}))
+            return Change(ChangeOp.CREATED, incoming.model_copy(update={"version": 1, "supersedes": None, **stamp}))
         if _is_older(incoming, stored):
             return None  # a late older serial never overwrites a newer one
         if stored.ended and incoming.ended:
             return None
-        if incoming.material() == stored.material():
+        new_material, old_material = materials or (incoming.material(), stored.material())
+        if new_material == old_material:
             return None
         op = ChangeOp.CREATED if stored.ended else OP_BY_STATE[incoming.state]
-        new = incoming.model_copy(update={"version": stored.version + 1, "supersedes": stored.version_ref})
-        return Change(op, new)
+        update = {"version": stored.version + 1, "supersedes": stored.version_ref, **stamp}
+        return Change(op, incoming.model_copy(update=update))
 
     def _ended_by_absence(self, stored: Event, now: datetime) -> Change:
         props = stored.properties | {"ended_reason": "no longer listed by the source"}
@@ -229,19 +244,27 @@ class Pipeline:
     async def ingest(self, snapshot: Snapshot) -> list[FeedEntry]:
         """Diff a successful snapshot against the store and apply the changes in one transaction."""
         accepted = self._accept(snapshot.events, snapshot.source_id)
+        latest = newest_per_id(accepted)
+        seen = set(latest)
+        materials = {event_id: event.material() for event_id, event in latest.items()}
         for attempt in range(3):
             async with self._lock:
                 now = self.clock()
-                stored = await self.store.get_many(e.id for e in accepted)
-                latest = newest_per_id(accepted)
-                seen = set(latest)
+                stored = await self._current_versions(seen)
                 changes = await self._cancellations(snapshot, seen, now)
                 for change in changes:
                     stored[change.event.id] = change.event
-                for event in latest.values():
-                    change = self.diff(event.model_copy(update={"received_at": now}), stored.get(event.id))
+                reverted = {c.event.id for c in changes}
+                diffed: set[str] = set()  # changes whose material() is the incoming event's
+                for event_id, event in latest.items():
+                    old = stored.get(event_id)
+                    pair = None
+                    if old is not None and event_id not in reverted:
+                        pair = (materials[event_id], self._current[event_id][1])
+                    change = self.diff(event, old, now, pair)
                     if change is not None:
                         changes.append(change)
+                        diffed.add(event_id)
                 if snapshot.complete:
                     for old in await self.store.events_by_source(snapshot.source_id):
                         if old.id not in seen:
@@ -254,7 +277,18 @@ class Pipeline:
                     entries = await self.store.apply(batch)
                 except VersionConflict:
                     log.info("version_conflict_retry", source=snapshot.source_id, attempt=attempt)
+                    self._current.clear()
                     continue
+                except BaseException:
+                    self._current.clear()  # unknown whether it was written: read back next time
+                    raise
+                if self._remember:
+                    for change in changes:
+                        event = change.event
+                        material = materials[event.id] if event.id in diffed else event.material()
+                        self._current[event.id] = (event, material)
+                else:
+                    self._current.clear()
             if changes:
                 ops = Counter(c.op.value for c in changes)
                 log.info("changes_applied", source=snapshot.source_id, **ops)
@@ -269,6 +303,16 @@ class Pipeline:
                 )
             return entries
         raise VersionConflict(f"{snapshot.source_id}: gave up after repeated version conflicts")
+
+    async def _current_versions(self, ids: set[str]) -> dict[str, Event]:
+        """Current versions of `ids`, from memory where known (single-writer stores), else from the store."""
+        if not self._remember:
+            self._current.clear()
+        missing = [i for i in ids if i not in self._current]
+        if missing:
+            for event_id, event in (await self.store.get_many(missing)).items():
+                self._current[event_id] = (event, event.material())
+        return {i: self._current[i][0] for i in ids if i in self._current}
 
     async def expire(self) -> list[FeedEntry]:
         """End every active event whose `expires_at` has passed."""
@@ -296,7 +340,10 @@ class Pipeline:
                 )
                 for e in due
             ]
-            entries = await self.store.apply(Batch(changes, (), self._outbox(changes, {e.id: e for e in due})))
+            try:
+                entries = await self.store.apply(Batch(changes, (), self._outbox(changes, {e.id: e for e in due})))
+            finally:
+                self._current.clear()  # simplest: the next poll reads the ended events back
         for change in changes:
             log.info("event_expired", event_id=change.event.id, version=change.event.version)
         return entries

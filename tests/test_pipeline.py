@@ -230,3 +230,27 @@ async def test_a_cancellation_undoes_the_report_it_cancels(pipeline, store):
     assert noto.state == State.CANCELLED and noto.level == 0
     # the cancelled report arriving late changes nothing
     assert await pipeline.ingest(Snapshot("jma", report5)) == []
+
+
+@pytest.fixture
+async def redis_store(redis_url, clock):
+    s = open_store(redis_url, clock=clock)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_two_writers_on_one_redis_never_lose_a_version(redis_store, clock):
+    """Two service processes on one Redis: neither may diff against a version the other replaced."""
+    store = redis_store
+    a = Pipeline(store, AreaCodes.load(), clock=clock)
+    b = Pipeline(store, AreaCodes.load(), clock=clock)
+    await a.ingest(Snapshot("jma", [sediment("17201", level=3, serial=1)]))
+    await b.ingest(Snapshot("jma", [sediment("17201", level=4, serial=2)]))
+    entries = await a.ingest(Snapshot("jma", [sediment("17201", level=5, serial=3)]))
+    assert [(e.op, e.version) for e in entries] == [(ChangeOp.UPDATED, 3)]
+    assert [e.level for e in await store.history("sediment:17201")] == [3, 4, 5]
+    # and a stale memory never hides a change: a's view of the level-4 version was never read,
+    # yet re-sending level 4 now is a real change back from 5
+    entries = await b.ingest(Snapshot("jma", [sediment("17201", level=4, serial=4)]))
+    assert [(e.op, e.version) for e in entries] == [(ChangeOp.UPDATED, 4)]

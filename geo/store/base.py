@@ -152,6 +152,9 @@ class Store(Protocol):
     """Operations every backend provides; all times are UTC and come from the store's clock."""
 
     clock: Callable[[], datetime]
+    # True when other processes write the same store (Redis): a writer must not trust what it
+    # remembers of current versions. The embedded SQLite store has one writing process.
+    shared_writers: bool
 
     async def open(self) -> None:
         """Connect / create schema. Raises StoreUnavailable or StoreCorrupt with the location named."""

@@ -66,6 +66,8 @@ def _unavailable(fn: Callable[..., Any]) -> Callable[..., Any]:
 class RedisStore:
     """Store protocol over Redis."""
 
+    shared_writers = True  # several service processes write the same keys
+
     def __init__(
         self,
         url: str,

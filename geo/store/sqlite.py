@@ -46,6 +46,8 @@ _ENDED = tuple(s.value for s in ENDED_STATES)
 class SQLiteStore:
     """Store protocol over a single SQLite file."""
 
+    shared_writers = False  # embedded: one service process writes the file
+
     def __init__(
         self,
         path: str | Path,

@@ -90,6 +90,11 @@ def full_cycle(codes: AreaCodes, cfg: Config, bodies: list[bytes]) -> None:
     from geo.store import open_store
     from service.pipeline import Pipeline
 
+    import logging
+
+    from service.logging import configure
+
+    configure(level=logging.WARNING)  # one info line per apply would be timed too
     geo = GeoRegistry.default()
 
     async def run() -> list[float]:

@@ -144,10 +144,10 @@ def _hazards(hydro: Hydrology, t, region: str, factor: float, sediment: bool, ji
         idx = sum(value >= lim for lim in limits) - 1
         return idx if idx >= 0 else None
 
-    heavy_old = max(-1 if (r := grade(rain, 15, 30)) is None else r, -1 if (g := grade(soil, 60, 150)) is None else g)
-    surge = None if jis in INLAND else grade(tide_m, *SURGE_M)
+    heavy_old = [g for g in (grade(rain, 15, 30), grade(soil, 60, 150)) if g is not None]
+    surge = grade(tide_m, *SURGE_M)  # inland municipalities have no tide (0 m)
     return {
-        "大雨": heavy_old if heavy_old >= 0 else None,  # Ｈ２７: 大雨 covers 浸水 and 土砂災害
+        "大雨": max(heavy_old) if heavy_old else None,  # Ｈ２７: 大雨 covers 浸水 and 土砂災害
         "洪水": grade(runoff, 10, 22),
         "雷": grade(rain, 8),
         "波浪": None if jis in INLAND else grade(hydro.accumulated(region, t, 1), 20),

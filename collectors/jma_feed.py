@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Literal
 
 import structlog
-from pydantic import Field
+from pydantic import Field, HttpUrl
 
 from collectors.base import Cancellation, CollectorError, PayloadError, Snapshot, SourceConfig
 from collectors.http import Fetcher
-from collectors.jma.atom import parse_feed, select_entries
+from collectors.jma.atom import AtomEntry, parse_feed, select_entries
 from collectors.jma.document import parse_document
 from collectors.jma.normalise import to_events
 from collectors.jma.report import UnsupportedDocument
@@ -53,6 +53,11 @@ class Config(SourceConfig):
     document_max_bytes: int = Field(default=8_000_000, gt=0, description="Cap on one report's size.")
     max_documents_per_poll: int = Field(default=200, gt=0, description="Reports fetched in one poll at most.")
     remember: int = Field(default=10_000, gt=0, description="Report URLs remembered as already fetched.")
+    catchup_url: HttpUrl | None = Field(
+        default=None,
+        description="Long feed (e.g. extra_l.xml) read once at start: the newest report of each kind and office "
+        "there gives the state in force when the service starts mid-event. Same host rules as `url`.",
+    )
 
 
 def read_report(
@@ -83,29 +88,48 @@ class JmaFeedCollector:
         self._pending: list[Event] = []
         self._pending_cancellations: list[Cancellation] = []
         self._content_time: datetime | None = None
+        self._caught_up = False
 
     def _remember(self, url: str) -> None:
         self._seen[url] = None
         while len(self._seen) > self.config.remember:
             self._seen.popitem(last=False)
 
+    async def _catch_up(self) -> list[AtomEntry]:
+        """The newest report of each data type and office in the long feed, once per process."""
+        result = await self.fetcher.get(str(self.config.catchup_url), self.config, content_types=ATOM_TYPES)
+        feed = parse_feed(result.body, self.config.max_bytes)
+        newest: dict[tuple[str | None, str | None], AtomEntry] = {}
+        for entry in select_entries(
+            feed.entries, type_codes=self.config.type_codes, office_codes=self.config.office_codes or None
+        ):
+            key = (entry.type_code, entry.office_code)
+            if key not in newest or entry.updated > newest[key].updated:
+                newest[key] = entry
+        return list(newest.values())
+
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch the feed (conditional GET), then each new matching report once."""
         cfg = self.config
+        catch_up: list[AtomEntry] = []
+        if cfg.catchup_url is not None and not self._caught_up:
+            catch_up = await self._catch_up()
         result = await self.fetcher.get(
             str(cfg.url), cfg, last_modified=self._last_modified, content_types=ATOM_TYPES
         )
-        if result.not_modified:
+        if result.not_modified and not catch_up:
             if self._pending or self._pending_cancellations:
                 events, cancellations = self._pending, self._pending_cancellations
                 self._pending, self._pending_cancellations = [], []
                 return Snapshot(self.source_id, events, content_time=self._content_time, cancellations=cancellations)
             return Snapshot(self.source_id, not_modified=True, content_time=self._content_time)
-        feed = parse_feed(result.body, cfg.max_bytes)
-        entries = select_entries(
-            feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None
+        feed = parse_feed(result.body, cfg.max_bytes) if not result.not_modified else None
+        entries = catch_up + (
+            select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None)
+            if feed is not None
+            else []
         )
-        new = sorted((e for e in entries if e.url not in self._seen), key=lambda e: e.updated)
+        new = sorted({e.url: e for e in entries if e.url not in self._seen}.values(), key=lambda e: e.updated)
         new = new[: cfg.max_documents_per_poll]
         events = list(self._pending)
         cancellations = list(self._pending_cancellations)
@@ -134,8 +158,10 @@ class JmaFeedCollector:
             except PayloadError as exc:
                 errors.append(f"{entry.url}: {exc}")
                 log.warning("jma_document_rejected", url=entry.url, reason=str(exc))
-        self._last_modified = result.last_modified
-        self._content_time = feed.updated
+        self._caught_up = True
+        if feed is not None:
+            self._last_modified = result.last_modified
+            self._content_time = feed.updated
         if errors:
             self._pending, self._pending_cancellations = events, cancellations
             raise PayloadError(f"{len(errors)} report(s) rejected: {'; '.join(errors[:3])}")
@@ -143,7 +169,12 @@ class JmaFeedCollector:
         return Snapshot(
             self.source_id,
             events,
-            content_time=feed.updated,
+            content_time=self._content_time,
             cancellations=cancellations,
-            details={"feed_entries": len(feed.entries), "fetched": len(new), "skipped": skipped},
+            details={
+                "feed_entries": len(feed.entries) if feed is not None else 0,
+                "caught_up_from_long_feed": len(catch_up),
+                "fetched": len(new),
+                "skipped": skipped,
+            },
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 import bisect
 from datetime import datetime, timedelta
 
-from geo.codes import AreaCodes
 from lxml import etree
 
+from geo.codes import AreaCodes
 from simulator import jma_flood, jma_sediment, jma_warnings
 from simulator import jma_xml as jx
 from simulator.hydrology import Hydrology
@@ -14,7 +14,8 @@ from simulator.scenario import Scenario
 
 ATOM = "http://www.w3.org/2005/Atom"
 WINDOW = timedelta(minutes=10)  # the short feeds cover at least the last 10 minutes
-FEED_TITLES = {"extra": "高頻度（随時）", "regular": "高頻度（定時）"}
+LONG_WINDOW = timedelta(days=3)  # the long feeds (*_l.xml) cover days, rebuilt every hour
+FEED_TITLES = {"extra": "高頻度（随時）", "regular": "高頻度（定時）", "extra_l": "長期（随時）", "regular_l": "長期（定時）"}
 FEED_PATH = "/developer/xml/feed/{}.xml"
 OVERVIEW_HOURS = (5, 11, 17)  # 府県天気概況 goes out three times a day
 
@@ -44,10 +45,20 @@ class JmaArchive:
         return msg if msg is not None and msg.at <= now else None
 
     def entries(self, feed: str, now: datetime) -> list[jx.JmaMessage]:
-        """The feed's entries at `now`: the last 10 minutes, newest first."""
-        lo = bisect.bisect_right(self._times, now - WINDOW)
-        hi = bisect.bisect_right(self._times, now)
+        """The feed's entries at `now`, newest first: the last 10 minutes, or for a long feed
+        (`extra_l`) the last days as of the top of the hour."""
+        if feed.endswith("_l"):
+            feed, upto, window = feed[:-2], long_feed_time(now), LONG_WINDOW
+        else:
+            upto, window = now, WINDOW
+        lo = bisect.bisect_right(self._times, upto - window)
+        hi = bisect.bisect_right(self._times, upto)
         return [m for m in reversed(self.messages[lo:hi]) if m.feed == feed]
+
+
+def long_feed_time(now: datetime) -> datetime:
+    """When the long feeds were last rebuilt: the top of the hour."""
+    return now.replace(minute=0, second=0, microsecond=0)
 
 
 def render(feed: str, entries: list[jx.JmaMessage], updated: datetime, base_url: str) -> bytes:
@@ -57,7 +68,7 @@ def render(feed: str, entries: list[jx.JmaMessage], updated: datetime, base_url:
     jx.sub(root, "title", FEED_TITLES[feed])
     jx.sub(root, "subtitle", "JMAXML publishing feed")
     jx.sub(root, "updated", jx.iso_jst(updated))
-    jx.sub(root, "id", f"{self_url}#short_{int(updated.timestamp())}")
+    jx.sub(root, "id", f"{self_url}#{'long' if feed.endswith('_l') else 'short'}_{int(updated.timestamp())}")
     jx.sub(root, "link", rel="related", href="https://www.jma.go.jp/")
     jx.sub(root, "link", rel="self", href=self_url)
     jx.sub(root, "link", rel="hub", href="http://alert-hub.appspot.com/")

@@ -51,15 +51,16 @@ def _not_modified_since(request: web.Request, modified: datetime) -> bool:
 
 
 # -- JMA ------------------------------------------------------------------------------------------
-@routes.get("/developer/xml/feed/{feed:extra|regular}.xml")
+@routes.get("/developer/xml/feed/{feed:extra|regular|extra_l|regular_l}.xml")
 async def jma_feed_xml(request: web.Request) -> web.Response:
-    """Atom feed of the last 10 minutes, honouring If-Modified-Since.
+    """Atom feed of the last 10 minutes (long feeds: days, rebuilt hourly), honouring If-Modified-Since.
 
-    Like JMA's, the feed is rebuilt every minute: its `updated` and Last-Modified are the current
-    minute, so a client polling more often than that gets 304s, and a frozen feed shows its age.
+    Like JMA's, the short feed is rebuilt every minute: its `updated` and Last-Modified are the
+    current minute, so a client polling more often than that gets 304s, and a frozen feed shows
+    its age.
     """
     sim, now, feed = request.app[SIM], _now(request), request.match_info["feed"]
-    modified = now.replace(second=0, microsecond=0)
+    modified = jma_feed.long_feed_time(now) if feed.endswith("_l") else now.replace(second=0, microsecond=0)
     if _not_modified_since(request, modified):
         return web.Response(status=304, headers={"Last-Modified": _http_date(modified)})
     body = jma_feed.render(feed, sim.jma.entries(feed, now), modified, _base(request))

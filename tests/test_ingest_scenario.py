@@ -150,3 +150,24 @@ async def test_fault_modes_mark_the_source_and_change_nothing(world, source, pat
         assert {e.id: e.version for e in await store.query(include_ended=True)} == before
     sim.clear_faults()
     assert (await pollers[source].run_once()).state == SourceState.OK
+
+
+async def test_a_service_started_mid_storm_catches_up_from_the_long_feed(world):
+    """The short feed lists 10 minutes; the long feed gives the warnings already in force at start."""
+    sim, store, pollers = world
+    sim.clock.jump_elapsed(13)
+    base = sim.base_url
+    late = pollers["jma"].collector
+    cold = JmaFeedCollector("cold", late.config, late.fetcher, late.codes)
+    missed = {e.id for e in (await cold.poll(sim.clock.now())).events}
+    assert not any(i.startswith("sediment:") for i in missed)  # the 12:00 report left the short feed
+    config = late.config.model_copy(update={"catchup_url": f"{base}/developer/xml/feed/extra_l.xml"})
+    warm = JmaFeedCollector("warm", config, late.fetcher, late.codes)
+    snapshot = await warm.poll(sim.clock.now())
+    ids = {e.id for e in snapshot.events if e.state == State.ACTIVE}
+    assert any(i.startswith("sediment:") for i in ids), ids
+    assert any(i.startswith("flood:") for i in ids), ids
+    assert snapshot.details["caught_up_from_long_feed"] >= 2
+    # the long-feed reports are now known: the next poll fetches only what is new
+    again = await warm.poll(sim.clock.now())
+    assert again.not_modified or not again.events

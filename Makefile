@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint check-config clean
+.PHONY: demo test bench lint check-config clean portal
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,26 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+## portal: npm packages (map library, axe-core), the portal's built assets, compiled message catalogs
+NODE_STAMP   := node_modules/.package-lock.json
+PORTAL_BUILD := service/portal/static/build/manifest.json
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+$(PORTAL_BUILD): $(NODE_STAMP) frontend/build.mjs frontend/portal.js frontend/portal.css
+	npm run --silent build
+
+portal: $(PORTAL_BUILD) | $(STAMP)
+	$(BIN)/pybabel -q compile -d service/portal/locales -D messages
+
 ## demo: run the service with the upstream simulator in-process; portal at http://127.0.0.1:8080/
-demo: $(STAMP)
+demo: $(STAMP) portal
 	$(BIN)/bosai run --demo
 
 ## test: the whole test suite (starts its own redis-server; browser tests use /usr/bin/chromium)
-test: $(STAMP)
+test: $(STAMP) portal
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## bench: every benchmark in bench/, printing ratios against a reference measured in the same run

@@ -49,6 +49,7 @@
   var b = cfg.bounds;
   var map = L.map("map", { zoomSnap: 0.25, minZoom: 7, maxZoom: 16, attributionControl: true });
   map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+  map.attributionControl.addAttribution("国土数値情報（行政区域）");
   map.fitBounds([[b[1], b[0]], [b[3], b[2]]]);
   var boundaries = L.geoJSON(null, { style: areaStyle, onEachFeature: bindArea }).addTo(map);
   var labels = L.layerGroup().addTo(map);
@@ -78,7 +79,8 @@
 
   function gaugeMarker(f, ll) {
     var p = f.properties, n = p.level, name = (p.properties && p.properties.name) || p.title;
-    var icon = n ? pinIcon("gauge lv" + n, String(n)) : pinIcon("gauge lv0 small", "");
+    // Level 1 (水防団待機) is common in rain: a smaller pin keeps higher levels readable.
+    var icon = n ? pinIcon("gauge lv" + n + (n === 1 ? " minor" : ""), String(n)) : pinIcon("gauge lv0 small", "");
     var m = L.marker(ll, { icon: icon, title: t("River gauge") + ": " + name + " — " + levelText(n),
       alt: name, keyboard: true, riseOnHover: true, zIndexOffset: n * 100 });
     m.bindPopup(function () {
@@ -170,12 +172,13 @@
     var q = new URLSearchParams({ lang: cfg.lang, partial: "list" });
     if (area) q.set("area", area);
     return fetch("/?" + q.toString(), { cache: "no-cache" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
-      var current = document.getElementById("portal-list");
-      if (!html || !current) return;
+      if (!html) return;
       var holder = document.createElement("div");
       holder.innerHTML = html; // our own server-rendered, autoescaped HTML
-      var fresh = holder.querySelector("#portal-list");
-      if (fresh) current.replaceWith(fresh);
+      ["portal-status", "portal-list"].forEach(function (id) {
+        var current = document.getElementById(id), fresh = holder.querySelector("#" + id);
+        if (current && fresh) current.replaceWith(fresh);
+      });
     });
   }
   // Changes come in bursts: one pass shortly after the first, and a settling pass a little later

@@ -13,12 +13,12 @@ from typing import Any
 from aiohttp import web
 
 from service.errors import BadRequest, Unavailable
-from service.keys import STORE_KEY, STORE_READY_KEY
+from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.assets import static_file
 from service.portal.levels import level_view
 from service.portal.state import PORTAL_KEY, Portal
-from service.portal.view import build_view, near_view
+from service.portal.view import Clock, build_view, near_view
 
 routes = web.RouteTableDef()
 
@@ -74,7 +74,8 @@ async def _view_context(request: web.Request, lang: str) -> dict[str, Any]:
     area = _area(request, portal)
     _ = portal.gettext(lang)
     store = request.app[STORE_KEY]
-    view = await build_view(store, portal.registry, portal.settings, portal.zone, _, area)
+    clock = Clock(portal.zone, request.app[CLOCK_KEY]())
+    view = await build_view(store, portal.registry, portal.settings, clock, _, area)
     near = None
     if area is not None:
         lon, lat = portal.area_point(area)
@@ -94,7 +95,7 @@ async def index(request: web.Request) -> web.Response:
     context = await _view_context(request, lang)
     client = request.app[PORTAL_KEY].client_data(lang)
     if request.query.get("partial") == "list":
-        return _render(request, "_list.html", lang, **context)
+        return _render(request, "_live.html", lang, **context)
     return _render(request, "index.html", lang, client=client, **context)
 
 

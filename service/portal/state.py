@@ -12,7 +12,7 @@ from geo.here import HereOptions, what_affects
 from geo.model import LEVEL_COLOURS
 from geo.registry import GeoRegistry
 from service.portal import i18n
-from service.portal.assets import Encoded, Manifest, boundaries_geojson, load_manifest
+from service.portal.assets import Encoded, Manifest, boundaries_geojson
 from service.portal.levels import N_, TEXT_COLOURS, level_view
 from service.portal.view import SHELTER_WORDS
 

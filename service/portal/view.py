@@ -92,13 +92,20 @@ class PortalView:
     places: list[Place]
 
 
-def hhmm(moment: datetime | None, zone: tzinfo) -> str | None:
-    """'HH:MM' in the display time zone, with the date when it is not today."""
-    if moment is None:
-        return None
-    local = moment.astimezone(zone)
-    today = datetime.now(zone).date()
-    return local.strftime("%H:%M") if local.date() == today else local.strftime("%m/%d %H:%M")
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Shows times in the display zone; "today" is the service clock's (the scenario's in the demo)."""
+
+    zone: tzinfo
+    now: datetime
+
+    def hhmm(self, moment: datetime | None) -> str | None:
+        """'HH:MM', with the date in front when it is not today."""
+        if moment is None:
+            return None
+        local = moment.astimezone(self.zone)
+        today = self.now.astimezone(self.zone).date()
+        return local.strftime("%H:%M") if local.date() == today else local.strftime("%m/%d %H:%M")
 
 
 def _place(registry: Any, code: str) -> Place:
@@ -109,7 +116,7 @@ def _place(registry: Any, code: str) -> Place:
     return Place(m.jis, m.name, m.kana, m.name_en)
 
 
-def _source_views(statuses: list[SourceStatus], settings: Any, zone: tzinfo, _: Gettext) -> list[SourceView]:
+def _source_views(statuses: list[SourceStatus], settings: Any, clock: Clock, _: Gettext) -> list[SourceView]:
     configured = getattr(settings, "sources", {}) or {}
     by_id = {s.source_id: s for s in statuses}
     for source_id, config in configured.items():
@@ -120,13 +127,13 @@ def _source_views(statuses: list[SourceStatus], settings: Any, zone: tzinfo, _: 
         st = by_id[source_id]
         kind = getattr(configured.get(source_id), "type", None)
         name = _(SOURCE_KINDS[kind]) if kind in SOURCE_KINDS else source_id
-        as_of = hhmm(st.content_time or st.last_success, zone)
+        as_of = clock.hhmm(st.content_time or st.last_success)
         bad = st.state in (SourceState.STALE, SourceState.FAILING, SourceState.UNKNOWN)
         views.append(SourceView(source_id, name, st.state.value, _(STATE_WORDS[st.state]), as_of, bad))
     return views
 
 
-def _warnings(events: list[Event], registry: Any, zone: tzinfo, _: Gettext, area: str | None) -> list[AreaWarnings]:
+def _warnings(events: list[Event], registry: Any, clock: Clock, _: Gettext, area: str | None) -> list[AreaWarnings]:
     grouped: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         if event.kind in AREAL_KINDS and event.level > 0:
@@ -147,7 +154,7 @@ def _warnings(events: list[Event], registry: Any, zone: tzinfo, _: Gettext, area
                         "kind": _(KIND_NAMES.get(e.kind, e.kind.value)),
                         "title": e.title,
                         "level": level_view(e.level, _),
-                        "issued": hhmm(e.issued_at, zone),
+                        "issued": clock.hhmm(e.issued_at),
                     }
                     for e in items
                 ],
@@ -157,7 +164,7 @@ def _warnings(events: list[Event], registry: Any, zone: tzinfo, _: Gettext, area
     return result
 
 
-def _gauge(event: Event, zone: tzinfo, _: Gettext) -> dict[str, Any]:
+def _gauge(event: Event, clock: Clock, _: Gettext) -> dict[str, Any]:
     props = event.properties
     trend = props.get("trend_m_per_10min")
     if trend is None:
@@ -174,7 +181,7 @@ def _gauge(event: Event, zone: tzinfo, _: Gettext) -> dict[str, Any]:
         "level": level_view(event.level, _),
         "level_m": props.get("level_m"),
         "trend": trend_words,
-        "observed": hhmm(event.observed_at, zone),
+        "observed": clock.hhmm(event.observed_at),
     }
 
 
@@ -213,7 +220,7 @@ def _shelters(events: list[Event], registry: Any, _: Gettext, area: str | None) 
 
 
 async def build_view(
-    store: Store, registry: Any, settings: Any, zone: tzinfo, _: Gettext, area: str | None = None
+    store: Store, registry: Any, settings: Any, clock: Clock, _: Gettext, area: str | None = None
 ) -> PortalView:
     """Read the store and shape it for the portal (optionally one municipality only)."""
     events = await store.query()
@@ -224,13 +231,13 @@ async def build_view(
     gauges.sort(key=lambda e: (-e.level, e.id))
     roads = [r for r in by_kind[Kind.ROAD_CLOSURE] if area is None or area in r.areas]
     cameras = [c for c in by_kind[Kind.CAMERA] if area is None or area in c.areas]
-    sources = _source_views(await store.source_statuses(), settings, zone, _)
+    sources = _source_views(await store.source_statuses(), settings, clock, _)
     stale = [s for s in sources if s.bad]
     places = [_place(registry, code) for code in sorted(registry.codes.municipalities)]
     return PortalView(
-        as_of=hhmm(store.clock(), zone) or "",
-        warnings=_warnings(events, registry, zone, _, area),
-        gauges=[_gauge(g, zone, _) for g in gauges],
+        as_of=clock.hhmm(clock.now) or "",
+        warnings=_warnings(events, registry, clock, _, area),
+        gauges=[_gauge(g, clock, _) for g in gauges],
         roads=[_road(r, _) for r in sorted(roads, key=lambda e: e.id)],
         shelters=_shelters(by_kind[Kind.SHELTER], registry, _, area),
         cameras=[

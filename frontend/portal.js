@@ -85,7 +85,7 @@
       alt: name, keyboard: true, riseOnHover: true, zIndexOffset: n * 100 });
     m.bindPopup(function () {
       var lm = p.properties && p.properties.level_m;
-      return el("div", {}, [el("h3", { text: name }), el("p", {}, [badge(n)]),
+      return el("div", {}, [el("h3", { lang: "ja", text: name }), el("p", {}, [badge(n)]),
         lm == null ? null : el("p", { text: t("Water level") + ": " + lm.toFixed(2) + " m" }),
         p.observed_at ? el("p", { text: t("as of %(t)s", { t: hhmm(p.observed_at) }) }) : null]);
     });
@@ -110,7 +110,7 @@
     var words = cfg.shelter[status] || status;
     var m = L.marker(ll, { icon: pinIcon("shelter " + status, status === "closed" ? "\u00D7" : "\u2302"),
       title: t("Shelter") + ": " + name + " — " + words, alt: name, keyboard: true });
-    m.bindPopup(function () { return el("div", {}, [el("h3", { text: name }), el("p", { text: words })]); });
+    m.bindPopup(function () { return el("div", {}, [el("h3", { lang: "ja", text: name }), el("p", { text: words })]); });
     return m;
   }
   function roadLayer(f) {
@@ -209,7 +209,9 @@
     var place = report.municipality ? (cfg.lang === "en" ? report.municipality.name_en : report.municipality.name) : "";
     var list = el("ol", { class: "rows" });
     (report.shelters || []).forEach(function (s) {
-      list.appendChild(el("li", { text: s.name + " — " + (cfg.shelter[s.status] || s.status) + " · " + Math.round(s.distance_m) + " m" }));
+      var away = s.distance_m < 1000 ? Math.round(s.distance_m) + " m" : (s.distance_m / 1000).toFixed(1) + " km";
+      list.appendChild(el("li", {}, [el("span", { lang: "ja", class: "what", text: s.name }),
+        document.createTextNode(" — " + (cfg.shelter[s.status] || s.status) + " · " + away)]));
     });
     result.appendChild(el("section", { class: "near", "aria-labelledby": "near-js-h" }, [
       el("h3", { id: "near-js-h", text: t("Your area: %(place)s", { place: place }) }),

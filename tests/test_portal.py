@@ -119,6 +119,9 @@ async def test_language_switch_changes_text_and_is_remembered(client, lang, html
     section = text_of(body, "//section[@aria-labelledby='warnings-h']")
     assert expected in section and absent not in section
     assert lxml_html.fromstring(body).xpath("/html/@lang") == [html_lang]
+    # the source's own Japanese title is marked as Japanese inside an English page, not otherwise
+    marked = lxml_html.fromstring(body).xpath("//li[@class='card']//span[@lang='ja']/text()")
+    assert marked == (["土砂災害警戒情報"] if lang == "en" else [])
     assert resp.cookies["lang"].value == lang
     # the cookie now decides, over the browser's language
     again = await client.get("/list", headers={"Accept-Language": "en" if lang != "en" else "ja"})
@@ -190,7 +193,8 @@ async def test_page_etag_revalidates(client):
 async def test_list_fragment_for_live_updates(client):
     await feed(client, warning("17201", 5))
     body = await (await client.get("/?lang=en&partial=list")).text()
-    assert body.lstrip().startswith('<div id="portal-list"')
+    doc = lxml_html.fragment_fromstring(body, create_parent="div")
+    assert [d.get("id") for d in doc.xpath("./div")] == ["portal-status", "portal-list"]
     assert "Level 5" in body and "Emergency safety measures" in body and "<html" not in body
 
 

@@ -156,7 +156,7 @@ async def test_map_shows_gauges_areas_roads_and_cameras(page, world, shots):
     assert await image.get_attribute("alt")
 
 
-async def test_list_shows_active_warning_with_level_words(page):
+async def test_list_shows_active_warning_with_level_words(page, shots):
     await page.goto("/")
     section = page.locator("section[aria-labelledby='warnings-h']")
     cards = section.locator("li.card")
@@ -165,6 +165,8 @@ async def test_list_shows_active_warning_with_level_words(page):
     assert "警戒レベル" in text
     assert any(name in text for name in ("緊急安全確保", "避難指示", "高齢者等避難", "大雨・洪水・高潮注意報"))
     assert "河川水位" in await page.locator("table.sources").inner_text()
+    await page.locator("#warnings-h").evaluate("h => h.scrollIntoView()")
+    await page.screenshot(path=str(shots / "portal-list-ja-phone.png"))
 
 
 async def test_list_view_works_without_javascript(browser, world):

@@ -23,6 +23,7 @@ from service.portal import i18n
 from service.portal.assets import BUILD_DIR
 from service.settings import load_settings
 
+
 def warning(code: str, level: int, title: str = "土砂災害警戒情報") -> Event:
     return Event(
         id=f"sediment_warning:{code}",

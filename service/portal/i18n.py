@@ -5,6 +5,10 @@ Catalogs live in service/portal/locales/{lang}/LC_MESSAGES/messages.po. `make` c
 catalog) the .po is compiled in memory with Babel, so the portal never shows stale text.
 The choice is made once per request: ?lang= wins (and is remembered in a cookie), then the
 cookie, then Accept-Language, then Japanese.
+
+Changing a message: extract the template (see babel.cfg for the command), then
+`pybabel update -i service/portal/locales/messages.pot -d service/portal/locales --no-location`,
+translate the new entries in ja and easy (tests fail on an untranslated one), and `make portal`.
 """
 from __future__ import annotations
 

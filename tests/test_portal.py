@@ -257,3 +257,22 @@ def test_every_message_translated_in_japanese_catalogs():
 )
 def test_negotiate(query, cookie, accept, expected):
     assert i18n.negotiate(query, cookie, accept) == expected
+
+
+def test_catalog_template_matches_the_code():
+    """Every message the code and templates use is in messages.pot (so translators see it)."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+
+    portal_dir = i18n.LOCALES_DIR.parent
+    found = {
+        message if isinstance(message, str) else message[0]
+        for _, _, message, _, _ in extract_from_dir(
+            portal_dir,
+            method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+            options_map={"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}},
+            keywords={**DEFAULT_KEYWORDS, "N_": None},
+        )
+    }
+    with open(i18n.LOCALES_DIR / "messages.pot", "rb") as fh:
+        template_ids = {m.id for m in read_po(fh) if m.id}
+    assert found - template_ids == set(), "run pybabel extract (see service/portal/babel.cfg)"

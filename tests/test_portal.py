@@ -18,7 +18,7 @@ from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
 from geo.store.base import SourceState, SourceStatus
 from service.app import create_app
-from service.keys import PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.assets import BUILD_DIR
 from service.settings import load_settings
@@ -276,3 +276,24 @@ def test_catalog_template_matches_the_code():
     with open(i18n.LOCALES_DIR / "messages.pot", "rb") as fh:
         template_ids = {m.id for m in read_po(fh) if m.id}
     assert found - template_ids == set(), "run pybabel extract (see service/portal/babel.cfg)"
+
+
+async def test_page_rendered_once_until_data_changes(client, monkeypatch):
+    from service.portal import pages
+
+    renders = []
+    real = pages._render
+    monkeypatch.setattr(pages, "_render", lambda *a, **k: renders.append(a[1]) or real(*a, **k))
+    frozen = utcnow()
+    client.app[CLOCK_KEY].source = lambda: frozen  # the shown minute is part of a page's version
+    await mark(client.app[STORE_KEY], "jma_extra", SourceState.OK)
+    bodies = await asyncio.gather(*(client.get("/list?lang=en") for _ in range(8)))
+    assert {r.headers["ETag"] for r in bodies} and len({r.headers["ETag"] for r in bodies}) == 1
+    assert renders == ["list.html"]  # eight requests at once, one render
+    assert "No warnings are in force." in await bodies[0].text()
+    await feed(client, warning("17201", 4))
+    after = await client.get("/list?lang=en")
+    assert after.headers["ETag"] != bodies[0].headers["ETag"] and "Level 4" in await after.text()
+    await mark(client.app[STORE_KEY], "jma_extra", SourceState.FAILING, minutes_ago=30)
+    assert "cannot be reached" in await (await client.get("/list?lang=en")).text()
+    assert renders == ["list.html"] * 3

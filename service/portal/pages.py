@@ -7,7 +7,6 @@ links that carry tracking parameters.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +16,7 @@ from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.assets import static_file
 from service.portal.levels import level_view
+from service.portal.page_cache import Rendered, statuses_fingerprint
 from service.portal.state import PORTAL_KEY, Portal
 from service.portal.view import Clock, build_view, near_view
 
@@ -44,66 +44,76 @@ def _area(request: web.Request, portal: Portal) -> str | None:
     return area
 
 
-def _render(request: web.Request, template: str, lang: str, **context: Any) -> web.Response:
-    portal = request.app[PORTAL_KEY]
-    env = portal.environments[lang]
-    body = env.get_template(template).render(
-        language=i18n.LANGUAGES[lang],
-        languages=list(i18n.LANGUAGES.values()),
-        prefecture=portal.prefecture_name(lang),
-        assets=portal.manifest,
-        legend=[level_view(n, portal.gettext(lang)) for n in (5, 4, 3, 2, 1)],
-        **context,
-    ).encode()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"Cache-Control": PAGE_CACHE, "ETag": etag, "Vary": "Cookie, Accept-Language, Accept-Encoding"}
-    if etag in request.headers.get("If-None-Match", ""):
+def _respond(request: web.Request, page: Rendered, lang: str) -> web.Response:
+    headers = {"Cache-Control": PAGE_CACHE, "ETag": page.etag, "Vary": "Cookie, Accept-Language, Accept-Encoding"}
+    if page.etag in request.headers.get("If-None-Match", ""):
         response = web.Response(status=304, headers=headers)
+    elif "gzip" in request.headers.get("Accept-Encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        response = web.Response(body=page.gz, content_type="text/html", charset="utf-8", headers=headers)
     else:
-        response = web.Response(body=body, content_type="text/html", charset="utf-8", headers=headers)
-        response.enable_compression()
+        response = web.Response(body=page.body, content_type="text/html", charset="utf-8", headers=headers)
     if request.query.get("lang") == lang and request.cookies.get(i18n.COOKIE) != lang:
         response.set_cookie(i18n.COOKIE, lang, max_age=i18n.COOKIE_MAX_AGE_S, samesite="Lax", path="/")
     return response
 
 
-async def _view_context(request: web.Request, lang: str) -> dict[str, Any]:
+def _render(portal: Portal, template: str, lang: str, **context: Any) -> bytes:
+    return (
+        portal.environments[lang]
+        .get_template(template)
+        .render(
+            language=i18n.LANGUAGES[lang],
+            languages=list(i18n.LANGUAGES.values()),
+            prefecture=portal.prefecture_name(lang),
+            assets=portal.manifest,
+            legend=[level_view(n, portal.gettext(lang)) for n in (5, 4, 3, 2, 1)],
+            **context,
+        )
+        .encode()
+    )
+
+
+async def _data_page(request: web.Request, template: str, **extra: Any) -> web.Response:
+    """A page showing the store's data, re-rendered only when the data, statuses or minute changed."""
     if not request.app[STORE_READY_KEY].is_set():
         raise Unavailable("the store is not open yet; try again shortly")
     portal = request.app[PORTAL_KEY]
+    lang = _language(request)
     area = _area(request, portal)
-    _ = portal.gettext(lang)
     store = request.app[STORE_KEY]
     clock = Clock(portal.zone, request.app[CLOCK_KEY]())
-    view = await build_view(store, portal.registry, portal.settings, clock, _, area)
-    near = None
-    if area is not None:
-        lon, lat = portal.area_point(area)
-        near = near_view(await portal.what_affects(store, lon, lat), portal.registry, _)
-    return {
-        "view": view,
-        "near": near,
-        "selected_area": area,
-        "area_place": near["place"] if near else None,
-    }
+    statuses = await store.source_statuses()
+    version = (
+        await portal.pages.current_head(store),
+        statuses_fingerprint(statuses),
+        clock.now.replace(second=0, microsecond=0),  # "as of HH:MM" on the page
+    )
+
+    async def render() -> bytes:
+        _ = portal.gettext(lang)
+        view = await build_view(store, portal.registry, portal.settings, clock, _, area, statuses)
+        near = None
+        if area is not None:
+            lon, lat = portal.area_point(area)
+            near = near_view(await portal.what_affects(store, lon, lat), portal.registry, _)
+        context = {"view": view, "near": near, "selected_area": area, "area_place": near["place"] if near else None}
+        return _render(portal, template, lang, client=portal.client_data(lang), **context, **extra)
+
+    page = await portal.pages.get((template, lang, area), version, render)
+    return _respond(request, page, lang)
 
 
 @routes.get("/")
 async def index(request: web.Request) -> web.Response:
-    """The portal: map, "near me" and the list."""
-    lang = _language(request)
-    context = await _view_context(request, lang)
-    client = request.app[PORTAL_KEY].client_data(lang)
-    if request.query.get("partial") == "list":
-        return _render(request, "_live.html", lang, **context)
-    return _render(request, "index.html", lang, client=client, **context)
+    """The portal: map, "near me" and the list; `partial=list` is the part live updates swap in."""
+    return await _data_page(request, "_live.html" if request.query.get("partial") == "list" else "index.html")
 
 
 @routes.get("/list")
 async def list_view(request: web.Request) -> web.Response:
     """Everything on the map as server-rendered text; no script needed."""
-    lang = _language(request)
-    return _render(request, "list.html", lang, **await _view_context(request, lang))
+    return await _data_page(request, "list.html")
 
 
 @routes.get("/about")
@@ -111,7 +121,16 @@ async def about(request: web.Request) -> web.Response:
     """What the site is, the alert levels, and the data credits."""
     lang = _language(request)
     portal = request.app[PORTAL_KEY]
-    return _render(request, "about.html", lang, credits=SOURCE_CREDITS + portal.registry.credits, selected_area=None)
+    credits = SOURCE_CREDITS + portal.registry.credits
+    page = await portal.pages.get(("about.html", lang), None, _about_render(portal, lang, credits))
+    return _respond(request, page, lang)
+
+
+def _about_render(portal: Portal, lang: str, credits: list[str]):
+    async def render() -> bytes:
+        return _render(portal, "about.html", lang, credits=credits, selected_area=None)
+
+    return render
 
 
 @routes.get("/portal/areas.geojson")

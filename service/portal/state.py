@@ -14,6 +14,7 @@ from geo.registry import GeoRegistry
 from service.portal import i18n
 from service.portal.assets import Encoded, Manifest, boundaries_geojson
 from service.portal.levels import N_, TEXT_COLOURS, level_view
+from service.portal.page_cache import PageCache
 from service.portal.view import SHELTER_WORDS
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -48,6 +49,7 @@ class Portal:
         self.catalogs = {code: i18n.catalog(code) for code in i18n.LANGUAGES}
         self.environments = {code: self._environment(code) for code in i18n.LANGUAGES}
         self.boundaries = Encoded.of(boundaries_geojson(registry))
+        self.pages = PageCache()
         points = registry.boundaries.polygons
         self._area_points = {
             code: (float(p.x), float(p.y))

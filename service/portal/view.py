@@ -220,7 +220,13 @@ def _shelters(events: list[Event], registry: Any, _: Gettext, area: str | None) 
 
 
 async def build_view(
-    store: Store, registry: Any, settings: Any, clock: Clock, _: Gettext, area: str | None = None
+    store: Store,
+    registry: Any,
+    settings: Any,
+    clock: Clock,
+    _: Gettext,
+    area: str | None = None,
+    statuses: list[SourceStatus] | None = None,
 ) -> PortalView:
     """Read the store and shape it for the portal (optionally one municipality only)."""
     events = await store.query()
@@ -231,7 +237,9 @@ async def build_view(
     gauges.sort(key=lambda e: (-e.level, e.id))
     roads = [r for r in by_kind[Kind.ROAD_CLOSURE] if area is None or area in r.areas]
     cameras = [c for c in by_kind[Kind.CAMERA] if area is None or area in c.areas]
-    sources = _source_views(await store.source_statuses(), settings, clock, _)
+    if statuses is None:
+        statuses = await store.source_statuses()
+    sources = _source_views(statuses, settings, clock, _)
     stale = [s for s in sources if s.bad]
     places = [_place(registry, code) for code in sorted(registry.codes.municipalities)]
     return PortalView(

@@ -1,3 +1,12 @@
+# The portal's assets are built with npm (the map library comes from the npm registry, never a CDN);
+# the service image carries the built files and no Node.js.
+FROM node:20-bookworm-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend frontend
+RUN mkdir -p service/portal/static && npm run build
+
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -8,7 +17,11 @@ COPY publishers publishers
 COPY service service
 COPY simulator simulator
 COPY config config
-RUN pip install --no-cache-dir . && useradd --system --home /app bosai && mkdir -p /app/var && chown bosai /app/var
+COPY --from=assets /src/service/portal/static/build service/portal/static/build
+# Editable install: the app serves its data files (boundaries, catalogs, built assets) from the tree.
+RUN pip install --no-cache-dir -e . \
+ && pybabel -q compile -d service/portal/locales -D messages \
+ && useradd --system --home /app bosai && mkdir -p /app/var && chown bosai /app/var
 USER bosai
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz').status == 200 else 1)"

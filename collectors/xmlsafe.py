@@ -44,8 +44,9 @@ def parse_xml(data: bytes, max_bytes: int) -> etree._Element:
     """Parse untrusted XML bytes into an lxml element, or raise PayloadError saying why not."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise PayloadError(f"XML payload must be bytes, got {type(data).__name__}")
-    data = bytes(data)
-    if not data.strip():
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if not data or data.isspace():
         raise PayloadError("XML payload is empty")
     if len(data) > max_bytes:
         raise PayloadError(f"XML payload is {len(data)} bytes, over the {max_bytes}-byte limit")

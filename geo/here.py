@@ -23,6 +23,7 @@ from geo.enrich import GEOMETRY_FROM_AREAS
 from geo.hazards import HAZARD_LABELS_JA, hazards_in_force
 from geo.model import LEVEL_COLOURS, LEVEL_NAMES_JA, Event, Kind
 from geo.shelters import Recommendation, statuses_from
+from geo.store.base import SourceState
 
 if TYPE_CHECKING:
     from geo.registry import GeoRegistry
@@ -80,6 +81,8 @@ async def what_affects(
     shelters = registry.shelters.recommend(lon, lat, hazards, avoid, statuses, k=options.shelters)
     gauges = await _nearest_gauges(store, registry, lon, lat, options)
     roads = await _road_closures(store, registry, point, lon, lat, options.radius_m)
+    sources = await store.source_statuses()
+    not_ok = [st for st in sources if st.state != SourceState.OK]
 
     return {
         "point": {"lon": lon, "lat": lat},
@@ -91,6 +94,16 @@ async def what_affects(
         "road_closures": roads,
         "shelters": [_shelter_summary(r) for r in shelters],
         "radius_m": options.radius_m,
+        # Truth over appearance: level 0 is an all-clear only when every source answered fresh.
+        "complete": bool(sources) and not not_ok,
+        "sources": [
+            {
+                "id": st.source_id,
+                "state": st.state.value,
+                "content_time": st.content_time.isoformat() if st.content_time else None,
+            }
+            for st in sources
+        ],
         "as_of": store.clock().isoformat(),
     }
 

@@ -79,3 +79,26 @@ async def test_bad_requests_are_problem_json(client, query, words):
     problem = await resp.json(content_type=None)
     assert problem["status"] == 400 and problem["title"] == "Bad Request"
     assert words in problem["detail"]
+
+
+async def test_here_is_not_an_all_clear_while_a_source_is_failing(tmp_path):
+    """Level 0 with a failing source says so: `complete` is false and the source is named."""
+    from datetime import datetime, timezone
+
+    from geo.store.base import SourceState, SourceStatus
+
+    store = open_store(str(tmp_path / "here.sqlite3"))
+    await store.open()
+    try:
+        now = datetime(2026, 7, 10, 3, 0, tzinfo=timezone.utc)
+        await store.set_source_status(SourceStatus("jma_extra", SourceState.FAILING, last_attempt=now))
+        await store.set_source_status(SourceStatus("crisis_gauges", SourceState.OK, last_success=now, content_time=now))
+        from geo.here import HereOptions, what_affects
+
+        report = await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions())
+        assert report["level"] == 0 and report["complete"] is False
+        assert {s["id"]: s["state"] for s in report["sources"]} == {"jma_extra": "failing", "crisis_gauges": "ok"}
+        await store.set_source_status(SourceStatus("jma_extra", SourceState.OK, last_success=now, content_time=now))
+        assert (await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions()))["complete"] is True
+    finally:
+        await store.close()

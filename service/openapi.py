@@ -77,7 +77,8 @@ PATHS: dict[str, Any] = {
         "The camera's latest frame.", "image/jpeg", {"type": "string", "contentMediaType": "image/jpeg"},
         [_path_param("camera", "Camera id (the natural key of its camera:{id} event).")], not_found=True),
     "/api/v1/here": _get(
-        "What affects one point: level in force, events, gauges, road closures, shelters.", "application/json",
+        "What affects one point: level in force, events, gauges, road closures, shelters; `complete` is false "
+        "while any source is failing or stale (then level 0 is no all-clear).", "application/json",
         _OBJECT, [_query("lat", "Latitude (WGS84).", {"type": "number"}),
                   _query("lon", "Longitude (WGS84).", {"type": "number"}),
                   _query("radius_m", "Search radius in metres.", {"type": "number"})], conditional=False),

@@ -20,6 +20,7 @@ from collectors.base import Snapshot
 from geo.codes import AreaCodes
 from geo.model import Event, State, utcnow
 from geo.store.base import Batch, Change, ChangeOp, FeedEntry, OutboxMessage, Store, VersionConflict
+from service import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +40,11 @@ Enricher = Callable[[Event], Event]
 class Rejected(ValueError):
     """An event that cannot be stored; the reason is counted and logged, the rest of the batch applies."""
 
-    def __init__(self, event_id: str, reason: str) -> None:
+    def __init__(self, event_id: str, reason: str, kind: str = "geometry") -> None:
         super().__init__(f"{event_id}: {reason}")
         self.event_id = event_id
         self.reason = reason
+        self.kind = kind  # bounded set, for counting: geometry | area | enrichment
 
 
 def _walk_coordinates(coords: Any) -> Iterable[tuple[float, float]]:
@@ -136,13 +138,13 @@ class Pipeline:
         if not self.all_areas:
             unknown = [a for a in event.areas if a not in self.codes]
             if unknown:
-                raise Rejected(event.id, f"unknown area code(s) {', '.join(unknown)}")
+                raise Rejected(event.id, f"unknown area code(s) {', '.join(unknown)}", "area")
         check_geometry(event, topology=self.enrich is None)  # the enricher repairs what it can
         if self.enrich is not None:
             try:
                 event = self.enrich(event)
             except ValueError as exc:
-                raise Rejected(event.id, str(exc)) from None
+                raise Rejected(event.id, str(exc), "enrichment") from None
         return event
 
     def _accept(self, events: Sequence[Event], source_id: str) -> list[Event]:
@@ -151,7 +153,8 @@ class Pipeline:
             try:
                 accepted.append(self._prepare(event))
             except Rejected as exc:
-                self.rejected[exc.reason.split(":")[0]] += 1
+                self.rejected[exc.kind] += 1
+                metrics.REJECTED.labels(source_id, exc.kind).inc()
                 log.warning("event_rejected", source=source_id, event_id=exc.event_id, reason=exc.reason)
         return accepted
 

@@ -120,7 +120,7 @@ async def run(
             if event is not None:
                 print(change_line(entry, event), file=out)
     for reason, count in sorted(pipeline.rejected.items()):
-        print(f"rejected {count} event(s): {reason}", file=err)
+        print(f"rejected {count} event(s) for {reason} (reasons logged above)", file=err)
     return 1 if failed else 0
 
 

@@ -33,6 +33,19 @@ def first_run(interval_s: float, offset_s: float, now: datetime) -> datetime:
     return datetime.fromtimestamp(start, timezone.utc)
 
 
+def trigger_for(cfg, now: datetime) -> IntervalTrigger:
+    """The poll schedule of a source.
+
+    With an offset (JMA: second 20 of each minute) the times are exact: APScheduler adds jitter to
+    the previous fire time, so jittered runs would drift through the minute. Without one, the
+    jitter spreads sources that share an interval.
+    """
+    if cfg.offset_s:
+        start = first_run(cfg.interval_s, cfg.offset_s, now)
+        return IntervalTrigger(seconds=cfg.interval_s, start_date=start, timezone=timezone.utc)
+    return IntervalTrigger(seconds=cfg.interval_s, jitter=cfg.jitter_s or None, timezone=timezone.utc)
+
+
 def build_pollers(
     settings, fetcher: Fetcher, codes: AreaCodes, pipeline: Pipeline, store: Store, clock=None
 ) -> list[SourcePoller]:
@@ -97,13 +110,13 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
             cfg = poller.collector.config
             scheduler.add_job(
                 inflight.wrap(poller.run_once),
-                IntervalTrigger(seconds=cfg.interval_s, jitter=cfg.jitter_s or None, timezone=timezone.utc),
+                trigger_for(cfg, now),
                 id=poller.source_id,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=max(1, int(cfg.interval_s)),
-                # poll once right away so a fresh start shows data, then keep the configured offset
-                next_run_time=now + timedelta(seconds=0.1) if not cfg.offset_s else first_run(cfg.interval_s, cfg.offset_s, now),
+                # poll once right away so a fresh start shows data, then keep the schedule
+                next_run_time=now + timedelta(seconds=0.1),
             )
         scheduler.add_job(
             inflight.wrap(lambda: _expire(pipeline)),

@@ -9,6 +9,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from collectors.http import Fetcher
@@ -108,16 +109,18 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         now = datetime.now(timezone.utc)
         for poller in pollers:
             cfg = poller.collector.config
+            job = inflight.wrap(poller.run_once)
             scheduler.add_job(
-                inflight.wrap(poller.run_once),
+                job,
                 trigger_for(cfg, now),
                 id=poller.source_id,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=max(1, int(cfg.interval_s)),
-                # poll once right away so a fresh start shows data, then keep the schedule
-                next_run_time=now + timedelta(seconds=0.1),
             )
+            # poll once right away so a fresh start shows data; the schedule above keeps its own
+            # times (the poller's lock keeps the two from overlapping)
+            scheduler.add_job(job, DateTrigger(now + timedelta(seconds=0.1)), id=f"{poller.source_id}:start")
         scheduler.add_job(
             inflight.wrap(lambda: _expire(pipeline)),
             IntervalTrigger(seconds=EXPIRY_INTERVAL_S, timezone=timezone.utc),

@@ -95,8 +95,8 @@ def _series(item: etree._Element, defines: dict) -> tuple[str, str | None, tuple
     for prop in item.iterfind(B + "Kind/" + B + "Property"):
         for part in prop:
             for elem in part:
-                tag = etree.QName(elem).localname if isinstance(elem.tag, str) else ""
-                if tag not in MEASURES:
+                tag = elem.tag
+                if not isinstance(tag, str) or tag.rpartition("}")[2] not in MEASURES:
                     continue
                 ref = elem.get("refID") or ""
                 slot = values.setdefault(ref, {})

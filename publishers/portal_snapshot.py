@@ -9,14 +9,21 @@ under `<data_dir>/static`, mirroring URL paths, with .gz/.br siblings for nginx'
     /api/v1/events?area=17201   -> api/v1/events/area/17201.geojson
     /feeds/cap.atom             -> feeds/cap.atom
     /feeds/cap/17201.atom       -> feeds/cap/17201.atom
+    /list?lang=en               -> list/index.en.html   (one per language: ja, en, easy)
+
+The list page also shows each source's "as of HH:MM" and a stale banner, which change without a
+feed entry, so besides after every rebuild the pages are re-checked every `page_tick_s`; they are
+rendered through the portal's page cache (versioned by feed head, source statuses and the minute
+shown), so an unchanged page costs two small store reads and the app serves the same bytes.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -31,11 +38,17 @@ from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry, atom_feed, in
 from service.change_feed import feed_head
 from service.http_cache import Representation
 from service.keys import AREA_CODES_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.portal import i18n
+from service.portal.pages import data_page
 
 log = structlog.get_logger(__name__)
 
 GEOJSON_CONTENT_TYPE = "application/geo+json"
 DEBOUNCE_S = 0.25
+PAGE_TICK_S = 1.0  # how soon a source turning stale, or the next minute, reaches the list page files
+LIST_TEMPLATE = "list.html"
+
+PageRenderer = Callable[[], Awaitable[Representation]]
 
 
 class Paths:
@@ -54,12 +67,19 @@ class Paths:
         return f"/feeds/cap/{code}.atom"
 
     @staticmethod
+    def list_page(lang: str) -> str:
+        """Key of the list page in one language (nginx picks its file by the `lang` cookie)."""
+        return f"/list?lang={lang}"
+
+    @staticmethod
     def file_for(key: str) -> str:
         """Relative file path of a snapshot key."""
         if key == "/api/v1/events":
             return "api/v1/events.geojson"
         if key.startswith("/api/v1/events?area="):
             return f"api/v1/events/area/{key.rsplit('=', 1)[1]}.geojson"
+        if key.startswith("/list?lang="):
+            return f"list/index.{key.rsplit('=', 1)[1]}.html"
         return key.lstrip("/")
 
 
@@ -92,6 +112,8 @@ class PortalSnapshot:
         static_dir: Path | None,
         debounce_s: float = DEBOUNCE_S,
         clock: Callable[[], datetime] = utcnow,
+        pages: dict[str, PageRenderer] | None = None,
+        page_tick_s: float = PAGE_TICK_S,
     ) -> None:
         self.store = store
         self.codes = codes
@@ -99,6 +121,9 @@ class PortalSnapshot:
         self.static_dir = static_dir
         self.debounce_s = debounce_s
         self.clock = clock
+        self.pages: dict[str, PageRenderer] = pages or {}  # key -> its renderer (the portal's page cache)
+        self.page_tick_s = page_tick_s
+        self._pages_lock = asyncio.Lock()  # one writer of the page files at a time
         self.documents: dict[str, Representation] = {}
         self.seen_seq = 0  # newest feed entry received
         self.built_seq = -1  # newest feed entry the documents include
@@ -137,6 +162,7 @@ class PortalSnapshot:
             self.seen_seq, self.last_modified = head.seq, head.at
         await self.rebuild()
         follower = asyncio.create_task(self._follow(self.seen_seq))
+        ticker = asyncio.create_task(self._tick()) if self.pages else None
         try:
             while True:
                 await self._dirty.wait()
@@ -153,8 +179,10 @@ class PortalSnapshot:
                     continue
                 log.debug("portal_snapshot_built", seq=self.built_seq, ms=round((time.monotonic() - started) * 1e3))
         finally:
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
+            tasks = [t for t in (follower, ticker) if t is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _follow(self, after: int) -> None:
         entry: FeedEntry
@@ -163,6 +191,37 @@ class PortalSnapshot:
             if self.last_modified is None or entry.at > self.last_modified:
                 self.last_modified = entry.at
             self._dirty.set()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.page_tick_s)
+            if self._dirty.is_set():
+                continue  # a rebuild is due and refreshes the pages itself
+            try:
+                await self.refresh_pages()
+            except StoreError as exc:
+                log.warning("portal_pages_failed", error=str(exc), retryable=exc.retryable)
+
+    async def refresh_pages(self) -> None:
+        """Render (or find in the page cache) every materialised page; publish and write the changed ones."""
+        async with self._pages_lock:
+            changed: dict[str, Representation] = {}
+            for key, render in self.pages.items():
+                try:
+                    page = await render()
+                except StoreError:
+                    raise
+                except Exception:  # noqa: BLE001 - a broken template must not stop the data snapshots
+                    log.exception("portal_page_render_failed", key=key)
+                    continue
+                old = self.documents.get(key)
+                if old is None or old.etag_hash != page.etag_hash:
+                    changed[key] = page
+            if not changed:
+                return
+            self.documents = {**self.documents, **changed}
+            if self.static_dir is not None:
+                await asyncio.to_thread(self._write, changed)
 
     async def rebuild(self) -> None:
         """Query the store once, serialise and compress every hot document, publish and write them."""
@@ -176,9 +235,11 @@ class PortalSnapshot:
         changed = {k: rep for k, rep in docs.items() if k not in self.documents or
                    self.documents[k].etag_hash != rep.etag_hash}
         # Unchanged documents keep their object, so their Last-Modified stays the time they changed.
-        self.documents = {k: changed.get(k, self.documents.get(k, rep)) for k, rep in docs.items()}
+        pages = {k: rep for k, rep in self.documents.items() if k in self.pages}
+        self.documents = {k: changed.get(k, self.documents.get(k, rep)) for k, rep in docs.items()} | pages
         if self.static_dir is not None and changed:
             await asyncio.to_thread(self._write, changed)
+        await self.refresh_pages()
         self.builds += 1
         async with self._built:
             self.built_seq = seq
@@ -253,6 +314,8 @@ def install(app: web.Application) -> None:
         app[AREA_CODES_KEY],
         CapContext.from_settings(settings, app[AREA_CODES_KEY]),
         Path(settings.service.data_dir) / "static",
+        # The list page in every language, rendered as the app renders it (its clock, its cache).
+        pages={Paths.list_page(lang): partial(data_page, app, LIST_TEMPLATE, lang) for lang in i18n.LANGUAGES},
     )
     app.cleanup_ctx.append(snapshot_ctx)
 

@@ -4,33 +4,26 @@ A page is a function of the stored events (the change feed's head), the sources'
 minute shown as "as of", the language and the chosen municipality. A request costs two small store
 reads (is there a feed entry past the head we rendered at; the source statuses) instead of a query
 of every event and a render, and many requests arriving together for a changed page render it once.
+The portal snapshot (publishers/portal_snapshot.py) renders the hot pages through the same cache
+after every change, so a resident's request usually finds its page rendered and compressed.
 """
 from __future__ import annotations
 
 import asyncio
-import gzip
-import hashlib
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 
 from geo.store.base import SourceStatus, Store
 from service.change_feed import feed_head
+from service.http_cache import Representation
 
-GZIP_LEVEL = 6  # pages change often: a fast level; the static assets carry the best-ratio files
+HTML_CONTENT_TYPE = "text/html; charset=utf-8"
+# Revalidate every time: the ETag makes that cheap, and warnings must be current.
+PAGE_CACHE_CONTROL = "no-cache"
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """One page's bytes, its gzip encoding and strong ETag."""
-
-    body: bytes
-    gz: bytes
-    etag: str
-
-    @classmethod
-    def of(cls, body: bytes) -> Rendered:
-        """Hash and compress a rendered page."""
-        return cls(body, gzip.compress(body, GZIP_LEVEL), '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+def page_representation(body: bytes) -> Representation:
+    """A rendered page with its strong ETag and its gzip and brotli encodings, built once."""
+    return Representation(body, HTML_CONTENT_TYPE, cache_control=PAGE_CACHE_CONTROL).precompress()
 
 
 def statuses_fingerprint(statuses: list[SourceStatus]) -> Hashable:
@@ -43,7 +36,7 @@ class PageCache:
 
     def __init__(self) -> None:
         self.head: int | None = None  # feed seq the cached pages include; None until first read
-        self._slots: dict[Hashable, tuple[Hashable, asyncio.Future[Rendered]]] = {}
+        self._slots: dict[Hashable, tuple[Hashable, asyncio.Future[Representation]]] = {}
         self._advancing: asyncio.Lock = asyncio.Lock()
 
     async def current_head(self, store: Store) -> int:
@@ -58,12 +51,14 @@ class PageCache:
                 self.head = batch[-1].seq
             return self.head
 
-    async def get(self, slot: Hashable, version: Hashable, render: Callable[[], Awaitable[bytes]]) -> Rendered:
+    async def get(
+        self, slot: Hashable, version: Hashable, render: Callable[[], Awaitable[bytes]]
+    ) -> Representation:
         """The page for `slot` at `version`, rendered at most once however many ask at once."""
         cached = self._slots.get(slot)
         if cached is not None and cached[0] == version:
             return await asyncio.shield(cached[1])
-        future: asyncio.Future[Rendered] = asyncio.ensure_future(self._render(render))
+        future: asyncio.Future[Representation] = asyncio.ensure_future(self._render(render))
         self._slots[slot] = (version, future)
         try:
             return await asyncio.shield(future)
@@ -73,5 +68,5 @@ class PageCache:
             raise
 
     @staticmethod
-    async def _render(render: Callable[[], Awaitable[bytes]]) -> Rendered:
-        return Rendered.of(await render())
+    async def _render(render: Callable[[], Awaitable[bytes]]) -> Representation:
+        return page_representation(await render())

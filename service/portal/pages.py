@@ -7,22 +7,26 @@ links that carry tracking parameters.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aiohttp import web
 
 from service.errors import BadRequest, Unavailable
+from service.http_cache import Representation, send
 from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.assets import static_file
 from service.portal.levels import level_view
-from service.portal.page_cache import Rendered, statuses_fingerprint
+from service.portal.page_cache import statuses_fingerprint
 from service.portal.state import PORTAL_KEY, Portal
 from service.portal.view import Clock, build_view, near_view
 
 routes = web.RouteTableDef()
 
-PAGE_CACHE = "no-cache"  # revalidate every time: the ETag makes that cheap, and warnings must be current
+# The list page as nginx serves its materialised files (config/nginx.conf): rebuilt on every change
+# and every minute, so browsers may reuse it briefly. The other pages revalidate every time.
+LIST_CACHE_CONTROL = "public, max-age=10"
 # Credit lines of the upstreams themselves (the geo data's lines come from the registry).
 SOURCE_CREDITS = [
     "出典：気象庁ホームページ（防災情報XML）",
@@ -44,17 +48,13 @@ def _area(request: web.Request, portal: Portal) -> str | None:
     return area
 
 
-def _respond(request: web.Request, page: Rendered, lang: str) -> web.Response:
-    headers = {"Cache-Control": PAGE_CACHE, "ETag": page.etag, "Vary": "Cookie, Accept-Language, Accept-Encoding"}
-    if page.etag in request.headers.get("If-None-Match", ""):
-        response = web.Response(status=304, headers=headers)
-    elif "gzip" in request.headers.get("Accept-Encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        response = web.Response(body=page.gz, content_type="text/html", charset="utf-8", headers=headers)
-    else:
-        response = web.Response(body=page.body, content_type="text/html", charset="utf-8", headers=headers)
+async def _respond(request: web.Request, page: Representation, lang: str) -> web.Response:
+    response = await send(request, page)  # 304, or the identity, gzip or brotli bytes built once
+    response.headers["Vary"] = "Cookie, Accept-Language, Accept-Encoding"
     if request.query.get("lang") == lang and request.cookies.get(i18n.COOKIE) != lang:
         response.set_cookie(i18n.COOKIE, lang, max_age=i18n.COOKIE_MAX_AGE_S, samesite="Lax", path="/")
+        # A shared cache must not hand this resident's Set-Cookie to the next one.
+        response.headers["Cache-Control"] = "private, " + response.headers["Cache-Control"]
     return response
 
 
@@ -74,15 +74,27 @@ def _render(portal: Portal, template: str, lang: str, **context: Any) -> bytes:
     )
 
 
-async def _data_page(request: web.Request, template: str, **extra: Any) -> web.Response:
+async def _data_page(request: web.Request, template: str, cache_control: str | None = None) -> web.Response:
     """A page showing the store's data, re-rendered only when the data, statuses or minute changed."""
     if not request.app[STORE_READY_KEY].is_set():
         raise Unavailable("the store is not open yet; try again shortly")
-    portal = request.app[PORTAL_KEY]
     lang = _language(request)
-    area = _area(request, portal)
-    store = request.app[STORE_KEY]
-    clock = Clock(portal.zone, request.app[CLOCK_KEY]())
+    area = _area(request, request.app[PORTAL_KEY])
+    page = await data_page(request.app, template, lang, area)
+    if cache_control is not None:
+        page = dataclasses.replace(page, cache_control=cache_control)  # shares the bytes, not a copy
+    return await _respond(request, page, lang)
+
+
+async def data_page(app: web.Application, template: str, lang: str, area: str | None = None) -> Representation:
+    """The page as of now (feed head, source statuses, minute), from the page cache or rendered once.
+
+    The portal snapshot calls this after every change for the pages it materialises, so the bytes
+    it writes for nginx are the very bytes the app serves.
+    """
+    portal = app[PORTAL_KEY]
+    store = app[STORE_KEY]
+    clock = Clock(portal.zone, app[CLOCK_KEY]())
     statuses = await store.source_statuses()
     version = (
         await portal.pages.current_head(store),
@@ -98,10 +110,9 @@ async def _data_page(request: web.Request, template: str, **extra: Any) -> web.R
             lon, lat = portal.area_point(area)
             near = near_view(await portal.what_affects(store, lon, lat), portal.registry, _)
         context = {"view": view, "near": near, "selected_area": area, "area_place": near["place"] if near else None}
-        return _render(portal, template, lang, client=portal.client_data(lang), **context, **extra)
+        return _render(portal, template, lang, client=portal.client_data(lang), **context)
 
-    page = await portal.pages.get((template, lang, area), version, render)
-    return _respond(request, page, lang)
+    return await portal.pages.get((template, lang, area), version, render)
 
 
 @routes.get("/")
@@ -113,7 +124,7 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/list")
 async def list_view(request: web.Request) -> web.Response:
     """Everything on the map as server-rendered text; no script needed."""
-    return await _data_page(request, "list.html")
+    return await _data_page(request, "list.html", LIST_CACHE_CONTROL)
 
 
 @routes.get("/about")
@@ -123,7 +134,7 @@ async def about(request: web.Request) -> web.Response:
     portal = request.app[PORTAL_KEY]
     credits = SOURCE_CREDITS + portal.registry.credits
     page = await portal.pages.get(("about.html", lang), None, _about_render(portal, lang, credits))
-    return _respond(request, page, lang)
+    return await _respond(request, page, lang)
 
 
 def _about_render(portal: Portal, lang: str, credits: list[str]):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
 
+from geo.model import Event
 from geo.store.base import SourceStatus, Store
 from service.change_feed import feed_head
 from service.http_cache import Representation
@@ -31,6 +33,21 @@ def statuses_fingerprint(statuses: list[SourceStatus]) -> Hashable:
     return tuple((s.source_id, s.state.value, s.content_time, s.last_success) for s in statuses)
 
 
+class CurrentEvents:
+    """The store as a page render reads it: the current events given, every other read passed through."""
+
+    def __init__(self, store: Store, events: list[Event]) -> None:
+        self._store = store
+        self._events = events
+
+    async def query(self, **filters: Any) -> list[Event]:
+        """The current events (unfiltered: the ones given; filtered: from the store)."""
+        return self._events if not filters else await self._store.query(**filters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
 class PageCache:
     """The newest rendering per page slot (template, language, area), keyed by what it depends on."""
 
@@ -38,6 +55,7 @@ class PageCache:
         self.head: int | None = None  # feed seq the cached pages include; None until first read
         self._slots: dict[Hashable, tuple[Hashable, asyncio.Future[Representation]]] = {}
         self._advancing: asyncio.Lock = asyncio.Lock()
+        self._events: tuple[int, asyncio.Future[list[Event]]] | None = None
 
     async def current_head(self, store: Store) -> int:
         """The change feed's head, advanced from the last known one (cheap when nothing changed)."""
@@ -50,6 +68,18 @@ class PageCache:
             while batch := await store.feed_since(self.head, limit=1000):
                 self.head = batch[-1].seq
             return self.head
+
+    async def current_events(self, store: Store, head: int) -> list[Event]:
+        """The current events at feed head `head`, queried once for every page and language rendered at it."""
+        if self._events is None or self._events[0] != head:
+            self._events = (head, asyncio.ensure_future(store.query()))
+        held = self._events
+        try:
+            return await asyncio.shield(held[1])
+        except Exception:
+            if self._events is held:
+                self._events = None  # never keep a failure
+            raise
 
     async def get(
         self, slot: Hashable, version: Hashable, render: Callable[[], Awaitable[bytes]]

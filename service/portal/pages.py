@@ -18,7 +18,7 @@ from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.assets import static_file
 from service.portal.levels import level_view
-from service.portal.page_cache import statuses_fingerprint
+from service.portal.page_cache import CurrentEvents, statuses_fingerprint
 from service.portal.state import PORTAL_KEY, Portal
 from service.portal.view import Clock, build_view, near_view
 
@@ -96,15 +96,18 @@ async def data_page(app: web.Application, template: str, lang: str, area: str | 
     store = app[STORE_KEY]
     clock = Clock(portal.zone, app[CLOCK_KEY]())
     statuses = await store.source_statuses()
+    head = await portal.pages.current_head(store)
     version = (
-        await portal.pages.current_head(store),
+        head,
         statuses_fingerprint(statuses),
         clock.now.replace(second=0, microsecond=0),  # "as of HH:MM" on the page
     )
 
     async def render() -> bytes:
         _ = portal.gettext(lang)
-        view = await build_view(store, portal.registry, portal.settings, clock, _, area, statuses)
+        # Every language and area rendered at this head shares one query of the current events.
+        current = CurrentEvents(store, await portal.pages.current_events(store, head))
+        view = await build_view(current, portal.registry, portal.settings, clock, _, area, statuses)
         near = None
         if area is not None:
             lon, lat = portal.area_point(area)

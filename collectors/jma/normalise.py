@@ -21,6 +21,7 @@ hazard group) and sequence the ReportDateTime in Unix seconds, which orders them
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Any
@@ -52,6 +53,7 @@ def _cap(level: int, observed: bool = False) -> tuple[Severity, Urgency, Certain
     return Severity.MODERATE, Urgency.EXPECTED, Certainty.POSSIBLE
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen kind names exist; reports repeat them per municipality
 def _named_level(name: str) -> int | None:
     match = _LEVEL_IN_NAME.search(unicodedata.normalize("NFKC", name))
     return int(match.group(1)) if match else None
@@ -101,6 +103,11 @@ def weather_level(kind: WarningKind) -> int:
 
 
 def _jis(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
+    return _jis_cached(code, codes, all_areas)
+
+
+@functools.lru_cache(maxsize=4096)
+def _jis_cached(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
     try:
         return codes.to_jis(code)[0] if len(code) == 7 else None
     except UnknownAreaCode:

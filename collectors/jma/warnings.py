@@ -9,6 +9,7 @@ municipality Warning elements, but no real sample of it has been checked.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ def generation_of(title: str) -> str:
     return "R06"
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and reports repeat each kind for every municipality
 def family_of(kind_name: str) -> str:
     """The hazard a kind belongs to: レベル３大雨警報 -> 大雨, 強風注意報 -> 暴風, 土砂災害特別警報 -> 土砂災害."""
     name = _LEVEL_PREFIX.sub("", kind_name.strip())

@@ -17,7 +17,7 @@ from lxml import etree
 
 from collectors.base import PayloadError
 from collectors.jma.report import Area, Control, Head
-from collectors.jma.rows import RowQuery
+from collectors.jma.rows import Records, for_each, line
 
 TITLE_LEGACY = "気象特別警報・警報・注意報"  # VPWW53
 TITLE_H27 = "気象警報・注意報（Ｈ２７）"  # VPWW54
@@ -93,27 +93,31 @@ class WarningReport:
     items: tuple[WarningItem, ...]
 
 
-_ITEM = "ancestor-or-self::b:Item[1]"
-_MUNICIPALITY_ITEMS = f"/*/b:Body/b:Warning[@type='{MUNICIPALITY_WARNING}']/b:Item"
-_ROWS = RowQuery(
-    f"{_MUNICIPALITY_ITEMS}/b:Kind | {_MUNICIPALITY_ITEMS}[not(b:Kind)]",
-    [f"generate-id({_ITEM})", f"{_ITEM}/b:Area/b:Code", f"{_ITEM}/b:Area/b:Name", f"{_ITEM}/b:Area/@codeType",
-     f"{_ITEM}/b:ChangeStatus", "self::b:Kind/b:Name", "self::b:Kind/b:Code", "self::b:Kind/b:Status",
-     "self::b:Kind/b:LastKind/b:Name", "self::b:Kind/b:LastKind/b:Code", "count(self::b:Kind)"],
+# One "i" record per municipality item, followed by a "k" record per Kind listed in it.
+_ROWS = Records(
+    for_each(
+        f"/*/b:Body/b:Warning[@type='{MUNICIPALITY_WARNING}']/b:Item",
+        line("i", ["b:Area/b:Code", "b:Area/b:Name", "b:Area/@codeType", "b:ChangeStatus"])
+        + for_each("b:Kind", line("k", ["b:Name", "b:Code", "b:Status", "b:LastKind/b:Name", "b:LastKind/b:Code"])),
+    ),
+    {"i": 4, "k": 5},
 )
 
 
 def parse_warnings(control: Control, head: Head, body: etree._Element | None) -> WarningReport:
     """Read the municipality-level Warning elements of a weather-warning report."""
-    grouped: dict[str, tuple[Area, str | None, list[WarningKind], list[bool]]] = {}
-    for key, code, name, code_type, change, k_name, k_code, status, last_name, last_code, is_kind in (
-        _ROWS(body) if body is not None else ()
-    ):
-        if code is None:
-            raise PayloadError("weather-warning item has no Area/Code")
-        area, _, kinds, none = grouped.setdefault(key, (Area(code, name or "", code_type), change, [], [False]))
-        if is_kind != "1":
+    grouped: list[tuple[Area, str | None, list[WarningKind], list[bool]]] = []
+    kinds: list[WarningKind] = []
+    none = [False]
+    for tag, *fields in _ROWS(body) if body is not None else ():
+        if tag == "i":
+            code, name, code_type, change = fields
+            if code is None:
+                raise PayloadError("weather-warning item has no Area/Code")
+            kinds, none = [], [False]
+            grouped.append((Area(code, name or "", code_type), change, kinds, none))
             continue
+        k_name, k_code, status, last_name, last_code = fields
         if k_name is None:
             if status == NO_WARNINGS:
                 none[0] = True
@@ -121,6 +125,6 @@ def parse_warnings(control: Control, head: Head, body: etree._Element | None) ->
             raise PayloadError(f"warning item Kind has no Name (status {status!r})")
         kinds.append(WarningKind(k_name, k_code or "", status or "", last_name, last_code))
     items = tuple(
-        WarningItem(area, tuple(kinds), none[0], change) for area, change, kinds, none in grouped.values()
+        WarningItem(area, tuple(kinds), none[0], change) for area, change, kinds, none in grouped
     )
     return WarningReport(control, head, generation_of(control.title), items)

@@ -5,7 +5,7 @@ from typing import Union
 
 from collectors.base import PayloadError
 from collectors.jma import flood, sediment, warnings
-from collectors.jma.report import R, UnsupportedDocument, body_of, parse_control, parse_head
+from collectors.jma.report import R, UnsupportedDocument, parse_control, parse_head
 from collectors.xmlsafe import parse_xml
 
 # JMA reports are tens of kB; the largest regular ones (時系列, 集約通報) stay under 5 MB.
@@ -33,4 +33,4 @@ def parse_document(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> JmaReport
         parse = warnings.parse_warnings
     else:
         raise UnsupportedDocument(f"JMA report {title!r} is not a kind bosai-hub reads")
-    return parse(control, parse_head(root, with_items=parse is flood.parse_flood), body_of(root))
+    return parse(control, parse_head(root), root)

@@ -8,12 +8,13 @@ station the water level or discharge series with its thresholds (基準水位/�
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from lxml import etree
 
-from collectors.jma.report import EB, Area, B, Control, Head, parse_datetime, text
+from collectors.jma.report import NS_EB, NS_METE, Area, Control, Head, HeadlineItem, body_of, parse_datetime
+from collectors.jma.rows import Records, for_each, line
 
 CONTROL_TITLE = "指定河川洪水予報"
 INFO_FORECAST_AREA = "指定河川洪水予報（予報区域）"
@@ -81,106 +82,128 @@ def _float(value: str | None) -> float | None:
         return None  # JMA writes an empty element for 欠測; anything else unreadable counts the same
 
 
-def _time_defines(info: etree._Element) -> dict[str, tuple[datetime | None, str]]:
-    defines = {}
-    for define in info.iterfind(B + "TimeSeriesInfo/" + B + "TimeDefines/" + B + "TimeDefine"):
-        when = parse_datetime(text(define, B + "DateTime"), "TimeDefine/DateTime")
-        defines[define.get("timeId") or ""] = (when, text(define, B + "Name") or "")
-    return defines
+_MEASURE = " or ".join(f"local-name()='{m}'" for m in MEASURES)
+# The headline items ("h", each followed by its areas "a"), then per 水位・流量情報 block ("m") its
+# time defines ("d") and stations ("s", each followed by its values "v"), the stations' criteria
+# ("c", each followed by its thresholds "t") and the 浸水想定地区 cities ("p"), in document order.
+_RECORDS = Records(
+    for_each(
+        "/*/h:Head/h:Headline/h:Information/h:Item",
+        line("h", ["../@type", "h:Kind/h:Name", "h:Kind/h:Code", "h:Kind/h:Condition"])
+        + for_each("h:Areas/h:Area", line("a", ["h:Code", "h:Name", "@codeType", "../@codeType"])),
+    )
+    + for_each(
+        "/*/b:Body[1]/b:MeteorologicalInfos[@type='水位・流量情報']",
+        line("m", [])
+        + for_each("b:TimeSeriesInfo/b:TimeDefines/b:TimeDefine", line("d", ["@timeId", "b:DateTime", "b:Name"]))
+        + for_each(
+            "b:TimeSeriesInfo/b:Item[b:Station]",
+            line("s", ["b:Station/b:Code", "b:Station/b:Name", "b:Station/b:Location"])
+            + for_each(
+                f"b:Kind/b:Property/*/*[{_MEASURE}]",
+                line("v", ["local-name()", "@refID", "@type", "@unit", "@condition", "."]),
+            ),
+        ),
+    )
+    + for_each(
+        "/*/b:Body[1]/b:AdditionalInfo/b:FloodForecastAddition/b:HydrometricStationPart[b:Criteria]",
+        line("c", ["b:Area/b:Code"])
+        + for_each(f"b:Criteria[1]/*[namespace-uri()='{NS_EB}']", line("t", ["@type", ".", "@unit"])),
+    )
+    + for_each("/*/b:Body[1]/b:Warning/b:Item/b:Areas/b:Area", line("p", ["b:CityCode", "b:City"])),
+    {"h": 4, "a": 4, "m": 0, "d": 3, "s": 3, "v": 6, "c": 1, "t": 3, "p": 2},
+)
+# Main texts run over several lines, so they are read as elements (a few per report).
+_MAIN_TEXTS = etree.XPath(
+    "b:Warning/b:Item/b:Kind/b:Property[normalize-space(b:Type)='主文']/b:Text", namespaces={"b": NS_METE}
+)
 
 
-def _series(item: etree._Element, defines: dict) -> tuple[str, str | None, tuple[Reading, ...]]:
-    values: dict[str, dict] = {}
-    measure, unit = "水位", None
-    for prop in item.iterfind(B + "Kind/" + B + "Property"):
-        for part in prop:
-            for elem in part:
-                tag = elem.tag
-                if not isinstance(tag, str) or tag.rpartition("}")[2] not in MEASURES:
-                    continue
-                ref = elem.get("refID") or ""
-                slot = values.setdefault(ref, {})
-                if elem.get("type") == "レベル":
-                    level = (elem.text or "").strip()
-                    slot["level"] = int(level) if level.isdecimal() else None
-                else:
-                    measure, unit = elem.get("type") or measure, elem.get("unit") or unit
-                    slot["value"] = _float(elem.text)
-                    slot["condition"] = elem.get("condition")
-    readings = []
-    for ref, slot in values.items():
-        when, label = defines.get(ref, (None, ""))
-        readings.append(
-            Reading(when, label, slot.get("value"), slot.get("condition"), slot.get("level"))
-        )
-    return measure, unit, tuple(readings)
+@dataclass
+class _Station:
+    code: str
+    name: str
+    location: str
+    defines: dict[str, tuple[datetime | None, str]]
+    values: dict[str, dict] = field(default_factory=dict)
+    measure: str = "水位"
+    unit: str | None = None
+
+    def add(self, ref: str, kind: str | None, value: str | None, unit: str | None, condition: str | None) -> None:
+        slot = self.values.setdefault(ref, {})
+        if kind == "レベル":
+            slot["level"] = int(value) if value is not None and value.isdecimal() else None
+        else:
+            self.measure, self.unit = kind or self.measure, unit or self.unit
+            slot["value"] = _float(value)
+            slot["condition"] = condition
+
+    def build(self, thresholds: dict[str, tuple[Threshold, ...]]) -> FloodStation:
+        readings = []
+        for ref, slot in self.values.items():
+            when, label = self.defines.get(ref, (None, ""))
+            readings.append(Reading(when, label, slot.get("value"), slot.get("condition"), slot.get("level")))
+        return FloodStation(self.code, self.name, self.location, self.measure, self.unit, tuple(readings),
+                            thresholds.get(self.code, ()))
 
 
-def _thresholds(body: etree._Element) -> dict[str, tuple[Threshold, ...]]:
-    by_station: dict[str, tuple[Threshold, ...]] = {}
-    path = B + "AdditionalInfo/" + B + "FloodForecastAddition/" + B + "HydrometricStationPart"
-    for part in body.iterfind(path):
-        code = text(part, B + "Area/" + B + "Code") or ""
-        criteria = part.find(B + "Criteria")
-        if criteria is None:
-            continue
-        by_station[code] = tuple(
-            Threshold(elem.get("type") or "", _float(elem.text), elem.get("unit"))
-            for elem in criteria
-            if isinstance(elem.tag, str) and elem.tag.startswith(EB)
-        )
-    return by_station
+def _headline_items(records: list[tuple]) -> tuple[HeadlineItem, ...]:
+    items: list[tuple[tuple, list[Area]]] = []
+    for tag, *fields in records:
+        if tag == "h":
+            items.append((tuple(fields), []))
+        elif tag == "a" and (fields[0] is not None or fields[1] is not None):
+            code, name, code_type, areas_type = fields
+            items[-1][1].append(Area(code or "", name or "", code_type or areas_type))
+    return tuple(
+        HeadlineItem(info_type or "", name or "", code or "", condition, tuple(areas))
+        for (info_type, name, code, condition), areas in items
+    )
 
 
-def _stations(body: etree._Element) -> tuple[FloodStation, ...]:
-    thresholds = _thresholds(body)
-    stations = []
-    for info in body.iterfind(B + "MeteorologicalInfos"):
-        if info.get("type") != "水位・流量情報":
-            continue
-        defines = _time_defines(info)
-        for item in info.iterfind(B + "TimeSeriesInfo/" + B + "Item"):
-            station = item.find(B + "Station")
-            if station is None:
-                continue
-            code = text(station, B + "Code") or ""
-            measure, unit, readings = _series(item, defines)
-            stations.append(
-                FloodStation(
-                    code=code,
-                    name=text(station, B + "Name") or "",
-                    location=text(station, B + "Location") or "",
-                    measure=measure,
-                    unit=unit,
-                    readings=readings,
-                    thresholds=thresholds.get(code, ()),
-                )
-            )
-    return tuple(stations)
-
-
-def _warning_parts(body: etree._Element) -> tuple[tuple[str, ...], tuple[Area, ...]]:
-    texts: list[str] = []
+def _body(records: list[tuple]) -> tuple[tuple[FloodStation, ...], tuple[Area, ...]]:
+    stations: list[_Station] = []
+    thresholds: dict[str, list[Threshold]] = {}
     cities: dict[str, Area] = {}
-    for warning in body.iterfind(B + "Warning"):
-        for item in warning.iterfind(B + "Item"):
-            for prop in item.iterfind(B + "Kind/" + B + "Property"):
-                if text(prop, B + "Type") == "主文" and (body_text := text(prop, B + "Text")):
-                    texts.append(body_text)
-            for area in item.iterfind(B + "Areas/" + B + "Area"):
-                code = text(area, B + "CityCode")
-                if code and code not in cities:
-                    cities[code] = Area(code, text(area, B + "City") or "", "市町村")
-    return tuple(texts), tuple(cities.values())
+    defines: dict[str, tuple[datetime | None, str]] = {}
+    criteria: list[Threshold] = []
+    for tag, *fields in records:
+        if tag == "v":
+            _, ref, kind, unit, condition, value = fields
+            stations[-1].add(ref or "", kind, value, unit, condition)
+        elif tag == "s":
+            code, name, location = fields
+            stations.append(_Station(code or "", name or "", location or "", defines))
+        elif tag == "d":
+            time_id, when, label = fields
+            defines[time_id or ""] = (parse_datetime(when, "TimeDefine/DateTime"), label or "")
+        elif tag == "m":
+            defines = {}
+        elif tag == "t":
+            kind, value, unit = fields
+            criteria.append(Threshold(kind or "", _float(value), unit))
+        elif tag == "c":
+            # A later part for the same station replaces the earlier one.
+            criteria = thresholds[fields[0] or ""] = []
+        elif tag == "p":
+            code, name = fields
+            if code and code not in cities:
+                cities[code] = Area(code, name or "", "市町村")
+    frozen = {code: tuple(values) for code, values in thresholds.items()}
+    return tuple(s.build(frozen) for s in stations), tuple(cities.values())
 
 
-def parse_flood(control: Control, head: Head, body: etree._Element | None) -> FloodReport:
-    """Read a VXKOii report: the kind from the headline, the rest from the Body."""
+def parse_flood(control: Control, head: Head, root: etree._Element) -> FloodReport:
+    """Read a VXKOii report (`root` its Report element): the kind from the headline, the rest from the Body."""
+    records = _RECORDS(root)
+    head = replace(head, headline_items=_headline_items(records))
+    stations, cities = _body(records)
+    body = body_of(root)
     by_type: dict[str, list] = {}
     for item in head.headline_items:
         by_type.setdefault(item.info_type, []).append(item)
     main = (by_type.get(INFO_FORECAST_AREA) or [None])[0]
-    texts, cities = _warning_parts(body) if body is not None else ((), ())
+    texts = tuple(t for e in _MAIN_TEXTS(body) if e.text and (t := e.text.strip())) if body is not None else ()
     return FloodReport(
         control=control,
         head=head,
@@ -192,6 +215,6 @@ def parse_flood(control: Control, head: Head, body: etree._Element | None) -> Fl
         prefecture_areas=tuple(a for i in by_type.get(INFO_PREFECTURE, ()) for a in i.areas),
         main_texts=texts,
         municipalities=cities,
-        stations=_stations(body) if body is not None else (),
+        stations=stations,
     )
 

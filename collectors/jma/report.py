@@ -156,45 +156,11 @@ def parse_control(root: etree._Element) -> Control:
     )
 
 
-_HEADLINE_ROWS = None
+def parse_head(root: etree._Element) -> Head:
+    """Read Report/Head with its headline text; its Information items are left to the family parsers.
 
-
-def _headline_rows():
-    # Built on first use: rows.py imports this module's namespaces.
-    global _HEADLINE_ROWS
-    if _HEADLINE_ROWS is None:
-        from collectors.jma.rows import RowQuery
-
-        item = "ancestor-or-self::h:Item[1]"
-        _HEADLINE_ROWS = RowQuery(
-            "/*/h:Head/h:Headline/h:Information/h:Item/h:Areas/h:Area"
-            " | /*/h:Head/h:Headline/h:Information/h:Item[not(h:Areas/h:Area)]",
-            [f"generate-id({item})", "ancestor::h:Information[1]/@type", f"{item}/h:Kind/h:Name",
-             f"{item}/h:Kind/h:Code", f"{item}/h:Kind/h:Condition", "self::h:Area/h:Code",
-             "self::h:Area/h:Name", "self::h:Area/@codeType", "self::h:Area/../@codeType"],
-        )
-    return _HEADLINE_ROWS
-
-
-def _headline_items(headline: etree._Element | None) -> tuple[HeadlineItem, ...]:
-    if headline is None:
-        return ()
-    grouped: dict[str, tuple[tuple, list[Area]]] = {}
-    for key, info_type, name, code, condition, a_code, a_name, a_type, areas_type in _headline_rows()(headline):
-        entry = grouped.setdefault(key, ((info_type, name, code, condition), []))
-        if a_code is not None or a_name is not None:
-            entry[1].append(Area(a_code or "", a_name or "", a_type or areas_type))
-    return tuple(
-        HeadlineItem(info_type or "", name or "", code or "", condition, tuple(areas))
-        for (info_type, name, code, condition), areas in grouped.values()
-    )
-
-
-def parse_head(root: etree._Element, with_items: bool = True) -> Head:
-    """Read Report/Head: the headline text, and its Information items when `with_items`.
-
-    Only flood forecasts read their municipalities from the headline items; other reports skip
-    them, which is a third of the cost of reading a warning.
+    Only flood forecasts read their areas from the headline items (see flood.py); other reports
+    skip them, which is a third of the cost of reading a warning.
     """
     head = root.find(H + "Head")
     if head is None:
@@ -222,7 +188,7 @@ def parse_head(root: etree._Element, with_items: bool = True) -> Head:
         info_kind=text(head, H + "InfoKind") or "",
         info_kind_version=text(head, H + "InfoKindVersion") or "",
         headline_text=text(headline, H + "Text") or "",
-        headline_items=_headline_items(headline) if with_items else (),
+        headline_items=(),
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import Area, B, Control, Head, area_of
+from collectors.jma.report import Area, B, Control, Head, area_of, body_of
 from collectors.jma.rows import RowQuery
 
 CONTROL_TITLE = "土砂災害警戒情報"
@@ -43,8 +43,9 @@ _ITEMS = RowQuery(
 )
 
 
-def parse_sediment(control: Control, head: Head, body: etree._Element | None) -> SedimentReport:
-    """Read the Body of a VXWW50 report."""
+def parse_sediment(control: Control, head: Head, root: etree._Element) -> SedimentReport:
+    """Read the Body of a VXWW50 report (`root` is its Report element)."""
+    body = body_of(root)
     if body is None:
         return SedimentReport(control=control, head=head, target_area=None, items=())
     items = []

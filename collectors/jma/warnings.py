@@ -104,12 +104,12 @@ _ROWS = Records(
 )
 
 
-def parse_warnings(control: Control, head: Head, body: etree._Element | None) -> WarningReport:
-    """Read the municipality-level Warning elements of a weather-warning report."""
+def parse_warnings(control: Control, head: Head, root: etree._Element) -> WarningReport:
+    """Read the municipality-level Warning elements of a weather-warning report (`root` its Report element)."""
     grouped: list[tuple[Area, str | None, list[WarningKind], list[bool]]] = []
     kinds: list[WarningKind] = []
     none = [False]
-    for tag, *fields in _ROWS(body) if body is not None else ():
+    for tag, *fields in _ROWS(root):
         if tag == "i":
             code, name, code_type, change = fields
             if code is None:

@@ -185,21 +185,15 @@ class Pipeline:
         update = {"version": stored.version + 1, "supersedes": stored.version_ref, **stamp}
         return Change(op, incoming.model_copy(update=update))
 
+    @staticmethod
+    def _next_version(event: Event, now: datetime, **update: Any) -> Event:
+        """`event` as its next version, received now, with `update` applied."""
+        bump = {"version": event.version + 1, "supersedes": event.version_ref, "received_at": now}
+        return event.model_copy(update=bump | update)
+
     def _ended_by_absence(self, stored: Event, now: datetime) -> Change:
         props = stored.properties | {"ended_reason": "no longer listed by the source"}
-        return Change(
-            ChangeOp.LIFTED,
-            stored.model_copy(
-                update={
-                    "state": State.LIFTED,
-                    "level": 0,
-                    "version": stored.version + 1,
-                    "supersedes": stored.version_ref,
-                    "received_at": now,
-                    "properties": props,
-                }
-            ),
-        )
+        return Change(ChangeOp.LIFTED, self._next_version(stored, now, state=State.LIFTED, level=0, properties=props))
 
     async def _cancellations(self, snapshot: Snapshot, explicit: set[str], now: datetime) -> list[Change]:
         """Undo the report each 取消 cancels: its events go back to their state before it, or end.
@@ -228,14 +222,15 @@ class Pipeline:
                     continue
                 history = await self.store.history(event.id)
                 before = next((h for h in reversed(history[:-1]) if h.source.sequence != cancelled_seq), None)
-                bump = {"version": event.version + 1, "supersedes": event.version_ref, "received_at": now}
                 source = event.source.model_copy(update={"sequence": cancel.sequence})
                 if before is not None and before.state == State.ACTIVE:
+                    # the earlier content, numbered as the next version of the current one
                     props = before.properties | {"restored_by_cancellation": cancel.sequence}
-                    restored = before.model_copy(update={**bump, "source": source, "properties": props})
+                    numbering = {"version": event.version + 1, "supersedes": event.version_ref, "received_at": now}
+                    restored = before.model_copy(update=numbering | {"source": source, "properties": props})
                     changes.append(Change(ChangeOp.UPDATED, restored))
                 elif event.state == State.ACTIVE:
-                    ended = event.model_copy(update={**bump, "source": source, "state": State.CANCELLED, "level": 0})
+                    ended = self._next_version(event, now, source=source, state=State.CANCELLED, level=0)
                     changes.append(Change(ChangeOp.CANCELLED, ended))
         return changes
 
@@ -329,19 +324,7 @@ class Pipeline:
             if not due:
                 return []
             changes = [
-                Change(
-                    ChangeOp.EXPIRED,
-                    e.model_copy(
-                        update={
-                            "state": State.EXPIRED,
-                            "level": 0,
-                            "version": e.version + 1,
-                            "supersedes": e.version_ref,
-                            "received_at": now,
-                        }
-                    ),
-                )
-                for e in due
+                Change(ChangeOp.EXPIRED, self._next_version(e, now, state=State.EXPIRED, level=0)) for e in due
             ]
             try:
                 entries = await self.store.apply(Batch(changes, (), self._outbox(changes, {e.id: e for e in due})))

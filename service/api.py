@@ -98,8 +98,10 @@ def _snapshot_key(request: web.Request) -> str | None:
 @routes.get("/api/v1/events")
 async def events(request: web.Request) -> web.Response:
     """Current events as a GeoJSON FeatureCollection."""
-    args = parse_event_filters(request.query)
     snapshot = request.app.get(SNAPSHOT_KEY)
+    if not request.query_string and snapshot is not None and (rep := snapshot.get(Paths.events)) is not None:
+        return await send(request, rep)  # the hot path: no query to parse or check
+    args = parse_event_filters(request.query)
     key = _snapshot_key(request)
     if snapshot is not None and key is not None and (rep := snapshot.get(key)) is not None:
         return await send(request, rep)

@@ -5,6 +5,10 @@ A `Representation` is one document's bytes with their validators and, when built
 once per change rather than once per request. Dynamic answers go through `cached_response`, which
 builds a representation and compresses only the encoding the client asked for.
 
+A representation builds the complete response headers of each encoding the first time it is sent
+(ETag, Content-Encoding, Content-Type, Cache-Control, Vary, Last-Modified formatted once), so a hot
+document costs a request only the header copy aiohttp makes anyway.
+
 Each encoding carries its own strong ETag ("<hash>", "<hash>-gzip", "<hash>-br": strong validators
 promise identical bytes), but a conditional request matches on the content hash, so a client
 holding any encoding of unchanged content gets its 304.
@@ -14,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 
 import brotli
 from aiohttp import web
+from multidict import CIMultiDict
 
 # Live data: browsers and nginx may reuse an answer briefly and revalidate in the background.
 LIVE_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30"
@@ -63,15 +70,17 @@ class Representation:
     cache_control: str = LIVE_CACHE_CONTROL
     etag_hash: str = ""
     encoded: dict[str, bytes] = field(default_factory=dict)
+    # Whether an encoded variant can be offered (text-like type, big enough to gain); set once.
+    compressible: bool = field(init=False, default=False)
+    # Response headers per coding (None: identity), for a 200 and for a 304; built on first use.
+    _sent: dict[str | None, tuple[CIMultiDict[str], CIMultiDict[str]]] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.etag_hash:
             self.etag_hash = content_hash(self.body)
-
-    @property
-    def compressible(self) -> bool:
-        """Whether an encoded variant can be offered (text-like type, big enough to gain)."""
-        return len(self.body) >= MIN_COMPRESS_BYTES and any(t in self.content_type for t in COMPRESSIBLE)
+        self.compressible = len(self.body) >= MIN_COMPRESS_BYTES and any(t in self.content_type for t in COMPRESSIBLE)
 
     def etag(self, coding: str | None = None) -> str:
         """The strong ETag of the identity body or of one encoding."""
@@ -84,7 +93,24 @@ class Representation:
                 self.encoded[coding] = encode(self.body, coding, snapshot=True)
         return self
 
+    def headers(self, coding: str | None) -> tuple[CIMultiDict[str], CIMultiDict[str]]:
+        """The complete headers of this representation in `coding`: (for a 200, for a 304)."""
+        built = self._sent.get(coding)
+        if built is None:
+            validators = CIMultiDict({"ETag": self.etag(coding), "Cache-Control": self.cache_control})
+            if self.compressible:
+                validators["Vary"] = "Accept-Encoding"
+            if self.last_modified is not None:
+                validators["Last-Modified"] = http_date(self.last_modified)
+            full = validators.copy()
+            if coding:
+                full["Content-Encoding"] = coding
+            full["Content-Type"] = self.content_type
+            built = self._sent[coding] = (full, validators)
+        return built
 
+
+@lru_cache(maxsize=256)  # a handful of distinct browser headers arrive over and over
 def accepted_coding(accept_encoding: str) -> str | None:
     """The coding to send for an Accept-Encoding header: br, then gzip, else None (identity)."""
     weights: dict[str, float] = {}
@@ -121,10 +147,14 @@ def _etag_matches(if_none_match: str, etag_hash: str) -> bool:
 
 def not_modified(request: web.Request, rep: Representation) -> bool:
     """RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
-    if_none_match = request.headers.get("If-None-Match")
+    return _not_modified(request.headers, rep)
+
+
+def _not_modified(headers: Mapping[str, str], rep: Representation) -> bool:
+    if_none_match = headers.get("If-None-Match")
     if if_none_match is not None:
         return _etag_matches(if_none_match, rep.etag_hash)
-    since = request.headers.get("If-Modified-Since")
+    since = headers.get("If-Modified-Since")
     if since and rep.last_modified is not None:
         try:
             when = parsedate_to_datetime(since)
@@ -136,35 +166,23 @@ def not_modified(request: web.Request, rep: Representation) -> bool:
     return False
 
 
-def _headers(rep: Representation, coding: str | None) -> dict[str, str]:
-    headers = {"ETag": rep.etag(coding), "Cache-Control": rep.cache_control}
-    if rep.compressible:
-        headers["Vary"] = "Accept-Encoding"
-    if rep.last_modified is not None:
-        headers["Last-Modified"] = http_date(rep.last_modified)
-    return headers
-
-
 async def send(request: web.Request, rep: Representation) -> web.Response:
     """The response for `rep`: 304 when the client's copy is current, else the best encoding."""
-    coding = accepted_coding(request.headers.get("Accept-Encoding", "")) if rep.compressible else None
-    headers = _headers(rep, coding)
-    if not_modified(request, rep):
-        return web.Response(status=304, headers=headers)
+    headers = request.headers
+    coding = accepted_coding(headers.get("Accept-Encoding", "")) if rep.compressible else None
+    full, validators = rep.headers(coding)
+    # aiohttp copies the headers into the response (callers may add to them); the body is never copied.
+    if _not_modified(headers, rep):
+        return web.Response(status=304, headers=validators)
     if coding is None:
         body = rep.body
-    elif coding in rep.encoded:
-        body = rep.encoded[coding]
-    else:
+    elif (body := rep.encoded.get(coding)) is None:
         if len(rep.body) >= THREAD_COMPRESS_BYTES:
             body = await asyncio.to_thread(encode, rep.body, coding)
         else:
             body = encode(rep.body, coding)
-    if coding:
-        headers["Content-Encoding"] = coding
-    headers["Content-Type"] = rep.content_type
     # The body is sent as-is: aiohttp must not compress it again or chunk it.
-    return web.Response(body=body, headers=headers)
+    return web.Response(body=body, headers=full)
 
 
 async def cached_response(

@@ -207,3 +207,41 @@ async def test_snapshot_files_match_api_bytes(loaded):
         assert brotli.decompress((static / (file + ".br")).read_bytes()) == body
     leftovers = [p for p in static.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+async def test_prebuilt_headers_are_never_shared_between_responses(loaded):
+    """A representation's headers are built once, but a response a handler adds to must not change the next."""
+    first = await loaded.get("/list?lang=en")  # sets the cookie: this response alone becomes private
+    assert first.headers["Cache-Control"].startswith("private, ") and "Cookie" in first.headers["Vary"]
+    again = await loaded.get("/list", headers={"Cookie": "lang=en"})
+    assert again.headers["ETag"] == first.headers["ETag"] and "private" not in again.headers["Cache-Control"]
+    api = await loaded.get("/api/v1/events", headers={"Accept-Encoding": "gzip"})
+    assert api.headers["Vary"] == "Accept-Encoding" and api.headers["Content-Encoding"] == "gzip"
+    not_modified = await loaded.get("/api/v1/events", headers={"If-None-Match": api.headers["ETag"]})
+    assert not_modified.status == 304 and "Content-Encoding" not in not_modified.headers
+    assert not_modified.headers["Last-Modified"] == api.headers["Last-Modified"]
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_requests_by_route_and_status(loaded):
+    before = await (await loaded.get("/metrics")).text()
+    for path in ("/api/v1/events", "/api/v1/events", "/api/v1/events/sediment_warning:17201"):
+        assert (await loaded.get(path)).status == 200
+    after = await (await loaded.get("/metrics")).text()
+    counted = {
+        route: _sample(after, "bosai_http_requests_total", route=route, status="200")
+        - _sample(before, "bosai_http_requests_total", route=route, status="200")
+        for route in ("/api/v1/events", "/api/v1/events/{event_id}")
+    }
+    assert counted == {"/api/v1/events": 2, "/api/v1/events/{event_id}": 1}
+    timed = _sample(after, "bosai_http_request_seconds_count", route="/api/v1/events") - _sample(
+        before, "bosai_http_request_seconds_count", route="/api/v1/events")
+    assert timed == 2
+    assert _sample(after, "bosai_http_request_seconds_bucket", route="/api/v1/events", le="+Inf") == _sample(
+        after, "bosai_http_request_seconds_count", route="/api/v1/events")

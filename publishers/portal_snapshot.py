@@ -11,6 +11,11 @@ under `<data_dir>/static`, mirroring URL paths, with .gz/.br siblings for nginx'
     /feeds/cap/17201.atom       -> feeds/cap/17201.atom
     /list?lang=en               -> list/index.en.html   (one per language: ja, en, easy)
 
+Events are decoded once: the builder keeps every current event in memory and, after the first
+build, fetches only the ids the feed says changed (a full query again when the feed skipped a
+number); a new version's predecessor for the CAP feeds is the version it replaces in memory. The
+portal's page cache renders from the same events when its feed head is the one built.
+
 The list page also shows each source's "as of HH:MM" and a stale banner, which change without a
 feed entry, so besides after every rebuild the pages are re-checked every `page_tick_s`; they are
 rendered through the portal's page cache (versioned by feed head, source statuses and the minute
@@ -39,13 +44,21 @@ from service.change_feed import feed_head
 from service.http_cache import Representation
 from service.keys import AREA_CODES_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
+from service.portal.page_cache import PageCache
 from service.portal.pages import data_page
+from service.portal.state import PORTAL_KEY
 
 log = structlog.get_logger(__name__)
 
 GEOJSON_CONTENT_TYPE = "application/geo+json"
 DEBOUNCE_S = 0.25
 PAGE_TICK_S = 1.0  # how soon a source turning stale, or the next minute, reaches the list page files
+# Page renders run on the event loop (Jinja): under a stream of changes they may take at most this
+# share of its time, so a page is re-rendered at most every (render time / PAGE_DUTY) seconds, and
+# never later than PAGE_MAX_INTERVAL_S, the list page's max-age, after a change.
+PAGE_DUTY = 0.1
+PAGE_MAX_INTERVAL_S = 10.0
+FULL_RELOAD_IDS = 1000  # more changed ids than this since the last build: one query beats many lookups
 LIST_TEMPLATE = "list.html"
 
 PageRenderer = Callable[[], Awaitable[Representation]]
@@ -114,6 +127,7 @@ class PortalSnapshot:
         clock: Callable[[], datetime] = utcnow,
         pages: dict[str, PageRenderer] | None = None,
         page_tick_s: float = PAGE_TICK_S,
+        page_cache: PageCache | None = None,
     ) -> None:
         self.store = store
         self.codes = codes
@@ -123,7 +137,10 @@ class PortalSnapshot:
         self.clock = clock
         self.pages: dict[str, PageRenderer] = pages or {}  # key -> its renderer (the portal's page cache)
         self.page_tick_s = page_tick_s
+        self.page_cache = page_cache  # told the current events of each build, so pages need not query them
         self._pages_lock = asyncio.Lock()  # one writer of the page files at a time
+        self.page_duty = PAGE_DUTY
+        self._pages_due = 0.0  # monotonic time before which the pages are not rendered again
         self.documents: dict[str, Representation] = {}
         self.seen_seq = 0  # newest feed entry received
         self.built_seq = -1  # newest feed entry the documents include
@@ -132,6 +149,9 @@ class PortalSnapshot:
         self._dirty = asyncio.Event()
         self._built = asyncio.Condition()
         self._previous: dict[str, Event] = {}  # "{id}@{version}" -> superseded version (immutable)
+        self._events: dict[str, Event] = {}  # every current event, ended and exercises too, by id
+        self._order: list[str] = []  # their ids in the store's query order
+        self._changed: set[str] | None = None  # ids changed since the last build; None: query them all
         # Per-version caches: a rebuild serialises only the events that changed since the last one.
         self._features: dict[str, bytes] = {}
         self._entries: dict[str, etree._Element] = {}
@@ -187,6 +207,11 @@ class PortalSnapshot:
     async def _follow(self, after: int) -> None:
         entry: FeedEntry
         async for entry in self.store.subscribe(after):
+            if self._changed is not None:
+                if entry.seq == self.seen_seq + 1:
+                    self._changed.add(entry.event_id)
+                else:
+                    self._changed = None  # a number skipped: what changed is not known, query everything
             self.seen_seq = entry.seq
             if self.last_modified is None or entry.at > self.last_modified:
                 self.last_modified = entry.at
@@ -195,8 +220,8 @@ class PortalSnapshot:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.page_tick_s)
-            if self._dirty.is_set():
-                continue  # a rebuild is due and refreshes the pages itself
+            if self._dirty.is_set() or time.monotonic() < self._pages_due:
+                continue  # a rebuild is due and refreshes the pages itself, or they were rendered just now
             try:
                 await self.refresh_pages()
             except StoreError as exc:
@@ -205,6 +230,7 @@ class PortalSnapshot:
     async def refresh_pages(self) -> None:
         """Render (or find in the page cache) every materialised page; publish and write the changed ones."""
         async with self._pages_lock:
+            started = time.monotonic()
             changed: dict[str, Representation] = {}
             for key, render in self.pages.items():
                 try:
@@ -217,6 +243,8 @@ class PortalSnapshot:
                 old = self.documents.get(key)
                 if old is None or old.etag_hash != page.etag_hash:
                     changed[key] = page
+            spent = time.monotonic() - started  # small when the page cache held every page
+            self._pages_due = started + min(spent / self.page_duty, PAGE_MAX_INTERVAL_S)
             if not changed:
                 return
             self.documents = {**self.documents, **changed}
@@ -227,8 +255,10 @@ class PortalSnapshot:
         """Query the store once, serialise and compress every hot document, publish and write them."""
         seq, modified = self.seen_seq, self.last_modified
         now = self.clock()
-        current = await self.store.query(include_ended=True, include_exercise=True)
+        current = await self._current_events()
         active = [e for e in current if not e.ended and e.status is Status.ACTUAL]
+        if self.page_cache is not None:
+            self.page_cache.known_events = (seq, active)  # what store.query() gives at this feed head
         feed_events = [e for e in current if in_feed(e, now)]
         previous = await self._previous_versions(feed_events)
         docs = await asyncio.to_thread(self._render, active, feed_events, previous, modified, now)
@@ -239,11 +269,37 @@ class PortalSnapshot:
         self.documents = {k: changed.get(k, self.documents.get(k, rep)) for k, rep in docs.items()} | pages
         if self.static_dir is not None and changed:
             await asyncio.to_thread(self._write, changed)
+        if (wait := self._pages_due - time.monotonic()) > 0:
+            await asyncio.sleep(wait)  # the data documents are out; the pages wait for their share of the loop
         await self.refresh_pages()
         self.builds += 1
         async with self._built:
             self.built_seq = seq
             self._built.notify_all()
+
+    async def _current_events(self) -> list[Event]:
+        """Every current event in query order, decoding only those the feed said changed."""
+        changed, self._changed = self._changed, set()
+        try:
+            if changed is None or len(changed) > FULL_RELOAD_IDS:
+                fresh = {e.id: e for e in await self.store.query(include_ended=True, include_exercise=True)}
+            else:
+                fresh = await self.store.get_many(changed) if changed else {}
+        except BaseException:
+            # Nothing is lost: the next build fetches these ids again (or everything).
+            self._changed = None if changed is None or self._changed is None else self._changed | changed
+            raise
+        for event_id, event in fresh.items():
+            old = self._events.get(event_id)
+            if old is not None and event.version == old.version + 1:
+                self._previous[event.version_ref] = old  # the version it supersedes, without a history read
+        if changed is None:
+            self._events = fresh
+        else:
+            self._events.update(fresh)  # events are never deleted, only ended
+        if len(self._order) != len(self._events):
+            self._order = sorted(self._events)  # the store orders by id (code point order)
+        return [self._events[event_id] for event_id in self._order]
 
     async def _previous_versions(self, events: list[Event]) -> dict[str, Event | None]:
         found: dict[str, Event | None] = {}
@@ -257,6 +313,8 @@ class PortalSnapshot:
                 if before is not None:
                     self._previous[event.version_ref] = before
                 found[event.id] = before
+        shown = {event.version_ref for event in events}
+        self._previous = {ref: old for ref, old in self._previous.items() if ref in shown}  # versions still shown
         return found
 
     def _cached(self, cache: dict, events: list[Event], make) -> dict:
@@ -323,6 +381,8 @@ def install(app: web.Application) -> None:
 async def snapshot_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the snapshot builder once the store is open; stop it on shutdown."""
     snapshot = app[SNAPSHOT_KEY]
+    if PORTAL_KEY in app:
+        snapshot.page_cache = app[PORTAL_KEY].pages
 
     async def start() -> None:
         await app[STORE_READY_KEY].wait()

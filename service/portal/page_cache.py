@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-from geo.model import Event
+from geo.model import Event, Status
 from geo.store.base import SourceStatus, Store
 from service.change_feed import feed_head
 from service.http_cache import Representation
@@ -21,6 +21,7 @@ from service.http_cache import Representation
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 # Revalidate every time: the ETag makes that cheap, and warnings must be current.
 PAGE_CACHE_CONTROL = "no-cache"
+ADVANCE_LIMIT = 1000  # feed entries past the known events beyond which a full query is cheaper
 
 
 def page_representation(body: bytes) -> Representation:
@@ -48,6 +49,20 @@ class CurrentEvents:
         return getattr(self._store, name)
 
 
+async def _advance(store: Store, seq: int, events: list[Event]) -> list[Event]:
+    """What store.query() gives now, from the events it gave at feed seq `seq`: only changed ids are read."""
+    entries = await store.feed_since(seq, limit=ADVANCE_LIMIT)
+    if len(entries) >= ADVANCE_LIMIT:
+        return await store.query()  # far behind: one query beats many lookups
+    current = {event.id: event for event in events}
+    for event_id, event in (await store.get_many({entry.event_id for entry in entries})).items():
+        if not event.ended and event.status is Status.ACTUAL:
+            current[event_id] = event
+        else:
+            current.pop(event_id, None)  # ended or not actual: store.query() leaves it out
+    return [current[event_id] for event_id in sorted(current)]  # the store orders by id
+
+
 class PageCache:
     """The newest rendering per page slot (template, language, area), keyed by what it depends on."""
 
@@ -56,6 +71,9 @@ class PageCache:
         self._slots: dict[Hashable, tuple[Hashable, asyncio.Future[Representation]]] = {}
         self._advancing: asyncio.Lock = asyncio.Lock()
         self._events: tuple[int, asyncio.Future[list[Event]]] | None = None
+        # The current events as of a feed seq, set by the portal snapshot after each build: pages
+        # rendered at that head use them instead of querying and decoding every event again.
+        self.known_events: tuple[int, list[Event]] | None = None
 
     async def current_head(self, store: Store) -> int:
         """The change feed's head, advanced from the last known one (cheap when nothing changed)."""
@@ -71,8 +89,12 @@ class PageCache:
 
     async def current_events(self, store: Store, head: int) -> list[Event]:
         """The current events at feed head `head`, queried once for every page and language rendered at it."""
+        known = self.known_events
+        if known is not None and known[0] == head:
+            return known[1]
         if self._events is None or self._events[0] != head:
-            self._events = (head, asyncio.ensure_future(store.query()))
+            load = _advance(store, *known) if known is not None and known[0] < head else store.query()
+            self._events = (head, asyncio.ensure_future(load))
         held = self._events
         try:
             return await asyncio.shield(held[1])
@@ -99,4 +121,6 @@ class PageCache:
 
     @staticmethod
     async def _render(render: Callable[[], Awaitable[bytes]]) -> Representation:
-        return page_representation(await render())
+        body = await render()
+        # Hashing and compressing a large page releases the GIL: off the event loop it costs no latency.
+        return await asyncio.to_thread(page_representation, body)

@@ -245,3 +245,23 @@ async def test_metrics_count_requests_by_route_and_status(loaded):
     assert timed == 2
     assert _sample(after, "bosai_http_request_seconds_bucket", route="/api/v1/events", le="+Inf") == _sample(
         after, "bosai_http_request_seconds_count", route="/api/v1/events")
+
+
+async def test_snapshot_built_from_changed_events_equals_a_full_query(loaded):
+    """After the first build only changed events are read: the document must still be the store's answer."""
+    from publishers.portal_snapshot import events_body
+
+    await ingest(loaded, sediment("17201", 5), sediment("17203", 2))  # one new version, one new event
+    await ingest(loaded, sediment("17203", 3))  # a snapshot without 17201 and 17202 ends them
+    store = loaded.app[STORE_KEY]
+    expected = events_body(await store.query())
+    body = await (await loaded.get("/api/v1/events", headers={"Accept-Encoding": "identity"})).read()
+    assert body == expected
+    ids = [f["id"] for f in json.loads(body)["features"]]
+    assert ids == sorted(ids) and "sediment_warning:17203" in ids
+    # The CAP feed names the version each entry supersedes, taken from memory rather than history.
+    from service.cap import cap_time
+
+    first = (await store.history("sediment_warning:17203"))[0]
+    atom = await (await loaded.get("/feeds/cap/17203.atom")).text()
+    assert f"sediment_warning:17203@1,{cap_time(first.received_at)}</references>" in atom

@@ -297,7 +297,7 @@ class PortalSnapshot:
             self._events = fresh
         else:
             self._events.update(fresh)  # events are never deleted, only ended
-        if len(self._order) != len(self._events):
+        if changed is None or len(self._order) != len(self._events):
             self._order = sorted(self._events)  # the store orders by id (code point order)
         return [self._events[event_id] for event_id in self._order]
 

@@ -61,11 +61,16 @@ class Config(SourceConfig):
 
 
 def read_report(
-    data: bytes, codes: AreaCodes, source_id: str, url: str | None, max_bytes: int = 8_000_000
+    data: bytes,
+    codes: AreaCodes,
+    source_id: str,
+    url: str | None,
+    max_bytes: int = 8_000_000,
+    all_areas: bool = False,
 ) -> tuple[list[Event], Cancellation | None]:
     """One JMA report's events, and its cancellation of the previous report if it is a 取消."""
     report = parse_document(data, max_bytes)
-    events = to_events(report, codes, source_id, url)
+    events = to_events(report, codes, source_id, url, all_areas)
     head = report.head
     cancel = None
     if head.info_type == "取消" and head.event_id is not None and head.serial is not None:

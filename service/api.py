@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from geo.model import Kind, Status
+from geo.model import Event, Kind, Status
 from geo.store.base import SourceState
 from publishers.portal_snapshot import GEOJSON_CONTENT_TYPE, SNAPSHOT_KEY, Paths, events_body
 from service.errors import BadRequest, NotFound
@@ -111,16 +111,21 @@ async def events(request: web.Request) -> web.Response:
     return await cached_response(request, events_body(found), GEOJSON_CONTENT_TYPE, last_change(request))
 
 
-@routes.get("/api/v1/events/{event_id}")
-async def event(request: web.Request) -> web.Response:
-    """One event, current version, with its version history."""
+async def current_and_history(request: web.Request) -> tuple[Event, list[Event]]:
+    """The event named by the {event_id} path part, current version and history, or NotFound."""
     check_params(request.query, frozenset())
     store = request.app[STORE_KEY]
     event_id = request.match_info["event_id"]
     current = await store.get(event_id)
     if current is None:
         raise NotFound(f"no event {event_id!r}")
-    history = await store.history(event_id)
+    return current, await store.history(event_id)
+
+
+@routes.get("/api/v1/events/{event_id}")
+async def event(request: web.Request) -> web.Response:
+    """One event, current version, with its version history."""
+    current, history = await current_and_history(request)
     feature = current.to_feature()
     feature["history"] = [e.to_feature() for e in history]
     modified = max([current.received_at, *(e.received_at for e in history)])

@@ -8,11 +8,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from publishers.portal_snapshot import FEED_PATH, SNAPSHOT_KEY, Paths
-from service.api import check_params
+from service.api import check_params, current_and_history
 from service.cap import CAP_CONTENT_TYPE, alert_document, previous_version
 from service.errors import NotFound, Unavailable
 from service.http_cache import LIVE_CACHE_CONTROL, cached_response, send
-from service.keys import STORE_KEY
 
 routes = web.RouteTableDef()
 
@@ -45,13 +44,8 @@ async def area_feed(request: web.Request) -> web.Response:
 @routes.get("/feeds/cap/{event_id}.xml")
 async def event_alert(request: web.Request) -> web.Response:
     """The CAP 1.2 document of an event's current version."""
-    check_params(request.query, frozenset())
-    store = request.app[STORE_KEY]
-    event_id = request.match_info["event_id"]
-    current = await store.get(event_id)
-    if current is None:
-        raise NotFound(f"no event {event_id!r}")
-    previous = previous_version(await store.history(event_id), current) if current.version > 1 else None
+    current, history = await current_and_history(request)
+    previous = previous_version(history, current) if current.version > 1 else None
     snapshot = request.app[SNAPSHOT_KEY]
     body = alert_document(current, snapshot.cap, previous)
     return await cached_response(request, body, CAP_CONTENT_TYPE, current.received_at, LIVE_CACHE_CONTROL)

@@ -13,9 +13,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from collectors.base import Cancellation, PayloadError, Snapshot
-from collectors.jma.document import parse_document
-from collectors.jma.normalise import to_events
+from collectors.base import PayloadError, Snapshot
+from collectors.jma_feed import read_report
 from geo.codes import AreaCodes
 from geo.model import Event
 from geo.registry import GeoRegistry
@@ -31,14 +30,9 @@ Reader = Callable[[bytes, str, AreaCodes, bool], Snapshot]
 
 
 def read_jma(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> Snapshot:
-    """A JMA XML report (a 取消 also undoes the report it cancels)."""
-    report = parse_document(data)
-    events = to_events(report, codes, SOURCE_ID, name, all_areas)
-    head = report.head
-    cancels = []
-    if head.info_type == "取消" and head.event_id is not None and head.serial is not None:
-        cancels.append(Cancellation(head.event_id, head.serial))
-    return Snapshot(SOURCE_ID, events, cancellations=cancels)
+    """A JMA XML report (a 取消 also undoes the report it cancels), read as the feed collector reads it."""
+    events, cancel = read_report(data, codes, SOURCE_ID, name, all_areas=all_areas)
+    return Snapshot(SOURCE_ID, events, cancellations=[cancel] if cancel else [])
 
 
 def readers_for(data: bytes) -> list[Reader]:

@@ -13,9 +13,10 @@ from lxml import etree
 
 from collectors.base import PayloadError
 
-# A DOCTYPE (and so any ENTITY declaration) has no business in the feeds we read. Looking for it
-# before parsing rejects hostile input without handing it to libxml2 at all; the check on the
-# parsed tree below also catches declarations in encodings other than ASCII-compatible ones.
+# A DOCTYPE (and so any ENTITY declaration, which only a DOCTYPE may hold) has no business in the
+# feeds we read. Looking for it in the prolog before parsing rejects hostile input without handing
+# it to libxml2 at all; the check on the parsed tree below also catches declarations in encodings
+# other than ASCII-compatible ones.
 _DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY")
 
 _local = threading.local()
@@ -40,6 +41,26 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
+def _first_markup(data: bytes) -> int:
+    """Offset of the first markup after the XML declaration, processing instructions and comments.
+
+    A DOCTYPE can only stand there, before the root element; scanning just the prolog keeps the
+    check independent of the payload's size.
+    """
+    at = data.find(b"<")
+    while at >= 0:
+        if data.startswith(b"<?", at):
+            end, skip = data.find(b"?>", at + 2), 2
+        elif data.startswith(b"<!--", at):
+            end, skip = data.find(b"-->", at + 4), 3
+        else:
+            return at
+        if end < 0:
+            return at  # unterminated: the parser reports it
+        at = data.find(b"<", end + skip)
+    return len(data)
+
+
 def parse_xml(data: bytes, max_bytes: int) -> etree._Element:
     """Parse untrusted XML bytes into an lxml element, or raise PayloadError saying why not."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -50,9 +71,9 @@ def parse_xml(data: bytes, max_bytes: int) -> etree._Element:
         raise PayloadError("XML payload is empty")
     if len(data) > max_bytes:
         raise PayloadError(f"XML payload is {len(data)} bytes, over the {max_bytes}-byte limit")
+    at = _first_markup(data)
     for marker in _DECLARATIONS:
-        at = data.find(marker)
-        if at >= 0:
+        if data.startswith(marker, at):
             raise PayloadError(
                 f"XML payload declares {marker[2:].decode()} at byte {at}; DTDs and entities are refused"
             )

@@ -86,3 +86,16 @@ def test_well_formed_xml_parses_without_blank_text_or_comments():
     root = parse_xml(b"<a>\n  <!-- note -->\n  <b>x</b>\n</a>", 1000)
     assert [child.tag for child in root] == ["b"]
     assert root.findtext("b") == "x"
+
+
+def test_doctype_after_comments_and_instructions_is_refused_before_parsing():
+    prolog = b'<?xml version="1.0"?>\n<!-- <a> in a comment --><?note <b>?>\n'
+    data = prolog + b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>'
+    with pytest.raises(PayloadError, match=f"declares DOCTYPE at byte {len(prolog)}"):
+        parse_xml(data, 1000)
+
+
+def test_declaration_text_inside_the_document_is_only_text():
+    # Only the prolog can hold a DOCTYPE; the same characters in a CDATA section are content.
+    root = parse_xml(b"<a><![CDATA[<!DOCTYPE x><!ENTITY y 'z'>]]></a>", 1000)
+    assert root.text == "<!DOCTYPE x><!ENTITY y 'z'>"

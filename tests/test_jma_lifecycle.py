@@ -145,6 +145,10 @@ def test_unknown_kind_is_unsupported_not_malformed():
         ("<Status>通常</Status>", "<Status>本番</Status>", "Control/Status '本番'"),
         ("<ReportDateTime>2013-08-23T15:15:00+09:00", "<ReportDateTime>2013-08-23T15:15:00", "has no UTC offset"),
         ("<ReportDateTime>2013-08-23T15:15:00+09:00", "<ReportDateTime>yesterday", "not an ISO 8601"),
+        ("<Status>通常</Status>", "", "has no Control/Status"),
+        ("<Status>通常</Status>", "<Status> </Status>", "has no Control/Status"),
+        ("<InfoType>発表</InfoType>", "<InfoType/>", "has no Head/InfoType"),
+        ("<Control>", "<Ctrl>", "malformed XML"),
     ],
 )
 def test_bad_head_values_are_precise_payload_errors(old, new, message):
@@ -152,6 +156,26 @@ def test_bad_head_values_are_precise_payload_errors(old, new, message):
     with pytest.raises(PayloadError, match=message) as info:
         parse_document(data)
     assert not isinstance(info.value, UnsupportedDocument)
+
+
+def test_missing_control_or_head_is_named():
+    start, end = ISHIKAWA_SEDIMENT.index(b"<Control>"), ISHIKAWA_SEDIMENT.index(b"</Control>") + 10
+    with pytest.raises(PayloadError, match="has no Control$"):
+        parse_document(ISHIKAWA_SEDIMENT[:start] + ISHIKAWA_SEDIMENT[end:])
+    start, end = ISHIKAWA_SEDIMENT.index(b"<Head "), ISHIKAWA_SEDIMENT.index(b"</Head>") + 7
+    with pytest.raises(PayloadError, match="has no Head$"):
+        parse_document(ISHIKAWA_SEDIMENT[:start] + ISHIKAWA_SEDIMENT[end:])
+
+
+def test_control_and_head_values_are_stripped_and_the_first_of_a_repeated_element_counts():
+    data = (
+        ISHIKAWA_SEDIMENT.replace("<Status>通常</Status>".encode(), "<Status>\n 訓練 </Status><Status>通常</Status>".encode())
+        .replace(b"<Serial>1</Serial>", b"<Serial> 7\n</Serial><Serial>8</Serial>")
+        .replace(b"<EventID>", b"<EventID>  ")
+    )
+    report = parse_document(data)
+    assert (report.control.status, report.head.serial) == ("訓練", 7)
+    assert report.head.event_id == parse_document(ISHIKAWA_SEDIMENT).head.event_id
 
 
 def test_not_a_jma_report():

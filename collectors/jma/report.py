@@ -98,14 +98,6 @@ def child_texts(elem: etree._Element | None) -> dict[str, str | None]:
     return {child.tag: (child.text.strip() or None) if child.text else None for child in elem}
 
 
-def required(elem: etree._Element | None, path: str, where: str) -> str:
-    """Like `text`, but a missing or empty element is a PayloadError naming it."""
-    value = text(elem, path)
-    if value is None:
-        raise PayloadError(f"JMA report has no {where}")
-    return value
-
-
 def parse_datetime(value: str | None, where: str) -> datetime | None:
     """ISO 8601 with an offset (JMA always gives one) -> aware datetime; a bad value is a PayloadError."""
     if value is None:
@@ -139,20 +131,42 @@ def area_of(elem: etree._Element | None, ns: str) -> Area | None:
     return None if elem is None else _area(elem, ns, None)
 
 
+def _leaves(elem: etree._Element) -> dict[str, str | None]:
+    """Tag -> stripped text (None if empty) of the first child with each tag, read in one pass.
+
+    The same values `text(elem, tag)` gives, without a search per field.
+    """
+    out: dict[str, str | None] = {}
+    for child in elem:
+        tag = child.tag
+        if tag not in out:
+            value = child.text
+            out[tag] = (value.strip() or None) if value else None
+    return out
+
+
+def _required(fields: dict[str, str | None], tag: str, where: str) -> str:
+    value = fields.get(tag)
+    if value is None:
+        raise PayloadError(f"JMA report has no {where}")
+    return value
+
+
 def parse_control(root: etree._Element) -> Control:
     """Read Report/Control."""
     control = root.find(R + "Control")
     if control is None:
         raise PayloadError("JMA report has no Control")
-    status = required(control, R + "Status", "Control/Status")
+    fields = _leaves(control)
+    status = _required(fields, R + "Status", "Control/Status")
     if status not in CONTROL_STATUSES:
         raise PayloadError(f"JMA Control/Status {status!r} is not one of 通常, 訓練, 試験")
     return Control(
-        title=required(control, R + "Title", "Control/Title"),
-        date_time=parse_datetime(required(control, R + "DateTime", "Control/DateTime"), "Control/DateTime"),
+        title=_required(fields, R + "Title", "Control/Title"),
+        date_time=parse_datetime(_required(fields, R + "DateTime", "Control/DateTime"), "Control/DateTime"),
         status=status,
-        editorial_office=text(control, R + "EditorialOffice") or "",
-        publishing_office=text(control, R + "PublishingOffice") or "",
+        editorial_office=fields.get(R + "EditorialOffice") or "",
+        publishing_office=fields.get(R + "PublishingOffice") or "",
     )
 
 
@@ -165,10 +179,12 @@ def parse_head(root: etree._Element) -> Head:
     head = root.find(H + "Head")
     if head is None:
         raise PayloadError("JMA report has no Head")
-    info_type = required(head, H + "InfoType", "Head/InfoType")
+    fields = _leaves(head)
+    get = fields.get
+    info_type = _required(fields, H + "InfoType", "Head/InfoType")
     if info_type not in INFO_TYPES:
         raise PayloadError(f"JMA Head/InfoType {info_type!r} is not one of {sorted(INFO_TYPES)}")
-    serial_text = text(head, H + "Serial")
+    serial_text = get(H + "Serial")
     serial = None
     if serial_text is not None:
         if not serial_text.isdecimal():
@@ -176,17 +192,17 @@ def parse_head(root: etree._Element) -> Head:
         serial = int(serial_text)
     headline = head.find(H + "Headline")
     return Head(
-        title=required(head, H + "Title", "Head/Title"),
+        title=_required(fields, H + "Title", "Head/Title"),
         report_datetime=parse_datetime(
-            required(head, H + "ReportDateTime", "Head/ReportDateTime"), "Head/ReportDateTime"
+            _required(fields, H + "ReportDateTime", "Head/ReportDateTime"), "Head/ReportDateTime"
         ),
-        target_datetime=parse_datetime(text(head, H + "TargetDateTime"), "Head/TargetDateTime"),
-        valid_datetime=parse_datetime(text(head, H + "ValidDateTime"), "Head/ValidDateTime"),
-        event_id=text(head, H + "EventID"),
+        target_datetime=parse_datetime(get(H + "TargetDateTime"), "Head/TargetDateTime"),
+        valid_datetime=parse_datetime(get(H + "ValidDateTime"), "Head/ValidDateTime"),
+        event_id=get(H + "EventID"),
         info_type=info_type,
         serial=serial,
-        info_kind=text(head, H + "InfoKind") or "",
-        info_kind_version=text(head, H + "InfoKindVersion") or "",
+        info_kind=get(H + "InfoKind") or "",
+        info_kind_version=get(H + "InfoKindVersion") or "",
         headline_text=text(headline, H + "Text") or "",
         headline_items=(),
     )

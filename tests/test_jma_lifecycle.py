@@ -181,3 +181,20 @@ def test_control_and_head_values_are_stripped_and_the_first_of_a_repeated_elemen
 def test_not_a_jma_report():
     with pytest.raises(PayloadError, match="not a JMA report"):
         parse_document(b"<feed xmlns='http://www.w3.org/2005/Atom'/>")
+
+
+@pytest.mark.parametrize("pad", [" ", "\u3000", "\u00a0", "&#13;"])
+def test_item_values_with_white_space_around_read_like_clean_ones(pad):
+    clean = parse_document(ISHIKAWA_SEDIMENT)
+    padded = ISHIKAWA_SEDIMENT.replace(b"<Code>1720100</Code>", f"<Code>{pad}1720100{pad}</Code>".encode())
+    padded = padded.replace("<Name>警戒</Name>".encode(), f"<Name>{pad}警戒</Name>".encode())
+    report = parse_document(padded)
+    assert report.items == clean.items
+    assert [e.id for e in events(padded, all_areas=False)] == ["sediment:17201", "sediment:17461"]
+
+
+@pytest.mark.parametrize("inside", ["\t", "\n"])
+def test_item_value_with_a_tab_or_line_break_inside_is_refused(inside):
+    data = ISHIKAWA_SEDIMENT.replace(b"<Code>1720100</Code>", f"<Code>17201{inside}00</Code>".encode())
+    with pytest.raises(PayloadError, match="tab or line break inside a code or name"):
+        parse_document(data)

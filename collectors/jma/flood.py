@@ -73,8 +73,8 @@ class FloodReport:
     stations: tuple[FloodStation, ...]
 
 
-def _float(value: str | None) -> float | None:
-    if value is None or not value.strip():
+def _float(value: str) -> float | None:
+    if not value:
         return None
     try:
         return float(value)
@@ -129,14 +129,14 @@ class _Station:
     measure: str = "水位"
     unit: str | None = None
 
-    def add(self, ref: str, kind: str | None, value: str | None, unit: str | None, condition: str | None) -> None:
+    def add(self, ref: str, kind: str, value: str, unit: str, condition: str) -> None:
         slot = self.values.setdefault(ref, {})
         if kind == "レベル":
-            slot["level"] = int(value) if value is not None and value.isdecimal() else None
+            slot["level"] = int(value) if value.isdecimal() else None
         else:
             self.measure, self.unit = kind or self.measure, unit or self.unit
             slot["value"] = _float(value)
-            slot["condition"] = condition
+            slot["condition"] = condition or None
 
     def build(self, thresholds: dict[str, tuple[Threshold, ...]]) -> FloodStation:
         readings = []
@@ -147,48 +147,50 @@ class _Station:
                             thresholds.get(self.code, ()))
 
 
-def _headline_items(records: list[tuple]) -> tuple[HeadlineItem, ...]:
-    items: list[tuple[tuple, list[Area]]] = []
-    for tag, *fields in records:
+def _headline_items(records: list[list[str]]) -> tuple[HeadlineItem, ...]:
+    items: list[tuple[list[str], list[Area]]] = []
+    for row in records:
+        tag = row[0]
         if tag == "h":
-            items.append((tuple(fields), []))
-        elif tag == "a" and (fields[0] is not None or fields[1] is not None):
-            code, name, code_type, areas_type = fields
-            items[-1][1].append(Area(code or "", name or "", code_type or areas_type))
+            items.append((row, []))
+        elif tag == "a" and (row[1] or row[2]):
+            _, code, name, code_type, areas_type = row
+            items[-1][1].append(Area(code, name, code_type or areas_type or None))
     return tuple(
-        HeadlineItem(info_type or "", name or "", code or "", condition, tuple(areas))
-        for (info_type, name, code, condition), areas in items
+        HeadlineItem(info_type, name, code, condition or None, tuple(areas))
+        for (_, info_type, name, code, condition), areas in items
     )
 
 
-def _body(records: list[tuple]) -> tuple[tuple[FloodStation, ...], tuple[Area, ...]]:
+def _body(records: list[list[str]]) -> tuple[tuple[FloodStation, ...], tuple[Area, ...]]:
     stations: list[_Station] = []
     thresholds: dict[str, list[Threshold]] = {}
     cities: dict[str, Area] = {}
     defines: dict[str, tuple[datetime | None, str]] = {}
     criteria: list[Threshold] = []
-    for tag, *fields in records:
+    for row in records:
+        tag = row[0]
         if tag == "v":
-            _, ref, kind, unit, condition, value = fields
-            stations[-1].add(ref or "", kind, value, unit, condition)
+            _, _, ref, kind, unit, condition, value = row
+            stations[-1].add(ref, kind, value, unit, condition)
         elif tag == "s":
-            code, name, location = fields
-            stations.append(_Station(code or "", name or "", location or "", defines))
+            _, code, name, location = row
+            stations.append(_Station(code, name, location, defines))
         elif tag == "d":
-            time_id, when, label = fields
-            defines[time_id or ""] = (parse_datetime(when, "TimeDefine/DateTime"), label or "")
+            _, time_id, when, label = row
+            defines[time_id] = (parse_datetime(when or None, "TimeDefine/DateTime"), label)
         elif tag == "m":
             defines = {}
         elif tag == "t":
-            kind, value, unit = fields
-            criteria.append(Threshold(kind or "", _float(value), unit))
+            _, kind, value, unit = row
+            criteria.append(Threshold(kind, _float(value), unit or None))
         elif tag == "c":
             # A later part for the same station replaces the earlier one.
-            criteria = thresholds[fields[0] or ""] = []
+            criteria = thresholds[row[1]] = []
         elif tag == "p":
-            code, name = fields
+            _, code, name = row
             if code and code not in cities:
-                cities[code] = Area(code, name or "", "市町村")
+                cities[code] = Area(code, name, "市町村")
     frozen = {code: tuple(values) for code, values in thresholds.items()}
     return tuple(s.build(frozen) for s in stations), tuple(cities.values())
 

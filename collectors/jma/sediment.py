@@ -50,8 +50,8 @@ def parse_sediment(control: Control, head: Head, root: etree._Element) -> Sedime
         return SedimentReport(control=control, head=head, target_area=None, items=())
     items = []
     for name, code, status, area_code, area_name, code_type in _ITEMS(body):
-        if area_code is None:
+        if not area_code:
             raise PayloadError("土砂災害警戒情報 item has no Area/Code")
-        items.append(SedimentItem(Area(area_code, area_name or "", code_type), name or "", code or "", status or ""))
+        items.append(SedimentItem(Area(area_code, area_name, code_type or None), name, code, status))
     target = area_of(body.find(B + "TargetArea"), B)
     return SedimentReport(control=control, head=head, target_area=target, items=tuple(items))

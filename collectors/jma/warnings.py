@@ -106,25 +106,26 @@ _ROWS = Records(
 
 def parse_warnings(control: Control, head: Head, root: etree._Element) -> WarningReport:
     """Read the municipality-level Warning elements of a weather-warning report (`root` its Report element)."""
-    grouped: list[tuple[Area, str | None, list[WarningKind], list[bool]]] = []
+    items: list[WarningItem] = []
+    area = change = None
     kinds: list[WarningKind] = []
-    none = [False]
-    for tag, *fields in _ROWS(root):
-        if tag == "i":
-            code, name, code_type, change = fields
-            if code is None:
+    none = False
+    for row in _ROWS(root):
+        if row[0] == "i":
+            if area is not None:
+                items.append(WarningItem(area, tuple(kinds), none, change))
+            _, code, name, code_type, change = row
+            if not code:
                 raise PayloadError("weather-warning item has no Area/Code")
-            kinds, none = [], [False]
-            grouped.append((Area(code, name or "", code_type), change, kinds, none))
+            area, change, kinds, none = Area(code, name, code_type or None), change or None, [], False
             continue
-        k_name, k_code, status, last_name, last_code = fields
-        if k_name is None:
+        _, k_name, k_code, status, last_name, last_code = row
+        if not k_name:
             if status == NO_WARNINGS:
-                none[0] = True
+                none = True
                 continue
-            raise PayloadError(f"warning item Kind has no Name (status {status!r})")
-        kinds.append(WarningKind(k_name, k_code or "", status or "", last_name, last_code))
-    items = tuple(
-        WarningItem(area, tuple(kinds), none[0], change) for area, change, kinds, none in grouped
-    )
-    return WarningReport(control, head, generation_of(control.title), items)
+            raise PayloadError(f"warning item Kind has no Name (status {status or None!r})")
+        kinds.append(WarningKind(k_name, k_code, status, last_name or None, last_code or None))
+    if area is not None:
+        items.append(WarningItem(area, tuple(kinds), none, change))
+    return WarningReport(control, head, generation_of(control.title), tuple(items))

@@ -8,9 +8,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Kind(enum.StrEnum):
@@ -104,6 +104,11 @@ def _aware_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
+# A timezone-aware datetime, normalised to UTC. As a type (not a validator over the field), an
+# optional field left None is accepted by pydantic itself without a call into Python.
+UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
 class SourceRef(BaseModel):
     """Provenance: which source said this, where, and the raw payload kept for audit."""
 
@@ -136,19 +141,14 @@ class Event(BaseModel):
     supersedes: str | None = Field(default=None, description='"{id}@{version}" of the previous version.')
     areas: tuple[str, ...] = Field(default=(), description="JIS X 0402 5-digit municipality codes.")
     geometry: dict[str, Any] | None = Field(default=None, description="GeoJSON geometry in WGS84.")
-    issued_at: datetime | None = None
-    observed_at: datetime | None = None
-    expires_at: datetime | None = None
-    received_at: datetime = Field(default_factory=utcnow)
+    issued_at: UtcDatetime | None = None
+    observed_at: UtcDatetime | None = None
+    expires_at: UtcDatetime | None = None
+    received_at: UtcDatetime = Field(default_factory=utcnow)
     title: str = ""
     text: str = ""
     source: SourceRef
     properties: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("issued_at", "observed_at", "expires_at", "received_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return _aware_utc(value)
 
     @field_validator("areas")
     @classmethod
@@ -156,7 +156,8 @@ class Event(BaseModel):
         for code in value:
             if len(code) != 5 or not code.isdigit():
                 raise ValueError(f"area code {code!r} is not a 5-digit JIS X 0402 code")
-        return tuple(sorted(set(value)))
+        # Most events name one area, already sorted and unique.
+        return value if len(value) < 2 else tuple(sorted(set(value)))
 
     @field_validator("geometry")
     @classmethod

@@ -30,12 +30,13 @@ from collectors.jma.document import JmaReport
 from collectors.jma.flood import FloodReport
 from collectors.jma.report import Area, Head, UnsupportedDocument
 from collectors.jma.sediment import SedimentReport
-from collectors.jma.warnings import WarningKind, WarningReport
+from collectors.jma.warnings import WarningKind, WarningReport, family_of
 from geo.codes import AreaCodes, UnknownAreaCode
 from geo.model import Certainty, Event, Kind, Severity, SourceRef, State, Status, Urgency
 
 STATUS = {"通常": Status.ACTUAL, "訓練": Status.EXERCISE, "試験": Status.TEST}
 LEVELLED_FAMILIES = ("大雨", "洪水", "土砂災害", "高潮")
+_LEVELLED = frozenset(LEVELLED_FAMILIES)
 _LIFTED_STATUSES = frozenset({"解除"})
 _SKIPPED_STATUSES = frozenset({"なし", ""})
 _LEVEL_IN_NAME = re.compile(r"レベル([1-5])")
@@ -102,12 +103,8 @@ def weather_level(kind: WarningKind) -> int:
     raise UnsupportedDocument(f"unknown warning kind {kind.name!r} (code {kind.code!r})")
 
 
+@functools.lru_cache(maxsize=4096)  # pure per table; reports repeat every municipality of a prefecture
 def _jis(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
-    return _jis_cached(code, codes, all_areas)
-
-
-@functools.lru_cache(maxsize=4096)
-def _jis_cached(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
     try:
         return codes.to_jis(code)[0] if len(code) == 7 else None
     except UnknownAreaCode:
@@ -117,6 +114,10 @@ def _jis_cached(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
     return None
 
 
+# (level, observed) -> CAP triple, for the levels a JMA kind can have.
+_CAPS = {(level, observed): _cap(level, observed) for level in range(6) for observed in (False, True)}
+
+
 class _Common:
     """What every Event of one report shares."""
 
@@ -124,6 +125,7 @@ class _Common:
         head: Head = report.head
         self.head = head
         self.status = STATUS[report.control.status]
+        self.suffix = "" if self.status is Status.ACTUAL else f"#{self.status.value}"
         self.cancelled = head.info_type == "取消"
         upstream_id, sequence = head.event_id, head.serial
         if upstream_id is None:
@@ -142,19 +144,21 @@ class _Common:
             "publishing_office": report.control.publishing_office,
         }
 
-    def id(self, key: str) -> str:
-        return key if self.status is Status.ACTUAL else f"{key}#{self.status.value}"
-
     def event(self, key: str, kind: Kind, level: int, lifted: bool, title: str, areas, props,
               observed: bool = False) -> Event:
-        state = State.CANCELLED if self.cancelled else State.LIFTED if lifted else State.ACTIVE
-        level = 0 if state is not State.ACTIVE else level
-        severity, urgency, certainty = _cap(level, observed)
+        if self.cancelled:
+            state, level = State.CANCELLED, 0
+        elif lifted:
+            state, level = State.LIFTED, 0
+        else:
+            state = State.ACTIVE
+        severity, urgency, certainty = _CAPS.get((level, observed)) or _cap(level, observed)
+        head = self.head
         return Event(
-            id=self.id(key), kind=kind, level=level, severity=severity, urgency=urgency,
+            id=key + self.suffix, kind=kind, level=level, severity=severity, urgency=urgency,
             certainty=certainty, state=state, status=self.status, areas=tuple(areas),
-            issued_at=self.head.report_datetime, expires_at=self.head.valid_datetime,
-            title=title, text=self.head.headline_text, source=self.source,
+            issued_at=head.report_datetime, expires_at=head.valid_datetime,
+            title=title, text=head.headline_text, source=self.source,
             properties=self.properties | props,
         )
 
@@ -166,15 +170,26 @@ def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, 
             continue
         jis = _jis(item.area.code, codes, all_areas)
         if jis is not None:
-            by_jis.setdefault(jis, []).append(item)
+            if jis in by_jis:
+                by_jis[jis].append(item)
+            else:
+                by_jis[jis] = [item]
     events = []
+    head_title = report.head.title
     for jis, items in by_jis.items():
         active = [i for i in items if i.status not in _LIFTED_STATUSES and i.kind_name != "解除"]
-        chosen = max(active, key=lambda i: sediment_level(i.kind_name, i.kind_code)) if active else items[0]
-        level = sediment_level(chosen.kind_name, chosen.kind_code) if active else 0
-        props = {"area_code": chosen.area.code, "area_name": chosen.area.name, "kind_name": chosen.kind_name,
+        if len(active) == 1:  # the usual case: one line per municipality
+            chosen = active[0]
+            level = sediment_level(chosen.kind_name, chosen.kind_code)
+        elif active:
+            chosen = max(active, key=lambda i: sediment_level(i.kind_name, i.kind_code))
+            level = sediment_level(chosen.kind_name, chosen.kind_code)
+        else:
+            chosen, level = items[0], 0
+        area = chosen.area
+        props = {"area_code": area.code, "area_name": area.name, "kind_name": chosen.kind_name,
                  "kind_code": chosen.kind_code, "item_status": chosen.status}
-        title = f"{report.head.title}（{chosen.area.name}）"
+        title = f"{head_title}（{area.name}）"
         events.append(common.event(f"sediment:{jis}", Kind.SEDIMENT_WARNING, level, not active, title, (jis,), props))
     return events
 
@@ -184,12 +199,14 @@ def _area_json(area: Area) -> dict[str, str]:
 
 
 def _stations_json(report: FloodReport) -> list[dict[str, Any]]:
+    # Every station of a report reads at the same few times: format each once.
+    times = {r.time for s in report.stations for r in s.readings}
+    iso = {t: t.isoformat() if t else None for t in times}
     return [
         {
             "code": s.code, "name": s.name, "location": s.location, "measure": s.measure, "unit": s.unit,
             "readings": [
-                {"time": r.time.isoformat() if r.time else None, "label": r.label, "value": r.value,
-                 "condition": r.condition, "level": r.level}
+                {"time": iso[r.time], "label": r.label, "value": r.value, "condition": r.condition, "level": r.level}
                 for r in s.readings
             ],
             "thresholds": [{"name": t.name, "value": t.value, "unit": t.unit} for t in s.thresholds],
@@ -230,11 +247,13 @@ def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, al
         if jis is None:
             continue
         for kind in item.kinds:
-            if kind.family not in LEVELLED_FAMILIES or kind.status in _SKIPPED_STATUSES:
+            family = family_of(kind.name)  # what kind.family gives, without the property
+            if family not in _LEVELLED or kind.status in _SKIPPED_STATUSES:
                 continue
             level = -1 if kind.status in _LIFTED_STATUSES else weather_level(kind)
-            key = (jis, kind.family)
-            if key not in chosen or level > chosen[key][0]:
+            key = (jis, family)
+            held = chosen.get(key)
+            if held is None or level > held[0]:
                 chosen[key] = (level, kind, item.area)
     events = []
     for (jis, family), (level, kind, area) in chosen.items():

@@ -126,7 +126,7 @@ async def serve(args) -> None:
         settings = load_settings(demo_config(Path(args.dir), sim_port), overrides=overrides)
     else:
         settings = load_settings(overrides=overrides)
-    app = create_app(settings, demo=args.demo)
+    app = create_app(settings, demo=args.demo, long_running=True)  # as `bosai run` builds it
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024).start()

@@ -42,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["service"]["port"] = args.port
     config = args.config or (str(DEMO_CONFIG) if args.demo else None)
     settings = _load(config, overrides)
-    app = create_app(settings, demo=args.demo)
+    app = create_app(settings, demo=args.demo, long_running=True)
     host, port = settings.service.host, settings.service.port
     print(f"bosai-hub portal: http://{host}:{port}/", flush=True)
     try:

@@ -7,6 +7,7 @@ links that carry tracking parameters.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -113,7 +114,9 @@ async def data_page(app: web.Application, template: str, lang: str, area: str | 
             lon, lat = portal.area_point(area)
             near = near_view(await portal.what_affects(store, lon, lat), portal.registry, _)
         context = {"view": view, "near": near, "selected_area": area, "area_place": near["place"] if near else None}
-        return _render(portal, template, lang, client=portal.client_data(lang), **context)
+        # A list of a few thousand items takes Jinja a tenth of a second: off the event loop, so
+        # requests keep being answered meanwhile (the thread yields the GIL every few milliseconds).
+        return await asyncio.to_thread(_render, portal, template, lang, client=portal.client_data(lang), **context)
 
     return await portal.pages.get((template, lang, area), version, render)
 

@@ -33,13 +33,11 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
-from lxml import etree
-
 from geo.codes import AreaCodes
 from geo.model import Event, Status, utcnow
 from geo.store.base import FeedEntry, Store, StoreError
 from service.atomic_file import write_atomic
-from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry, atom_feed, in_feed, previous_version
+from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
 from service.change_feed import feed_head
 from service.http_cache import Representation
 from service.keys import AREA_CODES_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
@@ -154,7 +152,7 @@ class PortalSnapshot:
         self._changed: set[str] | None = None  # ids changed since the last build; None: query them all
         # Per-version caches: a rebuild serialises only the events that changed since the last one.
         self._features: dict[str, bytes] = {}
-        self._entries: dict[str, etree._Element] = {}
+        self._entries: dict[str, bytes] = {}
 
     @property
     def current(self) -> bool:
@@ -326,25 +324,35 @@ class PortalSnapshot:
         cache.update(fresh)  # versions no longer shown are dropped
         return fresh
 
+    def _document(self, key: str, body: bytes, content_type: str, modified: datetime | None) -> Representation:
+        """The representation of `body` under `key`: the one already held when the bytes are the same
+        (no compression, Last-Modified kept), else a new one compressed now."""
+        rep = Representation(body, content_type, modified)
+        old = self.documents.get(key)
+        if old is not None and old.etag_hash == rep.etag_hash and old.content_type == content_type:
+            return old
+        return rep.precompress()
+
     def _render(self, active, feed_events, previous, modified, now) -> dict[str, Representation]:
         docs: dict[str, Representation] = {}
         features = self._cached(self._features, active, feature_bytes)
-        entries = self._cached(self._entries, feed_events, lambda e: atom_entry(e, self.cap, previous.get(e.id)))
-        docs[Paths.events] = Representation(
-            assemble([features[e.version_ref] for e in active]), GEOJSON_CONTENT_TYPE, modified).precompress()
+        entries = self._cached(self._entries, feed_events, lambda e: atom_entry_bytes(e, self.cap, previous.get(e.id)))
+        docs[Paths.events] = self._document(
+            Paths.events, assemble([features[e.version_ref] for e in active]), GEOJSON_CONTENT_TYPE, modified)
         updated = modified or now
         ordered = sorted(feed_events, key=lambda e: (e.received_at, e.id), reverse=True)
         title = f"{self.codes.prefecture_name} 防災情報 (CAP)"
         feed = atom_feed([entries[e.version_ref] for e in ordered], self.cap, path=FEED_PATH, title=title,
                          updated=updated)
-        docs[FEED_PATH] = Representation(feed, ATOM_CONTENT_TYPE, modified).precompress()
+        docs[FEED_PATH] = self._document(FEED_PATH, feed, ATOM_CONTENT_TYPE, modified)
         for code, municipality in self.codes.municipalities.items():
+            key = Paths.area_events(code)
             mine = [features[e.version_ref] for e in active if code in e.areas]
-            docs[Paths.area_events(code)] = Representation(assemble(mine), GEOJSON_CONTENT_TYPE, modified).precompress()
+            docs[key] = self._document(key, assemble(mine), GEOJSON_CONTENT_TYPE, modified)
             path = Paths.area_feed(code)
             body = atom_feed([entries[e.version_ref] for e in ordered if code in e.areas], self.cap, path=path,
                              title=f"{municipality.name} 防災情報 (CAP)", updated=updated)
-            docs[path] = Representation(body, ATOM_CONTENT_TYPE, modified).precompress()
+            docs[path] = self._document(path, body, ATOM_CONTENT_TYPE, modified)
         return docs
 
     def _write(self, docs: dict[str, Representation]) -> None:
@@ -355,10 +363,10 @@ class PortalSnapshot:
             for coding, suffix in (("gzip", ".gz"), ("br", ".br")):
                 sibling = target.with_name(target.name + suffix)
                 if coding in rep.encoded:
-                    write_atomic(sibling, rep.encoded[coding])
+                    write_atomic(sibling, rep.encoded[coding], durable=False)
                 else:
                     sibling.unlink(missing_ok=True)
-            write_atomic(target, rep.body)
+            write_atomic(target, rep.body, durable=False)
 
 
 SNAPSHOT_KEY: web.AppKey[PortalSnapshot] = web.AppKey("portal_snapshot", PortalSnapshot)

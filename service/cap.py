@@ -8,7 +8,6 @@ the OASIS schema. Documents are built as lxml trees, never by string formatting.
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -206,15 +205,25 @@ def atom_entry(event: Event, ctx: CapContext, previous: Event | None = None) -> 
     return entry
 
 
+def atom_entry_bytes(event: Event, ctx: CapContext, previous: Event | None = None) -> bytes:
+    """The serialised Atom <entry> of one event version (a version's entry never changes: cache it)."""
+    return etree.tostring(atom_entry(event, ctx, previous), encoding="UTF-8")
+
+
 def atom_feed(
-    entries: Sequence[etree._Element],
+    entries: Sequence[bytes],
     ctx: CapContext,
     *,
     path: str,
     title: str,
     updated: datetime,
 ) -> bytes:
-    """An Atom feed (RFC 4287) of prepared entries (see `atom_entry`), in the order given."""
+    """An Atom feed (RFC 4287) of serialised entries (see `atom_entry_bytes`), in the order given.
+
+    The entries are spliced in as bytes: a feed of every municipality's alerts is rebuilt after
+    each change, and copying and re-serialising thousands of cached elements would cost more than
+    the rest of the build. Each entry declares its own namespaces, which XML allows.
+    """
     feed = etree.Element(f"{{{ATOM_NS}}}feed", nsmap={None: ATOM_NS})
     host = urlsplit(ctx.base_url).hostname or "localhost"
     _sub(feed, "id", f"tag:{host},2024:{path}", ATOM_NS)
@@ -223,6 +232,7 @@ def atom_feed(
     etree.SubElement(feed, f"{{{ATOM_NS}}}link", rel="self", href=ctx.base_url + path.lstrip("/"))
     author = _sub(feed, "author", None, ATOM_NS)
     _sub(author, "name", "bosai-hub", ATOM_NS)
-    for entry in entries:
-        feed.append(copy.deepcopy(entry))  # appending moves an element; the cached one stays intact
-    return etree.tostring(feed, xml_declaration=True, encoding="UTF-8")
+    head = etree.tostring(feed, xml_declaration=True, encoding="UTF-8")
+    close = b"</feed>"
+    assert head.endswith(close)  # the feed has children, so it is never written as an empty element
+    return head[: -len(close)] + b"".join(entries) + close

@@ -13,7 +13,7 @@ from geo.codes import AreaCodes
 from geo.model import Event, Kind, Severity, SourceRef, State, Status
 from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.app import create_app
-from service.cap import ATOM_NS, CAP_NS, CapContext, alert_document, atom_entry, atom_feed
+from service.cap import ATOM_NS, CAP_NS, CapContext, alert_document, atom_entry_bytes, atom_feed
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
 
@@ -135,7 +135,7 @@ def test_every_kind_level_and_state_validates():
                                     supersedes=f"{kind.value}:x@{level}" if level else None))
     for event in events:
         validate(parse(alert_document(event, ctx)))
-    feed = parse(atom_feed([atom_entry(e, ctx) for e in events], ctx, path="/feeds/cap.atom", title="t",
+    feed = parse(atom_feed([atom_entry_bytes(e, ctx) for e in events], ctx, path="/feeds/cap.atom", title="t",
                            updated=events[0].received_at))
     assert len(feed.findall("a:entry", NS)) == len(events)
     for alert in feed.iterfind(".//cap:alert", NS):

@@ -48,7 +48,7 @@ def test_point_gets_its_municipality(registry):
 
 
 def test_line_gets_every_municipality_it_crosses(registry):
-    line = {"type": "LineString", "coordinates": [list(KANAZAWA_HALL), list(NONOICHI_HALL)]}
+    line = {"type": "LineString", "coordinates": (tuple(KANAZAWA_HALL), tuple(NONOICHI_HALL))}
     out = enrich_event(_event(geometry=line), registry)
     assert out.areas == ("17201", "17212") and out.geometry == line
 

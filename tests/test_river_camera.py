@@ -106,7 +106,7 @@ async def test_snapshot_is_stored_and_described(server, fetcher, tmp_path):
     snap = await collector(server, fetcher, tmp_path).poll(NOW)
     (event,) = snap.events
     assert event.id == f"camera:{CAM}" and event.kind == "camera" and event.areas == ("17201",)
-    assert event.geometry == {"type": "Point", "coordinates": [139.766708333, 35.536708333]}
+    assert event.geometry == {"type": "Point", "coordinates": (139.766708333, 35.536708333)}
     props = event.properties
     latest = tmp_path / CAM / "latest.jpg"
     assert props["image"] == str(latest) and latest.read_bytes() == server.app[STATE]["image"]

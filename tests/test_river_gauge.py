@@ -194,7 +194,7 @@ async def test_sensorthings_thresholds_from_thing_properties(server, fetcher, co
     snap = await RiverGaugeCollector("sta", cfg, fetcher, codes).poll(now)
     (event,) = snap.events
     assert event.level == 2 and event.properties["trend_m_per_10min"] == pytest.approx(0.3)
-    assert event.geometry == {"type": "Point", "coordinates": [136.68, 36.58]} and event.title.startswith("浅野川")
+    assert event.geometry == {"type": "Point", "coordinates": (136.68, 36.58)} and event.title.startswith("浅野川")
 
 
 @pytest.mark.parametrize(

@@ -94,12 +94,12 @@ async def test_mlit_restrictions_map_to_complete_snapshot(server, fetcher):
     rain, works = snap.events
     assert rain.kind == "road_closure" and rain.level == 2 and rain.severity == Severity.MODERATE
     assert rain.properties["regulation"] == "通行止" and rain.properties["reason"] == "雨量規制"
-    assert rain.properties["route"] == "国道249号" and rain.geometry == LINE
+    assert rain.properties["route"] == "国道249号" and rain.model_dump(mode="json")["geometry"] == LINE
     assert rain.title == "国道249号 輪島市門前町～輪島市町野町 通行止"
     assert works.level == 0 and works.severity == Severity.MINOR
     assert works.properties["regulation"] == "片側交互通行" and works.properties["reason"] == "工事"
     assert works.properties["cause_code"] == "06"
-    assert works.geometry == {"type": "Point", "coordinates": [136.7, 36.9]}
+    assert works.geometry == {"type": "Point", "coordinates": (136.7, 36.9)}
     assert works.properties["started_at"] == "2026-08-22T09:00:00+09:00"
     assert snap.content_time == datetime(2026, 8, 22, 23, 55, tzinfo=timezone.utc)
 

@@ -101,7 +101,7 @@ _RECORDS = Records(
             line("s", ["b:Station/b:Code", "b:Station/b:Name", "b:Station/b:Location"])
             + for_each(
                 f"b:Kind/b:Property/*/*[{_MEASURE}]",
-                line("v", ["local-name()", "@refID", "@type", "@unit", "@condition", "."]),
+                line("v", ["@refID", "@type", "@unit", "@condition", "."]),
             ),
         ),
     )
@@ -111,7 +111,7 @@ _RECORDS = Records(
         + for_each(f"b:Criteria[1]/*[namespace-uri()='{NS_EB}']", line("t", ["@type", ".", "@unit"])),
     )
     + for_each("/*/b:Body[1]/b:Warning/b:Item/b:Areas/b:Area", line("p", ["b:CityCode", "b:City"])),
-    {"h": 4, "a": 4, "m": 0, "d": 3, "s": 3, "v": 6, "c": 1, "t": 3, "p": 2},
+    {"h": 4, "a": 4, "m": 0, "d": 3, "s": 3, "v": 5, "c": 1, "t": 3, "p": 2},
 )
 # Main texts run over several lines, so they are read as elements (a few per report).
 _MAIN_TEXTS = etree.XPath(
@@ -119,31 +119,27 @@ _MAIN_TEXTS = etree.XPath(
 )
 
 
-@dataclass
+_NO_TIME: tuple[datetime | None, str] = (None, "")
+
+
+@dataclass(slots=True)
 class _Station:
     code: str
     name: str
     location: str
     defines: dict[str, tuple[datetime | None, str]]
-    values: dict[str, dict] = field(default_factory=dict)
+    # refID -> [value, condition, level], in the order the refIDs first appear
+    values: dict[str, list] = field(default_factory=dict)
     measure: str = "水位"
     unit: str | None = None
 
-    def add(self, ref: str, kind: str, value: str, unit: str, condition: str) -> None:
-        slot = self.values.setdefault(ref, {})
-        if kind == "レベル":
-            slot["level"] = int(value) if value.isdecimal() else None
-        else:
-            self.measure, self.unit = kind or self.measure, unit or self.unit
-            slot["value"] = _float(value)
-            slot["condition"] = condition or None
-
     def build(self, thresholds: dict[str, tuple[Threshold, ...]]) -> FloodStation:
-        readings = []
-        for ref, slot in self.values.items():
-            when, label = self.defines.get(ref, (None, ""))
-            readings.append(Reading(when, label, slot.get("value"), slot.get("condition"), slot.get("level")))
-        return FloodStation(self.code, self.name, self.location, self.measure, self.unit, tuple(readings),
+        defines = self.defines
+        readings = tuple(
+            Reading(*defines.get(ref, _NO_TIME), value, condition, level)
+            for ref, (value, condition, level) in self.values.items()
+        )
+        return FloodStation(self.code, self.name, self.location, self.measure, self.unit, readings,
                             thresholds.get(self.code, ()))
 
 
@@ -168,14 +164,28 @@ def _body(records: list[list[str]]) -> tuple[tuple[FloodStation, ...], tuple[Are
     cities: dict[str, Area] = {}
     defines: dict[str, tuple[datetime | None, str]] = {}
     criteria: list[Threshold] = []
+    station = _Station("", "", "", defines)  # "v" records always follow their station's "s"
+    values = station.values
     for row in records:
         tag = row[0]
         if tag == "v":
-            _, _, ref, kind, unit, condition, value = row
-            stations[-1].add(ref, kind, value, unit, condition)
+            _, ref, kind, unit, condition, value = row
+            slot = values.get(ref)
+            if slot is None:
+                slot = values[ref] = [None, None, None]
+            if kind == "レベル":
+                slot[2] = int(value) if value.isdecimal() else None
+            else:
+                if kind:
+                    station.measure = kind
+                if unit:
+                    station.unit = unit
+                slot[0], slot[1] = _float(value), condition or None
         elif tag == "s":
             _, code, name, location = row
-            stations.append(_Station(code, name, location, defines))
+            station = _Station(code, name, location, defines)
+            values = station.values
+            stations.append(station)
         elif tag == "d":
             _, time_id, when, label = row
             defines[time_id] = (parse_datetime(when or None, "TimeDefine/DateTime"), label)

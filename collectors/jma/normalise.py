@@ -154,13 +154,14 @@ class _Common:
             state = State.ACTIVE
         severity, urgency, certainty = _CAPS.get((level, observed)) or _cap(level, observed)
         head = self.head
-        return Event(
-            id=key + self.suffix, kind=kind, level=level, severity=severity, urgency=urgency,
-            certainty=certainty, state=state, status=self.status, areas=tuple(areas),
-            issued_at=head.report_datetime, expires_at=head.valid_datetime,
-            title=title, text=head.headline_text, source=self.source,
-            properties=self.properties | props,
-        )
+        # Fully validated like Event(...); a dict skips the keyword-argument packing of __init__.
+        return Event.model_validate({
+            "id": key + self.suffix, "kind": kind, "level": level, "severity": severity, "urgency": urgency,
+            "certainty": certainty, "state": state, "status": self.status, "areas": tuple(areas),
+            "issued_at": head.report_datetime, "expires_at": head.valid_datetime,
+            "title": title, "text": head.headline_text, "source": self.source,
+            "properties": self.properties | props,
+        })
 
 
 def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Event]:

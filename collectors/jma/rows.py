@@ -25,7 +25,8 @@ NEWLINE = "<xsl:text>&#10;</xsl:text>"
 # ends with white space: one search anchored on the separators (so it runs at C speed) instead of a
 # strip per cell. SPACE is what str.isspace() accepts, less the two separators.
 SPACE = "[\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-_PADDED = re.compile(f"[\t\n](?:(?<={SPACE}[\t\n])|{SPACE})")
+# One pattern per separator: a literal first character makes the search skip ahead at C speed.
+_PADDED = tuple(re.compile(f"{sep}(?:(?<={SPACE}{sep})|{SPACE})") for sep in "\t\n")
 
 
 def line(tag: str, fields: list[str]) -> str:
@@ -70,7 +71,7 @@ class Records:
         for cells in rows:
             if widths.get(cells[0]) != len(cells):
                 raise PayloadError("JMA report item has a tab or line break inside a code or name")
-        if _PADDED.search(text):
+        if _PADDED[0].search(text) or _PADDED[1].search(text):
             rows = [[cell.strip() for cell in cells] for cells in rows]
         return rows
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+
 from geo.codes import AreaCodes
 from geo.model import Event, Status, utcnow
 from geo.store.base import FeedEntry, Store, StoreError

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
 
 from geo.model import Event, Status
 from geo.store.base import SourceStatus, Store
@@ -32,21 +31,6 @@ def page_representation(body: bytes) -> Representation:
 def statuses_fingerprint(statuses: list[SourceStatus]) -> Hashable:
     """What of the source statuses a page shows: state and data time per source."""
     return tuple((s.source_id, s.state.value, s.content_time, s.last_success) for s in statuses)
-
-
-class CurrentEvents:
-    """The store as a page render reads it: the current events given, every other read passed through."""
-
-    def __init__(self, store: Store, events: list[Event]) -> None:
-        self._store = store
-        self._events = events
-
-    async def query(self, **filters: Any) -> list[Event]:
-        """The current events (unfiltered: the ones given; filtered: from the store)."""
-        return self._events if not filters else await self._store.query(**filters)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 async def _advance(store: Store, seq: int, events: list[Event]) -> list[Event]:

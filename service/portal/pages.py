@@ -19,9 +19,9 @@ from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.assets import static_file
 from service.portal.levels import level_view
-from service.portal.page_cache import CurrentEvents, statuses_fingerprint
+from service.portal.page_cache import statuses_fingerprint
 from service.portal.state import PORTAL_KEY, Portal
-from service.portal.view import Clock, build_view, near_view
+from service.portal.view import Clock, near_view, shape_view
 
 routes = web.RouteTableDef()
 
@@ -75,6 +75,15 @@ def _render(portal: Portal, template: str, lang: str, **context: Any) -> bytes:
     )
 
 
+def _shape_and_render(portal: Portal, template: str, lang: str, area: str | None, clock: Clock,
+                      events: list, statuses: list, report: dict[str, Any] | None) -> bytes:
+    _ = portal.gettext(lang)
+    view = shape_view(events, statuses, portal.registry, portal.settings, clock, _, area)
+    near = near_view(report, portal.registry, _) if report is not None else None
+    context = {"view": view, "near": near, "selected_area": area, "area_place": near["place"] if near else None}
+    return _render(portal, template, lang, client=portal.client_data(lang), **context)
+
+
 async def _data_page(request: web.Request, template: str, cache_control: str | None = None) -> web.Response:
     """A page showing the store's data, re-rendered only when the data, statuses or minute changed."""
     if not request.app[STORE_READY_KEY].is_set():
@@ -105,18 +114,14 @@ async def data_page(app: web.Application, template: str, lang: str, area: str | 
     )
 
     async def render() -> bytes:
-        _ = portal.gettext(lang)
         # Every language and area rendered at this head shares one query of the current events.
-        current = CurrentEvents(store, await portal.pages.current_events(store, head))
-        view = await build_view(current, portal.registry, portal.settings, clock, _, area, statuses)
-        near = None
+        events = await portal.pages.current_events(store, head)
+        report = None
         if area is not None:
-            lon, lat = portal.area_point(area)
-            near = near_view(await portal.what_affects(store, lon, lat), portal.registry, _)
-        context = {"view": view, "near": near, "selected_area": area, "area_place": near["place"] if near else None}
-        # A list of a few thousand items takes Jinja a tenth of a second: off the event loop, so
-        # requests keep being answered meanwhile (the thread yields the GIL every few milliseconds).
-        return await asyncio.to_thread(_render, portal, template, lang, client=portal.client_data(lang), **context)
+            report = await portal.what_affects(store, *portal.area_point(area))
+        # Shaping and rendering a list of a few thousand items takes a tenth of a second: done in a
+        # worker thread, so requests keep being answered meanwhile (it yields the GIL every few ms).
+        return await asyncio.to_thread(_shape_and_render, portal, template, lang, area, clock, events, statuses, report)
 
     return await portal.pages.get((template, lang, area), version, render)
 

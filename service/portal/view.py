@@ -14,7 +14,7 @@ from typing import Any
 from geo.here import AREAL_KINDS
 from geo.model import Event, Kind
 from geo.shelters import ShelterStatus
-from geo.store.base import SourceState, SourceStatus, Store
+from geo.store.base import SourceState, SourceStatus
 from service.portal.levels import N_, Gettext, LevelView, level_view
 
 # Source kinds by collector `type`; a source of unknown type is shown by its id.
@@ -219,17 +219,16 @@ def _shelters(events: list[Event], registry: Any, _: Gettext, area: str | None) 
     return found
 
 
-async def build_view(
-    store: Store,
+def shape_view(
+    events: list[Event],
+    statuses: list[SourceStatus],
     registry: Any,
     settings: Any,
     clock: Clock,
     _: Gettext,
     area: str | None = None,
-    statuses: list[SourceStatus] | None = None,
 ) -> PortalView:
-    """Read the store and shape it for the portal (optionally one municipality only)."""
-    events = await store.query()
+    """The portal's view of the current events and source statuses (no I/O: safe in a worker thread)."""
     by_kind: dict[Kind, list[Event]] = defaultdict(list)
     for event in events:
         by_kind[event.kind].append(event)
@@ -237,8 +236,6 @@ async def build_view(
     gauges.sort(key=lambda e: (-e.level, e.id))
     roads = [r for r in by_kind[Kind.ROAD_CLOSURE] if area is None or area in r.areas]
     cameras = [c for c in by_kind[Kind.CAMERA] if area is None or area in c.areas]
-    if statuses is None:
-        statuses = await store.source_statuses()
     sources = _source_views(statuses, settings, clock, _)
     stale = [s for s in sources if s.bad]
     places = [_place(registry, code) for code in sorted(registry.codes.municipalities)]

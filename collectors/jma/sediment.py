@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import Area, B, Control, Head, area_of, body_of
+from collectors.jma.report import Area, B, Control, Head, area_of, body_of, child
 from collectors.jma.rows import RowQuery
 
 CONTROL_TITLE = "土砂災害警戒情報"
@@ -53,5 +53,5 @@ def parse_sediment(control: Control, head: Head, root: etree._Element) -> Sedime
         if not area_code:
             raise PayloadError("土砂災害警戒情報 item has no Area/Code")
         items.append(SedimentItem(Area(area_code, area_name, code_type or None), name, code, status))
-    target = area_of(body.find(B + "TargetArea"), B)
+    target = area_of(child(body, B + "TargetArea"), B)
     return SedimentReport(control=control, head=head, target_area=target, items=tuple(items))

@@ -60,6 +60,7 @@ def _named_level(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+@functools.lru_cache(maxsize=1024)  # pure; every municipality of a report repeats its kind
 def sediment_level(kind_name: str, kind_code: str) -> int:
     """警戒レベル of a 土砂災害警戒情報 kind: 警戒 / レベル４土砂災害危険警報 -> 4, 特別警報 -> 5."""
     named = _named_level(kind_name)
@@ -154,8 +155,9 @@ class _Common:
             state = State.ACTIVE
         severity, urgency, certainty = _CAPS.get((level, observed)) or _cap(level, observed)
         head = self.head
-        # Fully validated like Event(...); a dict skips the keyword-argument packing of __init__.
-        return Event.model_validate({
+        # Fully validated, as Event(...) and Event.model_validate are, by the model's own validator,
+        # without their keyword-argument packing and wrapper frames.
+        return Event.__pydantic_validator__.validate_python({
             "id": key + self.suffix, "kind": kind, "level": level, "severity": severity, "urgency": urgency,
             "certainty": certainty, "state": state, "status": self.status, "areas": tuple(areas),
             "issued_at": head.report_datetime, "expires_at": head.valid_datetime,

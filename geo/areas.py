@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.codes import AreaCodes, UnknownAreaCode
 from geo.grid import OUTSIDE, CellIndex, exact_lookup
+from geo.model import position_tuples
 
 BBox = tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
 
@@ -76,17 +77,10 @@ def _same_dimension(geom: BaseGeometry, dim: int) -> BaseGeometry:
 
 
 def to_geojson(geom: BaseGeometry) -> dict[str, Any]:
-    """A shapely geometry as a GeoJSON mapping (coordinates as lists, 6 decimals = 0.1 m)."""
+    """A shapely geometry as a GeoJSON mapping (coordinates as nested tuples, as Events hold them;
+    6 decimals = 0.1 m)."""
     mapping = shapely.geometry.mapping(shapely.set_precision(geom, 1e-6))
-    return _lists(mapping)
-
-
-def _lists(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    return value
+    return {**mapping, "coordinates": position_tuples(mapping["coordinates"])}
 
 
 class Boundaries:
@@ -115,6 +109,7 @@ class Boundaries:
         self._tree = shapely.STRtree(self.polygons)
         self._grid = CellIndex(self.polygons)
         self._union_cache: dict[tuple[str, ...], BaseGeometry] = {}
+        self._outline_cache: dict[tuple[str, ...], dict[str, Any]] = {}
 
     @classmethod
     def load(
@@ -221,6 +216,15 @@ class Boundaries:
             union = shapely.simplify(union, simplify_deg, preserve_topology=True)
         self._union_cache[key] = union
         return union
+
+    def outline_geojson(self, jis_codes: Iterable[str], simplify_deg: float = 0.0) -> dict[str, Any]:
+        """`union_of` as GeoJSON, computed once per set of codes (warnings name the same areas in
+        every report, and a polygon's coordinates take longer to write out than to look up)."""
+        key = tuple(sorted(set(jis_codes))) + (str(simplify_deg),)
+        cached = self._outline_cache.get(key)
+        if cached is None:
+            cached = self._outline_cache[key] = to_geojson(self.union_of(key[:-1], simplify_deg))
+        return dict(cached)  # coordinates are immutable tuples; the mapping itself is the caller's
 
     def name(self, jis: str) -> str:
         """Japanese name of a municipality code."""

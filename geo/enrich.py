@@ -55,7 +55,6 @@ def enrich_event(event: Event, registry: GeoRegistry) -> Event:
     elif event.areas:
         known = [a for a in event.areas if a in registry.boundaries.codes]
         if known:
-            outline = registry.boundaries.union_of(known, simplify_deg=SIMPLIFY_DEG)
-            update["geometry"] = to_geojson(outline)
+            update["geometry"] = registry.boundaries.outline_geojson(known, simplify_deg=SIMPLIFY_DEG)
             update["properties"] = {**event.properties, "geometry_source": GEOMETRY_FROM_AREAS}
     return event.model_copy(update=update) if update else event

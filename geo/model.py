@@ -109,7 +109,7 @@ def _aware_utc(value: datetime | None) -> datetime | None:
 UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
 
 
-def _positions_as_tuples(coords: Any) -> Any:
+def position_tuples(coords: Any) -> Any:
     """GeoJSON coordinates (nested lists of numbers) as nested tuples.
 
     A warning area's polygon is thousands of positions. As tuples of numbers the cyclic garbage
@@ -119,7 +119,7 @@ def _positions_as_tuples(coords: Any) -> Any:
     if isinstance(coords, (list, tuple)):
         if coords and isinstance(coords[0], (int, float)):
             return tuple(coords)
-        return tuple(_positions_as_tuples(part) for part in coords)
+        return tuple(position_tuples(part) for part in coords)
     return coords
 
 
@@ -182,7 +182,7 @@ class Event(BaseModel):
         if value.get("type") not in allowed:
             raise ValueError(f"geometry type {value.get('type')!r} is not one of {sorted(allowed)}")
         if "coordinates" in value:
-            value = {**value, "coordinates": _positions_as_tuples(value["coordinates"])}
+            value = {**value, "coordinates": position_tuples(value["coordinates"])}
         return value
 
     @model_validator(mode="after")

@@ -175,21 +175,24 @@ class SQLiteStore:
     async def get_many(self, event_ids: Iterable[str]) -> dict[str, Event]:
         """Current versions of several events, by id (missing ids absent)."""
         ids = dumps(sorted(set(event_ids)))
-        rows = await self._run(
-            self._fetch, "SELECT data FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+        events = await self._run(
+            self._fetch_events, "SELECT data FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
         )
-        events = [event_from_json(r[0]) for r in rows]
         return {e.id: e for e in events}
 
     def _fetch(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self._conn.execute(query, params).fetchall()
 
+    def _fetch_events(self, query: str, params: tuple[Any, ...] = ()) -> list[Event]:
+        # Decoded in the store's thread: a full query is thousands of events, and decoding them on
+        # the event loop would hold up every request for that long.
+        return [event_from_json(row[0]) for row in self._conn.execute(query, params)]
+
     async def history(self, event_id: str) -> list[Event]:
         """Every stored version of an event, oldest first."""
-        rows = await self._run(
-            self._fetch, "SELECT data FROM event_versions WHERE id = ? ORDER BY version", (event_id,)
+        return await self._run(
+            self._fetch_events, "SELECT data FROM event_versions WHERE id = ? ORDER BY version", (event_id,)
         )
-        return [event_from_json(r[0]) for r in rows]
 
     async def query(
         self,
@@ -229,8 +232,7 @@ class SQLiteStore:
         query = "SELECT e.data FROM events e"
         if where:
             query += " WHERE " + " AND ".join(where)
-        rows = await self._run(self._fetch, query + " ORDER BY e.id", tuple(params))
-        return [event_from_json(r[0]) for r in rows]
+        return await self._run(self._fetch_events, query + " ORDER BY e.id", tuple(params))
 
     async def events_by_source(self, source_id: str, include_ended: bool = False) -> list[Event]:
         """Current events last written by a source (for snapshot diffs)."""
@@ -239,8 +241,7 @@ class SQLiteStore:
         if not include_ended:
             query += f" AND state NOT IN ({','.join('?' * len(_ENDED))})"
             params += _ENDED
-        rows = await self._run(self._fetch, query + " ORDER BY id", tuple(params))
-        return [event_from_json(r[0]) for r in rows]
+        return await self._run(self._fetch_events, query + " ORDER BY id", tuple(params))
 
     async def observations(
         self, station: str, since: datetime | None = None, until: datetime | None = None

@@ -63,9 +63,12 @@ class Records:
         """The records of the document `elem` belongs to: [tag, field...], values stripped, missing ones ""."""
         try:
             # An element given directly would be taken as the root of a document of its own.
-            text = str(self._transform(elem.getroottree()))
+            result = self._transform(elem.getroottree())
         except etree.XSLTError as exc:
             raise PayloadError(f"JMA report items could not be read: {exc}") from None
+        # The serialised bytes, decoded here: str(result) would also run a regex over the whole
+        # text to drop an XML declaration, which text output never has.
+        text = bytes(result).decode("utf-8")
         widths = self._widths
         rows = [line.split("\t") for line in text.split("\n") if line]
         for cells in rows:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import Area, Control, Head
+from collectors.jma.report import Area, Control, Head, builder, new_area
 from collectors.jma.rows import Records, for_each, line
 
 TITLE_LEGACY = "気象特別警報・警報・注意報"  # VPWW53
@@ -93,6 +93,8 @@ class WarningReport:
     items: tuple[WarningItem, ...]
 
 
+_new_kind = builder(WarningKind)
+_new_item = builder(WarningItem)
 # One "i" record per municipality item, followed by a "k" record per Kind listed in it.
 _ROWS = Records(
     for_each(
@@ -113,11 +115,11 @@ def parse_warnings(control: Control, head: Head, root: etree._Element) -> Warnin
     for row in _ROWS(root):
         if row[0] == "i":
             if area is not None:
-                items.append(WarningItem(area, tuple(kinds), none, change))
+                items.append(_new_item(area, tuple(kinds), none, change))
             _, code, name, code_type, change = row
             if not code:
                 raise PayloadError("weather-warning item has no Area/Code")
-            area, change, kinds, none = Area(code, name, code_type or None), change or None, [], False
+            area, change, kinds, none = new_area(code, name, code_type or None), change or None, [], False
             continue
         _, k_name, k_code, status, last_name, last_code = row
         if not k_name:
@@ -125,7 +127,7 @@ def parse_warnings(control: Control, head: Head, root: etree._Element) -> Warnin
                 none = True
                 continue
             raise PayloadError(f"warning item Kind has no Name (status {status or None!r})")
-        kinds.append(WarningKind(k_name, k_code, status, last_name or None, last_code or None))
+        kinds.append(_new_kind(k_name, k_code, status, last_name or None, last_code or None))
     if area is not None:
-        items.append(WarningItem(area, tuple(kinds), none, change))
+        items.append(_new_item(area, tuple(kinds), none, change))
     return WarningReport(control, head, generation_of(control.title), tuple(items))

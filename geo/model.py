@@ -6,6 +6,7 @@ nothing else. Times are timezone-aware and stored in UTC; JST is a presentation 
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -158,7 +159,8 @@ class Event(BaseModel):
     issued_at: UtcDatetime | None = None
     observed_at: UtcDatetime | None = None
     expires_at: UtcDatetime | None = None
-    received_at: UtcDatetime = Field(default_factory=utcnow)
+    # utcnow's own call, without a Python frame per event (pydantic calls the factory for each)
+    received_at: UtcDatetime = Field(default_factory=functools.partial(datetime.now, timezone.utc))
     title: str = ""
     text: str = ""
     source: SourceRef

@@ -92,16 +92,21 @@ def flood_level(kind_name: str, kind_code: str) -> int:
 
 def weather_level(kind: WarningKind) -> int:
     """警戒レベル相当 of a warning kind: Ｒ０６ by its number; else 特別警報 5, 警報 3 (高潮 4), 注意報 2."""
-    named = _named_level(kind.name)
+    return _weather_level(kind.name, kind.code)
+
+
+@functools.lru_cache(maxsize=1024)  # pure; every municipality of a report repeats its kinds
+def _weather_level(name: str, code: str) -> int:
+    named = _named_level(name)
     if named is not None:
         return named
-    if kind.name.endswith("特別警報"):
+    if name.endswith("特別警報"):
         return 5
-    if kind.name.endswith("警報"):
-        return 4 if kind.family == "高潮" else 3
-    if kind.name.endswith("注意報"):
+    if name.endswith("警報"):
+        return 4 if family_of(name) == "高潮" else 3
+    if name.endswith("注意報"):
         return 2
-    raise UnsupportedDocument(f"unknown warning kind {kind.name!r} (code {kind.code!r})")
+    raise UnsupportedDocument(f"unknown warning kind {name!r} (code {code!r})")
 
 
 @functools.lru_cache(maxsize=4096)  # pure per table; reports repeat every municipality of a prefecture
@@ -246,14 +251,16 @@ def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, al
     # (jis, family) -> (level, kind, area); an active kind beats a lifted one, a higher level a lower.
     chosen: dict[tuple[str, str], tuple[int, WarningKind, Area]] = {}
     for item in report.items:
-        jis = _jis(item.area.code, codes, all_areas)
-        if jis is None:
-            continue
+        jis = None  # looked up at the item's first levelled kind: most items list none
         for kind in item.kinds:
             family = family_of(kind.name)  # what kind.family gives, without the property
             if family not in _LEVELLED or kind.status in _SKIPPED_STATUSES:
                 continue
-            level = -1 if kind.status in _LIFTED_STATUSES else weather_level(kind)
+            if jis is None:
+                jis = _jis(item.area.code, codes, all_areas)
+                if jis is None:
+                    break
+            level = -1 if kind.status in _LIFTED_STATUSES else _weather_level(kind.name, kind.code)
             key = (jis, family)
             held = chosen.get(key)
             if held is None or level > held[0]:

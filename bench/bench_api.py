@@ -4,10 +4,8 @@
 
 A heavy-rain store of N features (gauges at raised levels, sediment warnings, road closures,
 shelters, cameras) is built in a temporary SQLite file; the service runs in its own process (one
-aiohttp worker, access log off, INFO logging, uvloop, start-up heap frozen: as `bosai run`) and
-serves /api/v1/events from its in-memory snapshot, which it also writes to a static directory.
-The trivial handler runs on the same event loop (--loop), so the ratio isolates the app's own
-work. References, on the same bytes
+aiohttp worker, access log off, INFO logging as deployed) and serves /api/v1/events from its
+in-memory snapshot, which it also writes to a static directory. References, on the same bytes
 (the bench checks that every server sends byte-identical bodies with the same Content-Encoding):
   trivial    an aiohttp handler returning the snapshot's bytes (identity or its .gz) from memory
   nginx file nginx serving the snapshot's file (gzip_static for the .gz) with the same file-serving
@@ -289,19 +287,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--speed", type=float, default=720, help="scenario seconds per second while ingesting")
-    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
-                        help="event loop of the service and of the trivial handler alike (the service's default: uvloop)")
     parser.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dir")
     parser.add_argument("--port", type=int)
     parser.add_argument("--file")
     parser.add_argument("--ready", help="file a child creates once it serves")
     args = parser.parse_args()
-    if args.mode in ("_serve", "_trivial"):
-        from service.cli import new_event_loop
-
-        with asyncio.Runner(loop_factory=lambda: new_event_loop(args.loop)) as runner:
-            runner.run(serve(args) if args.mode == "_serve" else trivial(args))
+    if args.mode == "_serve":
+        asyncio.run(serve(args))
+        return
+    if args.mode == "_trivial":
+        asyncio.run(trivial(args))
         return
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -313,9 +309,8 @@ def main() -> None:
     try:
         app_port, trivial_port, file_port, front_port = (free_port() for _ in range(4))
         started = time.monotonic()
-        loop = ("--loop", args.loop)
         service = start_child("_serve", workdir, "--dir", str(workdir), "--port", str(app_port),
-                              "--features", str(args.features), *loop)
+                              "--features", str(args.features))
         procs.append(service)
         static = workdir / "static"
         snapshot_file = static / "api" / "v1" / "events.geojson"
@@ -328,7 +323,7 @@ def main() -> None:
         reference = workdir / "reference.geojson"
         reference.write_bytes(body)
         Path(str(reference) + ".gz").write_bytes((static / "api/v1/events.geojson.gz").read_bytes())
-        procs.append(start_child("_trivial", workdir, "--file", str(reference), "--port", str(trivial_port), *loop))
+        procs.append(start_child("_trivial", workdir, "--file", str(reference), "--port", str(trivial_port)))
         conf = nginx_conf(workdir, static, file_port, front_port, app_port)
         nginx = subprocess.Popen(["nginx", "-e", str(workdir / "nginx-error.log"), "-c", str(conf), "-p", str(workdir)],
                                  stderr=subprocess.PIPE)
@@ -351,7 +346,7 @@ def main() -> None:
         seq_file = workdir / "feed.seq"
         seq_file.unlink(missing_ok=True)
         procs.append(start_child("_serve", workdir, "--dir", str(workdir), "--port", str(app_port), "--demo",
-                                 "--speed", str(args.speed), *loop))
+                                 "--speed", str(args.speed)))
         time.sleep(3)  # the first polls of every source land before measuring
         seq0, builds0 = map(int, seq_file.read_text().split())
         t0 = time.monotonic()
@@ -362,8 +357,7 @@ def main() -> None:
         seq1, builds1 = map(int, seq_file.read_text().split())
         elapsed = time.monotonic() - t0
 
-        print(f"\nevent loop of the service and the trivial handler: {args.loop}")
-        print(f"wrk -t2 -c{c} -d{d}s --latency, median of {n} runs: requests/s (p99 ms); no ingest")
+        print(f"\nwrk -t2 -c{c} -d{d}s --latency, median of {n} runs: requests/s (p99 ms); no ingest")
         print(f"{'body':16} " + " ".join(f"{k:>18}" for k in urls))
         for label, results in rows:
             print(f"{label:16} " + " ".join(f"{fmt(results[k]):>18}" for k in urls))
@@ -377,11 +371,6 @@ def main() -> None:
         print(f"wrk -t2 -c256 -d{d}s --latency, median of {n} runs: requests/s (p99 ms); goal p99 < 50 ms")
         for target in ("app", "nginx+app"):
             print(f"  {target:10} gzip {fmt(loaded[(target, 'gzip')])}   identity {fmt(loaded[(target, 'identity')])}")
-        # Little's law: with every connection always waiting, the mean latency is connections / throughput.
-        floor = {label: 256e3 / loaded[("nginx+app", label)]["rps"] for label in ("gzip", "identity")}
-        print(f"  (mean latency implied by 256 connections at the nginx+app rate: gzip {floor['gzip']:.0f} ms, "
-              f"identity {floor['identity']:.0f} ms: browsers send Accept-Encoding, so the gzip row is the residents' "
-              "case; the 1.8 MB identity body is bound by copying bandwidth)")
         bad = [(k, r["errors"], r["socket"]) for _, results in rows for k, r in results.items()
                if r["errors"] or r["socket"]]
         bad += [(k, r["errors"], r["socket"]) for k, r in loaded.items() if r["errors"] or r["socket"]]

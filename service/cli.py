@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -27,15 +26,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
-    """The event loop `[service] event_loop` names: uvloop's (libuv) or the standard one."""
-    if kind == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM."""
     from aiohttp import web
@@ -52,15 +42,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["service"]["port"] = args.port
     config = args.config or (str(DEMO_CONFIG) if args.demo else None)
     settings = _load(config, overrides)
-    loop = new_event_loop(settings.service.event_loop)
-    asyncio.set_event_loop(loop)
     app = create_app(settings, demo=args.demo, long_running=True)
     host, port = settings.service.host, settings.service.port
     print(f"bosai-hub portal: http://{host}:{port}/", flush=True)
     try:
         web.run_app(
             app,
-            loop=loop,
             host=host,
             port=port,
             print=None,

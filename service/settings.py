@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,9 +31,6 @@ class ServiceSettings(Closed):
     data_dir: Path = Field(default=Path("var"), description="Directory for the SQLite file, images and snapshots.")
     timezone: str = Field(default="Asia/Tokyo", description="Time zone in which times are shown.")
     shutdown_timeout_s: float = Field(default=15, gt=0, description="Time allowed for in-flight work on shutdown.")
-    event_loop: Literal["uvloop", "asyncio"] = Field(
-        default="uvloop", description="Event loop of `bosai run`: uvloop (libuv, faster) or the standard asyncio one."
-    )
 
 
 class StoreSettings(Closed):

@@ -371,6 +371,11 @@ def main() -> None:
         print(f"wrk -t2 -c256 -d{d}s --latency, median of {n} runs: requests/s (p99 ms); goal p99 < 50 ms")
         for target in ("app", "nginx+app"):
             print(f"  {target:10} gzip {fmt(loaded[(target, 'gzip')])}   identity {fmt(loaded[(target, 'identity')])}")
+        # Little's law: with every connection always waiting, the mean latency is connections / throughput.
+        floor = {label: 256e3 / loaded[("nginx+app", label)]["rps"] for label in ("gzip", "identity")}
+        print(f"  (mean latency implied by 256 connections at the nginx+app rate: gzip {floor['gzip']:.0f} ms, "
+              f"identity {floor['identity']:.0f} ms: browsers send Accept-Encoding, so the gzip row is the residents' "
+              "case; the 1.8 MB identity body is bound by copying bandwidth)")
         bad = [(k, r["errors"], r["socket"]) for _, results in rows for k, r in results.items()
                if r["errors"] or r["socket"]]
         bad += [(k, r["errors"], r["socket"]) for k, r in loaded.items() if r["errors"] or r["socket"]]

@@ -51,6 +51,10 @@ log = structlog.get_logger(__name__)
 
 GEOJSON_CONTENT_TYPE = "application/geo+json"
 DEBOUNCE_S = 0.25
+# Serialising and compressing the documents takes CPU that serving them needs too: during a storm
+# of changes builds may take at most this share of the time (a 1 s build, then 1 s without one).
+# A slower build, on a machine busy answering residents, spaces the builds out further by itself.
+BUILD_DUTY = 0.5
 PAGE_TICK_S = 1.0  # how soon a source turning stale, or the next minute, reaches the list page files
 # Page renders run on the event loop (Jinja): under a stream of changes they may take at most this
 # share of its time, so a page is re-rendered at most every (render time / PAGE_DUTY) seconds, and
@@ -114,7 +118,8 @@ def events_body(events: list[Event]) -> bytes:
 
 
 class PortalSnapshot:
-    """The materialised hot documents, rebuilt after changes at most once per `debounce_s`."""
+    """The materialised hot documents, rebuilt after changes at most once per `debounce_s`, and
+    never more often than lets builds take `build_duty` of the time."""
 
     def __init__(
         self,
@@ -133,6 +138,8 @@ class PortalSnapshot:
         self.cap = cap
         self.static_dir = static_dir
         self.debounce_s = debounce_s
+        self.build_duty = BUILD_DUTY
+        self._build_due = 0.0  # monotonic time before which the data documents are not rebuilt
         self.clock = clock
         self.pages: dict[str, PageRenderer] = pages or {}  # key -> its renderer (the portal's page cache)
         self.page_tick_s = page_tick_s
@@ -164,8 +171,9 @@ class PortalSnapshot:
         """A snapshot document by URL key, or None before the first build.
 
         While a rebuild is due the previous documents are served: they trail the store by at most
-        the debounce plus one build, well inside the max-age every client may cache them for, and
-        answering from the store instead would cost the event loop a full serialisation per request.
+        the debounce or the pause between builds, plus one build, well inside the max-age every
+        client may cache them for; answering from the store instead would cost the event loop a
+        full serialisation per request.
         """
         return self.documents.get(key)
 
@@ -185,7 +193,8 @@ class PortalSnapshot:
         try:
             while True:
                 await self._dirty.wait()
-                await asyncio.sleep(self.debounce_s)  # let a burst of changes land in one build
+                # Let a burst of changes land in one build, and leave the CPU its share between builds.
+                await asyncio.sleep(max(self.debounce_s, self._build_due - time.monotonic()))
                 self._dirty.clear()
                 started = time.monotonic()
                 try:
@@ -260,6 +269,7 @@ class PortalSnapshot:
             self.page_cache.known_events = (seq, active)  # what store.query() gives at this feed head
         feed_events = [e for e in current if in_feed(e, now)]
         previous = await self._previous_versions(feed_events)
+        started = time.monotonic()
         docs = await asyncio.to_thread(self._render, active, feed_events, previous, modified, now)
         changed = {k: rep for k, rep in docs.items() if k not in self.documents or
                    self.documents[k].etag_hash != rep.etag_hash}
@@ -268,6 +278,7 @@ class PortalSnapshot:
         self.documents = {k: changed.get(k, self.documents.get(k, rep)) for k, rep in docs.items()} | pages
         if self.static_dir is not None and changed:
             await asyncio.to_thread(self._write, changed)
+        self._build_due = started + (time.monotonic() - started) / self.build_duty
         if (wait := self._pages_due - time.monotonic()) > 0:
             await asyncio.sleep(wait)  # the data documents are out; the pages wait for their share of the loop
         await self.refresh_pages()

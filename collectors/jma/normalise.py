@@ -152,6 +152,7 @@ class _Common:
 
     def event(self, key: str, kind: Kind, level: int, lifted: bool, title: str, areas, props,
               observed: bool = False) -> Event:
+        """The Event of one key; `props` are its properties, the report's own included."""
         if self.cancelled:
             state, level = State.CANCELLED, 0
         elif lifted:
@@ -167,7 +168,7 @@ class _Common:
             "certainty": certainty, "state": state, "status": self.status, "areas": tuple(areas),
             "issued_at": head.report_datetime, "expires_at": head.valid_datetime,
             "title": title, "text": head.headline_text, "source": self.source,
-            "properties": self.properties | props,
+            "properties": props,
         })
 
 
@@ -184,9 +185,14 @@ def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, 
                 by_jis[jis] = [item]
     events = []
     head_title = report.head.title
+    common_props = common.properties
     for jis, items in by_jis.items():
-        active = [i for i in items if i.status not in _LIFTED_STATUSES and i.kind_name != "解除"]
-        if len(active) == 1:  # the usual case: one line per municipality
+        if len(items) == 1:  # the usual case: one line per municipality
+            chosen = items[0]
+            active = [chosen] if chosen.status not in _LIFTED_STATUSES and chosen.kind_name != "解除" else []
+        else:
+            active = [i for i in items if i.status not in _LIFTED_STATUSES and i.kind_name != "解除"]
+        if len(active) == 1:
             chosen = active[0]
             level = sediment_level(chosen.kind_name, chosen.kind_code)
         elif active:
@@ -195,7 +201,7 @@ def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, 
         else:
             chosen, level = items[0], 0
         area = chosen.area
-        props = {"area_code": area.code, "area_name": area.name, "kind_name": chosen.kind_name,
+        props = {**common_props, "area_code": area.code, "area_name": area.name, "kind_name": chosen.kind_name,
                  "kind_code": chosen.kind_code, "item_status": chosen.status}
         title = f"{head_title}（{area.name}）"
         events.append(common.event(f"sediment:{jis}", Kind.SEDIMENT_WARNING, level, not active, title, (jis,), props))
@@ -233,6 +239,7 @@ def _flood_events(report: FloodReport, common: _Common, codes: AreaCodes, all_ar
         return []
     observed = report.kind_code in ("50", "51", "52") or "氾濫発生" in report.kind_name
     props = {
+        **common.properties,
         "kind_name": report.kind_name, "kind_code": report.kind_code, "condition": report.condition,
         "rivers": [_area_json(a) for a in report.rivers],
         "prefectures": [_area_json(a) for a in report.prefecture_areas],
@@ -266,11 +273,12 @@ def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, al
             if held is None or level > held[0]:
                 chosen[key] = (level, kind, item.area)
     events = []
+    common_props = common.properties
     for (jis, family), (level, kind, area) in chosen.items():
         lifted = level < 0
-        props = {"area_code": area.code, "area_name": area.name, "family": family, "kind_name": kind.name,
-                 "kind_code": kind.code, "item_status": kind.status, "last_kind_name": kind.last_name,
-                 "generation": report.generation}
+        props = {**common_props, "area_code": area.code, "area_name": area.name, "family": family,
+                 "kind_name": kind.name, "kind_code": kind.code, "item_status": kind.status,
+                 "last_kind_name": kind.last_name, "generation": report.generation}
         title = f"{area.name} {kind.name}{' 解除' if lifted else ''}"
         events.append(common.event(f"weather:{jis}:{family}", Kind.WEATHER_WARNING, max(level, 0), lifted,
                                    title, (jis,), props))

@@ -101,7 +101,7 @@ def create_app(
     `long_running` (the `bosai run` process) freezes the start-up heap once every context has
     started (see `frozen_heap_ctx`); tests building many apps in one process leave it off.
     """
-    app = web.Application(middlewares=[problem_middleware, metrics.middleware])
+    app = web.Application(middlewares=[metrics.middleware, problem_middleware])
     app[SETTINGS_KEY] = settings
     geo = GeoRegistry.load(settings.region)
     app[GEO_KEY] = geo

@@ -63,12 +63,23 @@ REGISTRY.register(REQUESTS)
 
 @web.middleware
 async def middleware(request: web.Request, handler):
-    """Count and time every request by its route pattern (not raw path, to bound cardinality)."""
+    """Count and time every request by its route pattern (not raw path, to bound cardinality).
+
+    Outermost, so answers made from errors (problem+json 400/404/503) are counted with their
+    status, and an error that escapes every handler is counted as the 500 aiohttp sends.
+    """
     start = time.perf_counter()
     resource = request.match_info.route.resource
-    response = await handler(request)
-    REQUESTS.observe(resource.canonical if resource is not None else "unmatched", response.status,
-                     time.perf_counter() - start)
+    route = resource.canonical if resource is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        REQUESTS.observe(route, exc.status, time.perf_counter() - start)
+        raise
+    except Exception:
+        REQUESTS.observe(route, 500, time.perf_counter() - start)
+        raise
+    REQUESTS.observe(route, response.status, time.perf_counter() - start)
     return response
 
 

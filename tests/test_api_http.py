@@ -240,6 +240,14 @@ async def test_metrics_count_requests_by_route_and_status(loaded):
         for route in ("/api/v1/events", "/api/v1/events/{event_id}")
     }
     assert counted == {"/api/v1/events": 2, "/api/v1/events/{event_id}": 1}
+    # Answers made from errors count with their status: a bad parameter, an unknown event.
+    assert (await loaded.get("/api/v1/events?kind=volcano")).status == 400
+    assert (await loaded.get("/api/v1/events/sediment_warning:99999")).status == 404
+    errors = await (await loaded.get("/metrics")).text()
+    assert _sample(errors, "bosai_http_requests_total", route="/api/v1/events", status="400") == 1 + _sample(
+        after, "bosai_http_requests_total", route="/api/v1/events", status="400")
+    assert _sample(errors, "bosai_http_requests_total", route="/api/v1/events/{event_id}", status="404") == 1 + _sample(
+        after, "bosai_http_requests_total", route="/api/v1/events/{event_id}", status="404")
     timed = _sample(after, "bosai_http_request_seconds_count", route="/api/v1/events") - _sample(
         before, "bosai_http_request_seconds_count", route="/api/v1/events")
     assert timed == 2

@@ -198,3 +198,9 @@ def test_item_value_with_a_tab_or_line_break_inside_is_refused(inside):
     data = ISHIKAWA_SEDIMENT.replace(b"<Code>1720100</Code>", f"<Code>17201{inside}00</Code>".encode())
     with pytest.raises(PayloadError, match="tab or line break inside a code or name"):
         parse_document(data)
+
+
+def test_white_space_inside_an_item_value_is_kept():
+    data = ISHIKAWA_SEDIMENT.replace("<Name>松前町</Name>".encode(), "<Name>松前\u3000町 </Name>".encode())
+    names = {item.area.code: item.area.name for item in parse_document(data).items}
+    assert names["1720100"] == "松前\u3000町"

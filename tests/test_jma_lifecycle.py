@@ -201,6 +201,6 @@ def test_item_value_with_a_tab_or_line_break_inside_is_refused(inside):
 
 
 def test_white_space_inside_an_item_value_is_kept():
-    data = ISHIKAWA_SEDIMENT.replace("<Name>松前町</Name>".encode(), "<Name>松前\u3000町 </Name>".encode())
+    data = ISHIKAWA_SEDIMENT.replace("<Name>松前町</Name>".encode(), "<Name>松前\u3000町𠮷 </Name>".encode())
     names = {item.area.code: item.area.name for item in parse_document(data).items}
-    assert names["1720100"] == "松前\u3000町"
+    assert names["1720100"] == "松前\u3000町𠮷"

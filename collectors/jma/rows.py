@@ -52,9 +52,11 @@ class Records:
 
     def __init__(self, template: str, widths: dict[str, int]) -> None:
         stylesheet = f"""<xsl:stylesheet version="1.0" xmlns:xsl="{_XSL}" xmlns:h="{NS_HEAD}" xmlns:b="{NS_METE}">
-  <xsl:output method="text" encoding="utf-8"/>
+  <xsl:output method="text"/>
   <xsl:template match="/">{template}</xsl:template>
 </xsl:stylesheet>"""
+        # No output encoding named: libxslt then writes UTF-8 as it is, where naming it would pass
+        # the text through an encoder.
         # Our own stylesheet, and still no file, network or output access for it.
         self._transform = etree.XSLT(
             etree.XML(stylesheet.encode()), access_control=etree.XSLTAccessControl.DENY_ALL

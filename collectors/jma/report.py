@@ -50,6 +50,7 @@ def builder(cls: type[T]) -> Callable[..., T]:
     exec(source, namespace)  # noqa: S102 - our own field names, checked identifiers of a dataclass
     build = namespace["build"]
     build.__qualname__ = build.__name__ = f"build_{cls.__name__}"
+    build.__doc__ = f"{cls.__name__}({', '.join(names)}), every field given positionally."
     return build
 
 

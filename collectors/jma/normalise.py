@@ -22,6 +22,7 @@ hazard group) and sequence the ReportDateTime in Unix seconds, which orders them
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import unicodedata
 from typing import Any
@@ -122,6 +123,7 @@ def _jis(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
 
 # (level, observed) -> CAP triple, for the levels a JMA kind can have.
 _CAPS = {(level, observed): _cap(level, observed) for level in range(6) for observed in (False, True)}
+_BY_ID = operator.attrgetter("id")  # the sort key of a report's events
 
 
 class _Common:
@@ -297,4 +299,4 @@ def to_events(report: JmaReport, codes: AreaCodes, source_id: str, url: str | No
         events = _weather_events(report, common, codes, all_areas)
     else:
         raise UnsupportedDocument(f"no mapping to events for {type(report).__name__}")
-    return sorted(events, key=lambda e: e.id)
+    return sorted(events, key=_BY_ID)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -21,8 +22,6 @@ from collectors.jma.report import (
     Head,
     HeadlineItem,
     body_of,
-    builder,
-    new_area,
     parse_datetime,
 )
 from collectors.jma.rows import Records, for_each, line
@@ -34,8 +33,7 @@ INFO_PREFECTURE = "指定河川洪水予報（府県予報区等）"
 MEASURES = ("WaterLevel", "Discharge")
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One value of a station's series: observed (現況) or forecast (n時間後)."""
 
     time: datetime | None
@@ -45,8 +43,7 @@ class Reading:
     level: int | None  # the level the value reaches (レベル)
 
 
-@dataclass(frozen=True, slots=True)
-class Threshold:
+class Threshold(NamedTuple):
     """One of a station's criteria, e.g. レベル２氾濫注意水位 142.5 m."""
 
     name: str
@@ -82,10 +79,6 @@ class FloodReport:
     main_texts: tuple[str, ...]
     municipalities: tuple[Area, ...]  # 浸水想定地区 cities, 7-digit codes
     stations: tuple[FloodStation, ...]
-
-
-_new_reading = builder(Reading)
-_new_threshold = builder(Threshold)
 
 
 def _float(value: str) -> float | None:
@@ -151,7 +144,7 @@ class _Station:
     def build(self, thresholds: dict[str, tuple[Threshold, ...]]) -> FloodStation:
         defines = self.defines
         readings = tuple(
-            _new_reading(*defines.get(ref, _NO_TIME), value, condition, level)
+            Reading(*defines.get(ref, _NO_TIME), value, condition, level)
             for ref, (value, condition, level) in self.values.items()
         )
         return FloodStation(self.code, self.name, self.location, self.measure, self.unit, readings,
@@ -166,7 +159,7 @@ def _headline_items(records: list[list[str]]) -> tuple[HeadlineItem, ...]:
             items.append((row, []))
         elif tag == "a" and (row[1] or row[2]):
             _, code, name, code_type, areas_type = row
-            items[-1][1].append(new_area(code, name, code_type or areas_type or None))
+            items[-1][1].append(Area(code, name, code_type or areas_type or None))
     return tuple(
         HeadlineItem(info_type, name, code, condition or None, tuple(areas))
         for (_, info_type, name, code, condition), areas in items
@@ -208,14 +201,14 @@ def _body(records: list[list[str]]) -> tuple[tuple[FloodStation, ...], tuple[Are
             defines = {}
         elif tag == "t":
             _, kind, value, unit = row
-            criteria.append(_new_threshold(kind, _float(value), unit or None))
+            criteria.append(Threshold(kind, _float(value), unit or None))
         elif tag == "c":
             # A later part for the same station replaces the earlier one.
             criteria = thresholds[row[1]] = []
         elif tag == "p":
             _, code, name = row
             if code and code not in cities:
-                cities[code] = new_area(code, name, "市町村")
+                cities[code] = Area(code, name, "市町村")
     frozen = {code: tuple(values) for code, values in thresholds.items()}
     return tuple(s.build(frozen) for s in stations), tuple(cities.values())
 

@@ -6,10 +6,9 @@ package read the Body; this module reads the rest into plain records.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -30,44 +29,17 @@ CONTROL_STATUSES = frozenset({"通常", "訓練", "試験"})
 INFO_TYPES = frozenset({"発表", "訂正", "取消", "遅延"})
 
 
-T = TypeVar("T")
-
-
-def builder(cls: type[T]) -> Callable[..., T]:
-    """A positional constructor for the frozen, slotted dataclass `cls`, for the per-item loops.
-
-    A frozen dataclass's __init__ sets each field through object.__setattr__, found by name on
-    every call, which is a third of the cost of reading an item. Writing the slots through their
-    descriptors builds the same object (fields, equality, hash, immutability afterwards) in half
-    the time. Every field must be given, in declaration order. The function is generated, as
-    dataclasses generates __init__, so that there is no loop over the fields per object.
-    """
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    setters = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
-    body = "".join(f"    _set_{name}(obj, {name})\n" for name in names)
-    source = f"def build({', '.join(names)}):\n    obj = _new(_cls)\n{body}    return obj\n"
-    namespace = {"_new": object.__new__, "_cls": cls, **setters}
-    exec(source, namespace)  # noqa: S102 - our own field names, checked identifiers of a dataclass
-    build = namespace["build"]
-    build.__qualname__ = build.__name__ = f"build_{cls.__name__}"
-    build.__doc__ = f"{cls.__name__}({', '.join(names)}), every field given positionally."
-    return build
-
-
 class UnsupportedDocument(PayloadError):
     """A well-formed JMA report of a kind this package does not read (e.g. 記録的短時間大雨情報)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Area:
+class Area(NamedTuple):
     """An area as JMA names it: its code in `code_type` (7-digit municipality, 6-digit region...)."""
 
     code: str
     name: str
     code_type: str | None = None
 
-
-new_area = builder(Area)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,18 +7,18 @@ Control/Title stays「土砂災害警戒情報」, so both wordings arrive here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import Area, B, Control, Head, area_of, body_of, builder, child, new_area
+from collectors.jma.report import Area, B, Control, Head, area_of, body_of, child
 from collectors.jma.rows import RowQuery
 
 CONTROL_TITLE = "土砂災害警戒情報"
 
 
-@dataclass(frozen=True, slots=True)
-class SedimentItem:
+class SedimentItem(NamedTuple):
     """One municipality's line of the report."""
 
     area: Area
@@ -37,7 +37,6 @@ class SedimentReport:
     items: tuple[SedimentItem, ...]
 
 
-_new_item = builder(SedimentItem)
 _ITEMS = RowQuery(
     "/*/b:Body/b:Warning/b:Item",
     ["b:Kind/b:Name", "b:Kind/b:Code", "b:Kind/b:Status", "b:Area/b:Code", "b:Area/b:Name", "b:Area/@codeType"],
@@ -53,6 +52,6 @@ def parse_sediment(control: Control, head: Head, root: etree._Element) -> Sedime
     for name, code, status, area_code, area_name, code_type in _ITEMS(body):
         if not area_code:
             raise PayloadError("土砂災害警戒情報 item has no Area/Code")
-        items.append(_new_item(new_area(area_code, area_name, code_type or None), name, code, status))
+        items.append(SedimentItem(Area(area_code, area_name, code_type or None), name, code, status))
     target = area_of(child(body, B + "TargetArea"), B)
     return SedimentReport(control=control, head=head, target_area=target, items=tuple(items))

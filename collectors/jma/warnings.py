@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import Area, Control, Head, builder, new_area
+from collectors.jma.report import Area, Control, Head
 from collectors.jma.rows import Records, for_each, line
 
 TITLE_LEGACY = "気象特別警報・警報・注意報"  # VPWW53
@@ -57,8 +58,7 @@ def family_of(kind_name: str) -> str:
     return _FAMILY_ALIASES.get(name, name)
 
 
-@dataclass(frozen=True, slots=True)
-class WarningKind:
+class WarningKind(NamedTuple):
     """One kind in force (or lifted) in one municipality."""
 
     name: str
@@ -73,8 +73,7 @@ class WarningKind:
         return family_of(self.name)
 
 
-@dataclass(frozen=True, slots=True)
-class WarningItem:
+class WarningItem(NamedTuple):
     """One municipality's line: its area and every kind listed for it."""
 
     area: Area
@@ -93,8 +92,6 @@ class WarningReport:
     items: tuple[WarningItem, ...]
 
 
-_new_kind = builder(WarningKind)
-_new_item = builder(WarningItem)
 # One "i" record per municipality item, followed by a "k" record per Kind listed in it.
 _ROWS = Records(
     for_each(
@@ -115,11 +112,11 @@ def parse_warnings(control: Control, head: Head, root: etree._Element) -> Warnin
     for row in _ROWS(root):
         if row[0] == "i":
             if area is not None:
-                items.append(_new_item(area, tuple(kinds), none, change))
+                items.append(WarningItem(area, tuple(kinds), none, change))
             _, code, name, code_type, change = row
             if not code:
                 raise PayloadError("weather-warning item has no Area/Code")
-            area, change, kinds, none = new_area(code, name, code_type or None), change or None, [], False
+            area, change, kinds, none = Area(code, name, code_type or None), change or None, [], False
             continue
         _, k_name, k_code, status, last_name, last_code = row
         if not k_name:
@@ -127,7 +124,7 @@ def parse_warnings(control: Control, head: Head, root: etree._Element) -> Warnin
                 none = True
                 continue
             raise PayloadError(f"warning item Kind has no Name (status {status or None!r})")
-        kinds.append(_new_kind(k_name, k_code, status, last_name or None, last_code or None))
+        kinds.append(WarningKind(k_name, k_code, status, last_name or None, last_code or None))
     if area is not None:
-        items.append(_new_item(area, tuple(kinds), none, change))
+        items.append(WarningItem(area, tuple(kinds), none, change))
     return WarningReport(control, head, generation_of(control.title), tuple(items))

@@ -17,7 +17,6 @@ from geo.store.base import StoreUnavailable
 from publishers import portal_snapshot
 from service import api, cap_feeds, here_api, metrics, openapi, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
-from service.errors import problem_middleware
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.scheduler import scheduler_ctx
@@ -101,7 +100,7 @@ def create_app(
     `long_running` (the `bosai run` process) freezes the start-up heap once every context has
     started (see `frozen_heap_ctx`); tests building many apps in one process leave it off.
     """
-    app = web.Application(middlewares=[metrics.middleware, problem_middleware])
+    app = web.Application(middlewares=[metrics.middleware])  # errors become problem+json inside it
     app[SETTINGS_KEY] = settings
     geo = GeoRegistry.load(settings.region)
     app[GEO_KEY] = geo

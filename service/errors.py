@@ -50,16 +50,29 @@ def problem_response(status: int, title: str, detail: str, instance: str, **extr
     )
 
 
+def problem_for(exc: Exception, path: str) -> web.Response | None:
+    """The problem+json answer for an error a handler raised, or None for one that must propagate
+    (a redirect, or a bug: aiohttp answers 500 and logs it)."""
+    if isinstance(exc, ProblemError):
+        return problem_response(exc.status, exc.title, exc.detail, path, **exc.extra)
+    if isinstance(exc, StoreUnavailable):
+        return problem_response(503, "Service Unavailable", f"store unavailable: {exc}", path)
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        return problem_response(exc.status, exc.reason, exc.text or exc.reason, path)
+    return None
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler):
-    """Translate ProblemError and aiohttp's HTTP errors into problem+json at one boundary."""
+    """Translate ProblemError and aiohttp's HTTP errors into problem+json at one boundary.
+
+    The service runs this translation inside its metrics middleware (service/metrics.py), one
+    layer instead of two on every request; this middleware is for applications without metrics.
+    """
     try:
         return await handler(request)
-    except ProblemError as exc:
-        return problem_response(exc.status, exc.title, exc.detail, request.path, **exc.extra)
-    except StoreUnavailable as exc:
-        return problem_response(503, "Service Unavailable", f"store unavailable: {exc}", request.path)
-    except web.HTTPException as exc:
-        if exc.status < 400:
+    except Exception as exc:
+        response = problem_for(exc, request.path)
+        if response is None:
             raise
-        return problem_response(exc.status, exc.reason, exc.text or exc.reason, request.path)
+        return response

@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from service.errors import problem_for
+
 routes = web.RouteTableDef()
 
 POLLS = Counter("bosai_polls_total", "Source polls by outcome", ["source", "outcome"])
@@ -63,22 +65,21 @@ REGISTRY.register(REQUESTS)
 
 @web.middleware
 async def middleware(request: web.Request, handler):
-    """Count and time every request by its route pattern (not raw path, to bound cardinality).
-
-    Outermost, so answers made from errors (problem+json 400/404/503) are counted with their
-    status, and an error that escapes every handler is counted as the 500 aiohttp sends.
+    """The service's one middleware: errors become problem+json (service/errors.py), and every
+    request is counted and timed by its route pattern (not raw path, to bound cardinality) with
+    the status it was answered with. One layer, not two, because every request pays for each.
     """
     start = time.perf_counter()
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     try:
         response = await handler(request)
-    except web.HTTPException as exc:
-        REQUESTS.observe(route, exc.status, time.perf_counter() - start)
-        raise
-    except Exception:
-        REQUESTS.observe(route, 500, time.perf_counter() - start)
-        raise
+    except Exception as exc:
+        problem = problem_for(exc, request.path)
+        if problem is None:  # a redirect passes through; anything else is the 500 aiohttp sends
+            REQUESTS.observe(route, getattr(exc, "status", 500), time.perf_counter() - start)
+            raise
+        response = problem
     REQUESTS.observe(route, response.status, time.perf_counter() - start)
     return response
 

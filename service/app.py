@@ -15,7 +15,7 @@ from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from publishers import portal_snapshot
-from service import api, cap_feeds, here_api, metrics, openapi, portal, sse, station_api
+from service import api, cap_feeds, edge, here_api, metrics, openapi, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
@@ -100,7 +100,7 @@ def create_app(
     `long_running` (the `bosai run` process) freezes the start-up heap once every context has
     started (see `frozen_heap_ctx`); tests building many apps in one process leave it off.
     """
-    app = web.Application(middlewares=[metrics.middleware])  # errors become problem+json inside it
+    app = web.Application()  # no middlewares: service/edge.py guards each route instead
     app[SETTINGS_KEY] = settings
     geo = GeoRegistry.load(settings.region)
     app[GEO_KEY] = geo
@@ -118,12 +118,10 @@ def create_app(
     app.cleanup_ctx.append(scheduler_ctx)
     if long_running:
         app.cleanup_ctx.append(frozen_heap_ctx)
-    app.add_routes(api.routes)
-    app.add_routes(here_api.routes)
-    app.add_routes(metrics.routes)
-    app.add_routes(station_api.routes)
-    app.add_routes(cap_feeds.routes)
-    app.add_routes(openapi.routes)
+    for routes in (api.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
+                   openapi.routes):
+        edge.add_routes(app, routes)
     sse.install(app)
     portal.setup(app)
+    edge.add_fallback(app)  # last: it matches every path
     return app

@@ -58,7 +58,11 @@ def problem_for(exc: Exception, path: str) -> web.Response | None:
     if isinstance(exc, StoreUnavailable):
         return problem_response(503, "Service Unavailable", f"store unavailable: {exc}", path)
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
-        return problem_response(exc.status, exc.reason, exc.text or exc.reason, path)
+        response = problem_response(exc.status, exc.reason, exc.text or exc.reason, path)
+        for name in ("Allow", "Retry-After", "WWW-Authenticate"):  # what the status tells the client to do
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
     return None
 
 

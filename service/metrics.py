@@ -1,7 +1,6 @@
 """Prometheus metrics: request counts and latency, ingest and rejection counters, /metrics."""
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Iterator
 
@@ -9,8 +8,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-from service.errors import problem_for
 
 routes = web.RouteTableDef()
 
@@ -61,27 +58,6 @@ class RequestMetrics(Collector):
 
 REQUESTS = RequestMetrics()
 REGISTRY.register(REQUESTS)
-
-
-@web.middleware
-async def middleware(request: web.Request, handler):
-    """The service's one middleware: errors become problem+json (service/errors.py), and every
-    request is counted and timed by its route pattern (not raw path, to bound cardinality) with
-    the status it was answered with. One layer, not two, because every request pays for each.
-    """
-    start = time.perf_counter()
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except Exception as exc:
-        problem = problem_for(exc, request.path)
-        if problem is None:  # a redirect passes through; anything else is the 500 aiohttp sends
-            REQUESTS.observe(route, getattr(exc, "status", 500), time.perf_counter() - start)
-            raise
-        response = problem
-    REQUESTS.observe(route, response.status, time.perf_counter() - start)
-    return response
 
 
 @routes.get("/metrics")

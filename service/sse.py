@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from geo.store.base import FeedEntry
+from service import edge
 from service.api import check_params
 from service.change_feed import feed_head
 from service.errors import BadRequest
@@ -137,4 +138,4 @@ def install(app: web.Application, heartbeat_s: float = HEARTBEAT_S) -> None:
     """Register the stream route and the shutdown hook that ends open streams."""
     app[STREAMS_KEY] = Streams(heartbeat_s)
     app.on_shutdown.append(_close_streams)
-    app.add_routes(routes)
+    edge.add_routes(app, routes)

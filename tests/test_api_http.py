@@ -273,3 +273,19 @@ async def test_snapshot_built_from_changed_events_equals_a_full_query(loaded):
     first = (await store.history("sediment_warning:17203"))[0]
     atom = await (await loaded.get("/feeds/cap/17203.atom")).text()
     assert f"sediment_warning:17203@1,{cap_time(first.received_at)}</references>" in atom
+
+
+async def test_paths_and_methods_nothing_serves_answer_problem_json_and_are_counted(client):
+    before = await (await client.get("/metrics")).text()
+    missing = await client.get("/api/v1/no-such-thing")
+    assert missing.status == 404 and missing.content_type == "application/problem+json"
+    assert (await missing.json())["instance"] == "/api/v1/no-such-thing"
+    wrong = await client.post("/api/v1/events", data=b"{}")
+    assert wrong.status == 405 and wrong.content_type == "application/problem+json"
+    assert "GET" in wrong.headers["Allow"]
+    head = await client.head("/api/v1/events")  # GET routes answer HEAD too
+    assert head.status in (200, 503)
+    after = await (await client.get("/metrics")).text()
+    for status in ("404", "405"):
+        assert _sample(after, "bosai_http_requests_total", route="unmatched", status=status) == 1 + _sample(
+            before, "bosai_http_requests_total", route="unmatched", status=status)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from service import edge
 from service.keys import GEO_KEY, SETTINGS_KEY
 from service.portal.assets import load_manifest
 from service.portal.pages import routes
@@ -14,4 +15,4 @@ __all__ = ["PORTAL_KEY", "Portal", "setup"]
 def setup(app: web.Application) -> None:
     """Build the portal's state from the app's settings and geo registry; register its routes."""
     app[PORTAL_KEY] = Portal(app[SETTINGS_KEY], app[GEO_KEY], load_manifest())
-    app.add_routes(routes)
+    edge.add_routes(app, routes)

@@ -9,7 +9,7 @@ in-memory snapshot, which it also writes to a static directory. References, on t
 (the bench checks that every server sends byte-identical bodies with the same Content-Encoding):
   trivial    an aiohttp handler returning the snapshot's bytes (identity or its .gz) from memory
   nginx file nginx serving the snapshot's file (gzip_static for the .gz) with the same file-serving
-             directives as the deployment site (sendfile, tcp_nopush, open_file_cache)
+             directives as the deployment site (sendfile, open_file_cache)
   nginx+app  config/nginx.conf in front of the service: the deployment path residents hit
 nginx runs with the nginx image's defaults (worker_processes auto, sendfile, keepalive).
 Ratios: app / trivial (goal >= 0.9), app / nginx file (goal >= 0.25), nginx+app / nginx file
@@ -224,7 +224,6 @@ http {{
         listen 127.0.0.1:{file_port};
         # The same file-serving directives as the deployment site: the ratio isolates its routing.
         sendfile on;
-        tcp_nopush on;
         open_file_cache max=2000 inactive=60s;
         open_file_cache_valid 1s;
         open_file_cache_errors on;

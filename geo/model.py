@@ -90,6 +90,7 @@ SEVERITY_BY_LEVEL = {
 }
 
 ENDED_STATES = frozenset({State.LIFTED, State.CANCELLED, State.EXPIRED})
+_NOT_MATERIAL = frozenset({"version", "supersedes", "received_at", "source", "geometry"})
 
 
 def utcnow() -> datetime:
@@ -204,8 +205,15 @@ class Event(BaseModel):
         return f"{self.id}@{self.version}"
 
     def material(self) -> dict[str, Any]:
-        """The fields whose change makes a new version: all but receipt time, provenance, bookkeeping."""
-        return self.model_dump(mode="json", exclude={"version", "supersedes", "received_at", "source"})
+        """The fields whose change makes a new version: all but receipt time, provenance, bookkeeping.
+
+        The geometry is compared as held (nested tuples of numbers, which compare in C and
+        short-cut on shared parts): dumping a warning area's polygon on every poll would cost more
+        than the rest of the diff.
+        """
+        material = self.model_dump(mode="json", exclude=_NOT_MATERIAL)
+        material["geometry"] = self.geometry
+        return material
 
     def to_feature(self) -> dict[str, Any]:
         """GeoJSON Feature; the geometry sits outside `properties`, everything else inside."""

@@ -77,6 +77,16 @@ async def test_same_content_with_newer_serial_is_not_a_new_version(pipeline, sto
     assert await pipeline.ingest(Snapshot("jma", [sediment("17201", serial=2)])) == []
 
 
+async def test_a_moved_geometry_is_a_new_version_and_the_same_one_is_not(pipeline, store):
+    await pipeline.ingest(Snapshot("roads", [road("a")]))
+    assert await pipeline.ingest(Snapshot("roads", [road("a")])) == []
+    # A fresh pipeline compares against the stored (decoded) version: still nothing material.
+    assert await Pipeline(store, AreaCodes.load(), clock=pipeline.clock).ingest(Snapshot("roads", [road("a")])) == []
+    entries = await pipeline.ingest(Snapshot("roads", [road("a", lon=136.61)]))
+    assert [(e.op, e.version) for e in entries] == [(ChangeOp.UPDATED, 2)]
+    assert (await store.get("road:a")).geometry["coordinates"][0] == (136.61, 36.5)
+
+
 async def test_lifting_comes_from_the_message(pipeline, store):
     await pipeline.ingest(Snapshot("jma", [sediment("17201"), sediment("17202")]))
     # a later message that no longer mentions 17202 ends nothing (JMA feeds are not complete lists)

@@ -84,15 +84,13 @@ def main() -> None:
 def full_cycle(codes: AreaCodes, cfg: Config, bodies: list[bytes]) -> None:
     """The whole poll cycle the service runs: parse + normalise + diff + apply, on a SQLite file."""
     import asyncio
+    import logging
     import tempfile
 
     from geo.registry import GeoRegistry
     from geo.store import open_store
-    from service.pipeline import Pipeline
-
-    import logging
-
     from service.logging import configure
+    from service.pipeline import Pipeline
 
     configure(level=logging.WARNING)  # one info line per apply would be timed too
     geo = GeoRegistry.default()

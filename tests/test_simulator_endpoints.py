@@ -5,7 +5,6 @@ import io
 import json
 from datetime import datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
-from pathlib import Path
 
 import aiohttp
 import pytest

@@ -125,6 +125,22 @@ def position_tuples(coords: Any) -> Any:
     return coords
 
 
+GEOMETRY_TYPES = frozenset({"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"})
+
+
+def _geojson_geometry(value: dict[str, Any]) -> dict[str, Any]:
+    if value.get("type") not in GEOMETRY_TYPES:
+        raise ValueError(f"geometry type {value.get('type')!r} is not one of {sorted(GEOMETRY_TYPES)}")
+    if "coordinates" in value:
+        value = {**value, "coordinates": position_tuples(value["coordinates"])}
+    return value
+
+
+# A GeoJSON geometry of one of GEOMETRY_TYPES, coordinates held as tuples. As a type, an event
+# without geometry (warnings before enrichment) is accepted without a call into Python.
+Geometry = Annotated[dict[str, Any], AfterValidator(_geojson_geometry)]
+
+
 class SourceRef(BaseModel):
     """Provenance: which source said this, where, and the raw payload kept for audit."""
 
@@ -156,7 +172,7 @@ class Event(BaseModel):
     version: int = Field(default=1, ge=1, description="Increments on every material change.")
     supersedes: str | None = Field(default=None, description='"{id}@{version}" of the previous version.')
     areas: tuple[str, ...] = Field(default=(), description="JIS X 0402 5-digit municipality codes.")
-    geometry: dict[str, Any] | None = Field(default=None, description="GeoJSON geometry in WGS84.")
+    geometry: Geometry | None = Field(default=None, description="GeoJSON geometry in WGS84.")
     issued_at: UtcDatetime | None = None
     observed_at: UtcDatetime | None = None
     expires_at: UtcDatetime | None = None
@@ -175,18 +191,6 @@ class Event(BaseModel):
                 raise ValueError(f"area code {code!r} is not a 5-digit JIS X 0402 code")
         # Most events name one area, already sorted and unique.
         return value if len(value) < 2 else tuple(sorted(set(value)))
-
-    @field_validator("geometry")
-    @classmethod
-    def _geometry_type(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        allowed = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
-        if value is None:
-            return None
-        if value.get("type") not in allowed:
-            raise ValueError(f"geometry type {value.get('type')!r} is not one of {sorted(allowed)}")
-        if "coordinates" in value:
-            value = {**value, "coordinates": position_tuples(value["coordinates"])}
-        return value
 
     @model_validator(mode="after")
     def _id_prefix(self) -> Event:

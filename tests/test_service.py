@@ -218,3 +218,21 @@ def test_bosai_run_on_a_corrupt_sqlite_file_names_it(tmp_path):
     assert proc.returncode == 1
     assert str(db) in proc.stderr
     assert db.read_bytes().startswith(b"this is not a database")  # nothing overwritten
+
+
+async def test_long_running_app_freezes_its_start_up_heap_and_restores_the_collector_on_exit(tmp_path):
+    import gc
+
+    settings = load_settings(overrides={"store": {"url": str(tmp_path / "bosai.sqlite3")}})
+    before = gc.get_threshold()
+    app = create_app(settings, long_running=True)
+    try:
+        async with TestClient(TestServer(app)) as c:
+            await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
+            assert gc.get_freeze_count() > 10_000  # modules, geodata, templates: out of the full scans
+            assert gc.get_threshold()[2] > before[2]  # full collections considered less often
+            assert (await c.get("/healthz")).status == 200
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -1,4 +1,8 @@
-"""Errors that know their HTTP status; one middleware turns them into problem+json (RFC 9457)."""
+"""Errors that know their HTTP status, and their problem+json (RFC 9457) answers.
+
+The service answers them through the route guards of service/edge.py; `problem_middleware` does
+the same for applications without those guards.
+"""
 from __future__ import annotations
 
 import json
@@ -70,8 +74,8 @@ def problem_for(exc: Exception, path: str) -> web.Response | None:
 async def problem_middleware(request: web.Request, handler):
     """Translate ProblemError and aiohttp's HTTP errors into problem+json at one boundary.
 
-    The service runs this translation inside its metrics middleware (service/metrics.py), one
-    layer instead of two on every request; this middleware is for applications without metrics.
+    The service guards each route instead (service/edge.py), which spares every request
+    aiohttp's middleware chain; this middleware is for applications built without those guards.
     """
     try:
         return await handler(request)

@@ -43,6 +43,7 @@ _SKIPPED_STATUSES = frozenset({"なし", ""})
 _LEVEL_IN_NAME = re.compile(r"レベル([1-5])")
 
 
+@functools.lru_cache(maxsize=16)  # pure: six levels, observed or not
 def _cap(level: int, observed: bool = False) -> tuple[Severity, Urgency, Certainty]:
     if level <= 0:
         return Severity.MINOR, Urgency.PAST, Certainty.OBSERVED
@@ -121,8 +122,6 @@ def _jis(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
     return None
 
 
-# (level, observed) -> CAP triple, for the levels a JMA kind can have.
-_CAPS = {(level, observed): _cap(level, observed) for level in range(6) for observed in (False, True)}
 _BY_ID = operator.attrgetter("id")  # the sort key of a report's events
 
 
@@ -161,11 +160,9 @@ class _Common:
             state, level = State.LIFTED, 0
         else:
             state = State.ACTIVE
-        severity, urgency, certainty = _CAPS.get((level, observed)) or _cap(level, observed)
+        severity, urgency, certainty = _cap(level, observed)
         head = self.head
-        # Fully validated, as Event(...) and Event.model_validate are, by the model's own validator,
-        # without their keyword-argument packing and wrapper frames.
-        return Event.__pydantic_validator__.validate_python({
+        return Event.model_validate({
             "id": key + self.suffix, "kind": kind, "level": level, "severity": severity, "urgency": urgency,
             "certainty": certainty, "state": state, "status": self.status, "areas": tuple(areas),
             "issued_at": head.report_datetime, "expires_at": head.valid_datetime,
@@ -181,27 +178,14 @@ def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, 
             continue
         jis = _jis(item.area.code, codes, all_areas)
         if jis is not None:
-            if jis in by_jis:
-                by_jis[jis].append(item)
-            else:
-                by_jis[jis] = [item]
+            by_jis.setdefault(jis, []).append(item)
     events = []
     head_title = report.head.title
     common_props = common.properties
     for jis, items in by_jis.items():
-        if len(items) == 1:  # the usual case: one line per municipality
-            chosen = items[0]
-            active = [chosen] if chosen.status not in _LIFTED_STATUSES and chosen.kind_name != "解除" else []
-        else:
-            active = [i for i in items if i.status not in _LIFTED_STATUSES and i.kind_name != "解除"]
-        if len(active) == 1:
-            chosen = active[0]
-            level = sediment_level(chosen.kind_name, chosen.kind_code)
-        elif active:
-            chosen = max(active, key=lambda i: sediment_level(i.kind_name, i.kind_code))
-            level = sediment_level(chosen.kind_name, chosen.kind_code)
-        else:
-            chosen, level = items[0], 0
+        active = [i for i in items if i.status not in _LIFTED_STATUSES and i.kind_name != "解除"]
+        chosen = max(active, key=lambda i: sediment_level(i.kind_name, i.kind_code)) if active else items[0]
+        level = sediment_level(chosen.kind_name, chosen.kind_code) if active else 0
         area = chosen.area
         props = {**common_props, "area_code": area.code, "area_name": area.name, "kind_name": chosen.kind_name,
                  "kind_code": chosen.kind_code, "item_status": chosen.status}
@@ -262,7 +246,7 @@ def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, al
     for item in report.items:
         jis = None  # looked up at the item's first levelled kind: most items list none
         for kind in item.kinds:
-            family = family_of(kind.name)  # what kind.family gives, without the property
+            family = family_of(kind.name)
             if family not in _LEVELLED or kind.status in _SKIPPED_STATUSES:
                 continue
             if jis is None:

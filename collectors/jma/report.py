@@ -41,7 +41,6 @@ class Area(NamedTuple):
     code_type: str | None = None
 
 
-
 @dataclass(frozen=True, slots=True)
 class HeadlineItem:
     """One Head/Headline/Information/Item: a kind (and its condition) over a list of areas."""
@@ -81,13 +80,6 @@ class Head:
     headline_items: tuple[HeadlineItem, ...]
 
 
-def child_texts(elem: etree._Element | None) -> dict[str, str | None]:
-    """Tag -> stripped text (None if empty) of `elem`'s children, read in one pass (the hot path)."""
-    if elem is None:
-        return {}
-    return {child.tag: (child.text.strip() or None) if child.text else None for child in elem}
-
-
 def parse_datetime(value: str | None, where: str) -> datetime | None:
     """ISO 8601 with an offset (JMA always gives one) -> aware datetime; a bad value is a PayloadError."""
     if value is None:
@@ -102,18 +94,12 @@ def parse_datetime(value: str | None, where: str) -> datetime | None:
 
 
 def _area(elem: etree._Element, ns: str, code_type: str | None) -> Area:
-    fields = child_texts(elem)
+    fields, _ = _leaves(elem)
     return Area(
         code=fields.get(ns + "Code") or "",
         name=fields.get(ns + "Name") or "",
         code_type=elem.get("codeType") or code_type,
     )
-
-
-def areas_of(parent: etree._Element, ns: str) -> tuple[Area, ...]:
-    """The <Area> children of an <Areas> element in namespace `ns`."""
-    code_type = parent.get("codeType")
-    return tuple(_area(a, ns, code_type) for a in parent.iterfind(ns + "Area"))
 
 
 def area_of(elem: etree._Element | None, ns: str) -> Area | None:

@@ -67,11 +67,6 @@ class WarningKind(NamedTuple):
     last_name: str | None = None  # Ｒ０６: the kind this one replaced
     last_code: str | None = None
 
-    @property
-    def family(self) -> str:
-        """The hazard family of this kind (see `family_of`)."""
-        return family_of(self.name)
-
 
 class WarningItem(NamedTuple):
     """One municipality's line: its area and every kind listed for it."""

@@ -6,7 +6,6 @@ nothing else. Times are timezone-aware and stored in UTC; JST is a presentation 
 from __future__ import annotations
 
 import enum
-import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -98,9 +97,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
+def _aware_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("datetime must be timezone-aware")
     return value.astimezone(timezone.utc)
@@ -176,8 +173,7 @@ class Event(BaseModel):
     issued_at: UtcDatetime | None = None
     observed_at: UtcDatetime | None = None
     expires_at: UtcDatetime | None = None
-    # utcnow's own call, without a Python frame per event (pydantic calls the factory for each)
-    received_at: UtcDatetime = Field(default_factory=functools.partial(datetime.now, timezone.utc))
+    received_at: UtcDatetime = Field(default_factory=utcnow)
     title: str = ""
     text: str = ""
     source: SourceRef

@@ -1,7 +1,6 @@
 """Errors that know their HTTP status, and their problem+json (RFC 9457) answers.
 
-The service answers them through the route guards of service/edge.py; `problem_middleware` does
-the same for applications without those guards.
+The route guards of service/edge.py turn what a handler raises into these answers.
 """
 from __future__ import annotations
 
@@ -68,19 +67,3 @@ def problem_for(exc: Exception, path: str) -> web.Response | None:
                 response.headers[name] = exc.headers[name]
         return response
     return None
-
-
-@web.middleware
-async def problem_middleware(request: web.Request, handler):
-    """Translate ProblemError and aiohttp's HTTP errors into problem+json at one boundary.
-
-    The service guards each route instead (service/edge.py), which spares every request
-    aiohttp's middleware chain; this middleware is for applications built without those guards.
-    """
-    try:
-        return await handler(request)
-    except Exception as exc:
-        response = problem_for(exc, request.path)
-        if response is None:
-            raise
-        return response

@@ -145,12 +145,8 @@ def _etag_matches(if_none_match: str, etag_hash: str) -> bool:
     return False
 
 
-def not_modified(request: web.Request, rep: Representation) -> bool:
+def not_modified(headers: Mapping[str, str], rep: Representation) -> bool:
     """RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
-    return _not_modified(request.headers, rep)
-
-
-def _not_modified(headers: Mapping[str, str], rep: Representation) -> bool:
     if_none_match = headers.get("If-None-Match")
     if if_none_match is not None:
         return _etag_matches(if_none_match, rep.etag_hash)
@@ -172,7 +168,7 @@ async def send(request: web.Request, rep: Representation) -> web.Response:
     coding = accepted_coding(headers.get("Accept-Encoding", "")) if rep.compressible else None
     full, validators = rep.headers(coding)
     # aiohttp copies the headers into the response (callers may add to them); the body is never copied.
-    if _not_modified(headers, rep):
+    if not_modified(headers, rep):
         return web.Response(status=304, headers=validators)
     if coding is None:
         body = rep.body

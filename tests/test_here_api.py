@@ -10,7 +10,7 @@ from geo.model import Event, Kind, SourceRef
 from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import Batch, Change, ChangeOp
-from service.errors import problem_middleware
+from service import edge
 from service.here_api import routes
 from service.keys import GEO_KEY, STORE_KEY
 
@@ -24,10 +24,10 @@ async def client(tmp_path, clock):
     await store.open()
     warning = Event(id="sediment:17204", kind=Kind.SEDIMENT_WARNING, level=4, areas=("17204",), source=SRC)
     await store.apply(Batch(changes=[Change(ChangeOp.CREATED, enrich_event(warning, registry))]))
-    app = web.Application(middlewares=[problem_middleware])
+    app = web.Application()
     app[STORE_KEY] = store
     app[GEO_KEY] = registry
-    app.add_routes(routes)
+    edge.add_routes(app, routes)  # errors answered as the service answers them
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
         yield c
     await store.close()

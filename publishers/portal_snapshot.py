@@ -56,9 +56,10 @@ DEBOUNCE_S = 0.25
 # A slower build, on a machine busy answering residents, spaces the builds out further by itself.
 BUILD_DUTY = 0.5
 PAGE_TICK_S = 1.0  # how soon a source turning stale, or the next minute, reaches the list page files
-# Page renders run on the event loop (Jinja): under a stream of changes they may take at most this
-# share of its time, so a page is re-rendered at most every (render time / PAGE_DUTY) seconds, and
-# never later than PAGE_MAX_INTERVAL_S, the list page's max-age, after a change.
+# Page renders (Jinja, in a worker thread but holding the GIL most of the time) compete with the
+# requests: under a stream of changes they may take at most this share of the time, so a page is
+# re-rendered at most every (render time / PAGE_DUTY) seconds, and never later than
+# PAGE_MAX_INTERVAL_S, the list page's max-age, after a change.
 PAGE_DUTY = 0.1
 PAGE_MAX_INTERVAL_S = 10.0
 FULL_RELOAD_IDS = 1000  # more changed ids than this since the last build: one query beats many lookups
@@ -271,11 +272,10 @@ class PortalSnapshot:
         previous = await self._previous_versions(feed_events)
         started = time.monotonic()
         docs = await asyncio.to_thread(self._render, active, feed_events, previous, modified, now)
-        changed = {k: rep for k, rep in docs.items() if k not in self.documents or
-                   self.documents[k].etag_hash != rep.etag_hash}
-        # Unchanged documents keep their object, so their Last-Modified stays the time they changed.
+        # An unchanged document is the object already held (see _document): only new ones are written.
+        changed = {k: rep for k, rep in docs.items() if self.documents.get(k) is not rep}
         pages = {k: rep for k, rep in self.documents.items() if k in self.pages}
-        self.documents = {k: changed.get(k, self.documents.get(k, rep)) for k, rep in docs.items()} | pages
+        self.documents = docs | pages
         if self.static_dir is not None and changed:
             await asyncio.to_thread(self._write, changed)
         self._build_due = started + (time.monotonic() - started) / self.build_duty
@@ -338,7 +338,7 @@ class PortalSnapshot:
 
     def _document(self, key: str, body: bytes, content_type: str, modified: datetime | None) -> Representation:
         """The representation of `body` under `key`: the one already held when the bytes are the same
-        (no compression, Last-Modified kept), else a new one compressed now."""
+        (not compressed again; its Last-Modified stays the time it changed), else a new one compressed now."""
         rep = Representation(body, content_type, modified)
         old = self.documents.get(key)
         if old is not None and old.etag_hash == rep.etag_hash and old.content_type == content_type:

@@ -311,3 +311,12 @@ async def test_page_rendered_once_until_data_changes(tmp_path, monkeypatch):
         assert "cannot be reached" in await (await client.get("/list?lang=en")).text()
         await asyncio.sleep(app[SNAPSHOT_KEY].page_tick_s * 1.5)  # let the snapshot's tick ask for the page too
         assert len(ours()) == 3
+
+
+async def test_list_page_may_be_reused_briefly_and_the_portal_is_revalidated(client):
+    listing = await client.get("/list")
+    portal = await client.get("/")
+    assert listing.status == 200 and listing.headers["Cache-Control"] == "public, max-age=10"
+    assert portal.status == 200 and portal.headers["Cache-Control"] == "no-cache"
+    again = await client.get("/list", headers={"If-None-Match": listing.headers["ETag"]})
+    assert again.status == 304 and again.headers["Cache-Control"] == "public, max-age=10"

@@ -23,9 +23,9 @@ PAGE_CACHE_CONTROL = "no-cache"
 ADVANCE_LIMIT = 1000  # feed entries past the known events beyond which a full query is cheaper
 
 
-def page_representation(body: bytes) -> Representation:
+def page_representation(body: bytes, cache_control: str = PAGE_CACHE_CONTROL) -> Representation:
     """A rendered page with its strong ETag and its gzip and brotli encodings, built once."""
-    return Representation(body, HTML_CONTENT_TYPE, cache_control=PAGE_CACHE_CONTROL).precompress()
+    return Representation(body, HTML_CONTENT_TYPE, cache_control=cache_control).precompress()
 
 
 def statuses_fingerprint(statuses: list[SourceStatus]) -> Hashable:
@@ -88,13 +88,17 @@ class PageCache:
             raise
 
     async def get(
-        self, slot: Hashable, version: Hashable, render: Callable[[], Awaitable[bytes]]
+        self,
+        slot: Hashable,
+        version: Hashable,
+        render: Callable[[], Awaitable[bytes]],
+        cache_control: str = PAGE_CACHE_CONTROL,
     ) -> Representation:
         """The page for `slot` at `version`, rendered at most once however many ask at once."""
         cached = self._slots.get(slot)
         if cached is not None and cached[0] == version:
             return await asyncio.shield(cached[1])
-        future: asyncio.Future[Representation] = asyncio.ensure_future(self._render(render))
+        future: asyncio.Future[Representation] = asyncio.ensure_future(self._render(render, cache_control))
         self._slots[slot] = (version, future)
         try:
             return await asyncio.shield(future)
@@ -104,7 +108,7 @@ class PageCache:
             raise
 
     @staticmethod
-    async def _render(render: Callable[[], Awaitable[bytes]]) -> Representation:
+    async def _render(render: Callable[[], Awaitable[bytes]], cache_control: str) -> Representation:
         body = await render()
         # Hashing and compressing a large page releases the GIL: off the event loop it costs no latency.
-        return await asyncio.to_thread(page_representation, body)
+        return await asyncio.to_thread(page_representation, body, cache_control)

@@ -8,7 +8,6 @@ links that carry tracking parameters.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +18,7 @@ from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.assets import static_file
 from service.portal.levels import level_view
-from service.portal.page_cache import statuses_fingerprint
+from service.portal.page_cache import PAGE_CACHE_CONTROL, statuses_fingerprint
 from service.portal.state import PORTAL_KEY, Portal
 from service.portal.view import Clock, near_view, shape_view
 
@@ -28,6 +27,7 @@ routes = web.RouteTableDef()
 # The list page as nginx serves its materialised files (config/nginx.conf): rebuilt on every change
 # and every minute, so browsers may reuse it briefly. The other pages revalidate every time.
 LIST_CACHE_CONTROL = "public, max-age=10"
+CACHE_CONTROL = {"list.html": LIST_CACHE_CONTROL}  # by template; the others: PAGE_CACHE_CONTROL
 # Credit lines of the upstreams themselves (the geo data's lines come from the registry).
 SOURCE_CREDITS = [
     "出典：気象庁ホームページ（防災情報XML）",
@@ -84,16 +84,13 @@ def _shape_and_render(portal: Portal, template: str, lang: str, area: str | None
     return _render(portal, template, lang, client=portal.client_data(lang), **context)
 
 
-async def _data_page(request: web.Request, template: str, cache_control: str | None = None) -> web.Response:
+async def _data_page(request: web.Request, template: str) -> web.Response:
     """A page showing the store's data, re-rendered only when the data, statuses or minute changed."""
     if not request.app[STORE_READY_KEY].is_set():
         raise Unavailable("the store is not open yet; try again shortly")
     lang = _language(request)
     area = _area(request, request.app[PORTAL_KEY])
-    page = await data_page(request.app, template, lang, area)
-    if cache_control is not None:
-        page = dataclasses.replace(page, cache_control=cache_control)  # shares the bytes, not a copy
-    return await _respond(request, page, lang)
+    return await _respond(request, await data_page(request.app, template, lang, area), lang)
 
 
 async def data_page(app: web.Application, template: str, lang: str, area: str | None = None) -> Representation:
@@ -123,7 +120,8 @@ async def data_page(app: web.Application, template: str, lang: str, area: str | 
         # worker thread, so requests keep being answered meanwhile (it yields the GIL every few ms).
         return await asyncio.to_thread(_shape_and_render, portal, template, lang, area, clock, events, statuses, report)
 
-    return await portal.pages.get((template, lang, area), version, render)
+    cache_control = CACHE_CONTROL.get(template, PAGE_CACHE_CONTROL)
+    return await portal.pages.get((template, lang, area), version, render, cache_control)
 
 
 @routes.get("/")
@@ -135,7 +133,7 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/list")
 async def list_view(request: web.Request) -> web.Response:
     """Everything on the map as server-rendered text; no script needed."""
-    return await _data_page(request, "list.html", LIST_CACHE_CONTROL)
+    return await _data_page(request, "list.html")
 
 
 @routes.get("/about")

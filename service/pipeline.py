@@ -186,10 +186,14 @@ class Pipeline:
         return Change(op, incoming.model_copy(update=update))
 
     @staticmethod
-    def _next_version(event: Event, now: datetime, **update: Any) -> Event:
+    def _numbering(after: Event, now: datetime) -> dict[str, Any]:
+        """The version fields of the version that follows `after`, received now."""
+        return {"version": after.version + 1, "supersedes": after.version_ref, "received_at": now}
+
+    @classmethod
+    def _next_version(cls, event: Event, now: datetime, **update: Any) -> Event:
         """`event` as its next version, received now, with `update` applied."""
-        bump = {"version": event.version + 1, "supersedes": event.version_ref, "received_at": now}
-        return event.model_copy(update=bump | update)
+        return event.model_copy(update=cls._numbering(event, now) | update)
 
     def _ended_by_absence(self, stored: Event, now: datetime) -> Change:
         props = stored.properties | {"ended_reason": "no longer listed by the source"}
@@ -226,8 +230,9 @@ class Pipeline:
                 if before is not None and before.state == State.ACTIVE:
                     # the earlier content, numbered as the next version of the current one
                     props = before.properties | {"restored_by_cancellation": cancel.sequence}
-                    numbering = {"version": event.version + 1, "supersedes": event.version_ref, "received_at": now}
-                    restored = before.model_copy(update=numbering | {"source": source, "properties": props})
+                    restored = before.model_copy(
+                        update=self._numbering(event, now) | {"source": source, "properties": props}
+                    )
                     changes.append(Change(ChangeOp.UPDATED, restored))
                 elif event.state == State.ACTIVE:
                     ended = self._next_version(event, now, source=source, state=State.CANCELLED, level=0)

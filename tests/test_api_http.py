@@ -1,7 +1,6 @@
 """The public API over real HTTP against a real SQLite store: 200, 304, 400, 404, gzip/br, OpenAPI."""
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 from datetime import datetime, timedelta, timezone
@@ -9,16 +8,14 @@ from pathlib import Path
 
 import brotli
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from collectors.base import Snapshot
 from geo.model import Event, Kind, Observation, SourceRef
 from geo.store.base import SourceState, SourceStatus
 from publishers.portal_snapshot import SNAPSHOT_KEY
-from service.app import create_app
 from service.http_cache import accepted_coding
-from service.keys import PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
-from service.settings import load_settings
+from service.keys import PIPELINE_KEY, STORE_KEY
+from tests.service_client import service_client
 
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")  # magic is all the API checks
 
@@ -37,13 +34,7 @@ def gauge(code: str, level: int) -> Event:
 
 @pytest.fixture
 async def client(tmp_path):
-    settings = load_settings(overrides={
-        "store": {"url": str(tmp_path / "bosai.sqlite3")},
-        "service": {"data_dir": str(tmp_path / "var")},
-    })
-    app = create_app(settings)
-    async with TestClient(TestServer(app)) as c:
-        await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
+    async with service_client(tmp_path) as c:
         yield c
 
 

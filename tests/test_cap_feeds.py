@@ -1,21 +1,15 @@
 """CAP 1.2 documents and Atom feeds: schema-valid (OASIS XSD), lifecycle message types, areas, geometry."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from lxml import etree
 
-from collectors.base import Snapshot
 from geo.codes import AreaCodes
 from geo.model import Event, Kind, Severity, SourceRef, State, Status
-from publishers.portal_snapshot import SNAPSHOT_KEY
-from service.app import create_app
 from service.cap import ATOM_NS, CAP_NS, CapContext, alert_document, atom_entry_bytes, atom_feed
-from service.keys import PIPELINE_KEY, STORE_READY_KEY
-from service.settings import load_settings
+from tests.service_client import publish, service_client
 
 SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "data" / "cap" / "cap12.xsd")))
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -40,17 +34,12 @@ def warning(code: str, level: int, state: State = State.ACTIVE, status: Status =
 
 @pytest.fixture
 async def client(tmp_path):
-    settings = load_settings(overrides={"store": {"url": str(tmp_path / "s.sqlite3")},
-                                        "service": {"data_dir": str(tmp_path / "var")}})
-    app = create_app(settings)
-    async with TestClient(TestServer(app)) as c:
-        await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
+    async with service_client(tmp_path) as c:
         yield c
 
 
 async def ingest(client, *events: Event) -> None:
-    entries = await client.app[PIPELINE_KEY].ingest(Snapshot("jma", list(events)))
-    await client.app[SNAPSHOT_KEY].wait_built(entries[-1].seq)
+    await publish(client, "jma", *events)
 
 
 async def test_event_lifecycle_alert_update_cancel(client):

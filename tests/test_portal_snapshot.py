@@ -11,16 +11,13 @@ from pathlib import Path
 
 import brotli
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
 from geo.store.base import SourceState, SourceStatus
 from publishers.portal_snapshot import SNAPSHOT_KEY, Paths
-from service.app import create_app
-from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import CLOCK_KEY, STORE_KEY
 from service.portal import i18n
-from service.settings import load_settings
+from tests.service_client import publish, service_client
 
 LANGS = list(i18n.LANGUAGES)
 
@@ -32,22 +29,18 @@ def sediment(code: str, level: int) -> Event:
 
 @pytest.fixture
 async def client(tmp_path):
-    settings = load_settings(overrides={
-        "store": {"url": str(tmp_path / "bosai.sqlite3")},
-        "service": {"data_dir": str(tmp_path / "var")},
-    })
-    app = create_app(settings)
-    app[SNAPSHOT_KEY].page_tick_s = 0.1  # the test waits on status changes, not on the production tick
     frozen = utcnow()
-    app[CLOCK_KEY].source = lambda: frozen  # the minute shown is part of the page: no rollover mid-test
-    async with TestClient(TestServer(app)) as c:
-        await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
+
+    def prepare(app):
+        app[SNAPSHOT_KEY].page_tick_s = 0.1  # the test waits on status changes, not on the production tick
+        app[CLOCK_KEY].source = lambda: frozen  # the minute shown is part of the page: no rollover mid-test
+
+    async with service_client(tmp_path, prepare) as c:
         yield c
 
 
 async def ingest(client, *events: Event) -> None:
-    entries = await client.app[PIPELINE_KEY].ingest(Snapshot("jma_extra", list(events)))
-    await client.app[SNAPSHOT_KEY].wait_built(entries[-1].seq)
+    await publish(client, "jma_extra", *events)
 
 
 async def set_status(client, state: SourceState, minutes_ago: int = 1) -> None:

@@ -215,3 +215,33 @@ def test_report_items_are_immutable_records():
     assert item == expected and hash(item) == hash(expected) and repr(item) == repr(expected)
     with pytest.raises(AttributeError):
         item.status = "解除"  # type: ignore[misc]
+
+@pytest.mark.parametrize("pad", ["", " ", "\u3000"])
+def test_sediment_lines_with_nothing_in_force_are_left_out(pad):
+    data = ISHIKAWA_SEDIMENT.replace("<Status>なし</Status>".encode(), f"<Status>{pad}なし{pad}</Status>".encode())
+    report = parse_document(data)
+    # 17_02_01 lists 19 municipalities, two of them warned; its 17 なし lines carry nothing
+    assert data.count(f"<Status>{pad}なし{pad}</Status>".encode()) == 17
+    assert [(i.area.code, i.kind_name, i.status) for i in report.items] == [
+        ("1720100", "警戒", "発表"), ("1746100", "警戒", "発表"),
+    ]
+
+
+def test_sediment_lift_is_kept_while_nothing_lines_are_not():
+    lifted = parse_document((DATA / "17_02_03_190529_VXWW50.xml").read_bytes())
+    assert lifted.items and {(i.kind_name, i.status) for i in lifted.items} == {("解除", "解除")}
+
+
+WARNINGS_H27 = (SHARED / "jma_xml/samples/15_14_01_170216_VPWW54.xml").read_bytes()
+
+
+@pytest.mark.parametrize("pad", ["", " "])
+def test_municipalities_without_any_warning_are_left_out(pad):
+    data = WARNINGS_H27.replace("<Status>発表警報・注意報はなし</Status>".encode(),
+                                f"<Status>{pad}発表警報・注意報はなし{pad}</Status>".encode())
+    report = parse_document(data)
+    # of the 62 municipalities of 東京都, four have warnings: the others' lines carry nothing
+    assert [(i.area.name, [k.name for k in i.kinds]) for i in report.items] == [
+        ("新宿区", ["大雨特別警報"]), ("荒川区", ["大雨警報", "洪水警報"]), ("足立区", ["大雨警報", "洪水警報"]),
+        ("奥多摩町", ["大雨特別警報", "洪水警報"]),
+    ]

@@ -25,6 +25,7 @@ import functools
 import operator
 import re
 import unicodedata
+from datetime import timezone
 from typing import Any
 
 from collectors.jma.document import JmaReport
@@ -140,6 +141,10 @@ class _Common:
         if sequence is None:
             sequence = int(head.report_datetime.timestamp())
         self.source = SourceRef(source_id=source_id, url=url, upstream_id=upstream_id, sequence=sequence)
+        # In UTC already, as the model keeps them: converted once here rather than for every Event.
+        valid = head.valid_datetime
+        self.issued_at = head.report_datetime.astimezone(timezone.utc)
+        self.expires_at = None if valid is None else valid.astimezone(timezone.utc)
         self.properties: dict[str, Any] = {
             "control_title": report.control.title,
             "report_title": head.title,
@@ -161,12 +166,11 @@ class _Common:
         else:
             state = State.ACTIVE
         severity, urgency, certainty = _cap(level, observed)
-        head = self.head
         return Event.model_validate({
             "id": key + self.suffix, "kind": kind, "level": level, "severity": severity, "urgency": urgency,
             "certainty": certainty, "state": state, "status": self.status, "areas": tuple(areas),
-            "issued_at": head.report_datetime, "expires_at": head.valid_datetime,
-            "title": title, "text": head.headline_text, "source": self.source,
+            "issued_at": self.issued_at, "expires_at": self.expires_at,
+            "title": title, "text": self.head.headline_text, "source": self.source,
             "properties": props,
         })
 
@@ -174,8 +178,6 @@ class _Common:
 def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Event]:
     by_jis: dict[str, list] = {}
     for item in report.items:
-        if item.status in _SKIPPED_STATUSES or item.kind_name == "なし":
-            continue
         jis = _jis(item.area.code, codes, all_areas)
         if jis is not None:
             by_jis.setdefault(jis, []).append(item)

@@ -1,8 +1,10 @@
 """土砂災害警戒情報 (VXWW50): one report per prefecture (or 地方), one item per municipality.
 
 The Body lists every municipality of the target area with its kind (警戒 / 解除 / なし) and status
-(発表 / 継続 / 解除 / なし). From 2026 the Head/Title says「レベル４土砂災害危険警報」while
-Control/Title stays「土砂災害警戒情報」, so both wordings arrive here.
+(発表 / 継続 / 解除 / なし). A なし line says only that the municipality has no warning (most of them,
+on most reports), so a report keeps the others: warnings issued, continued and lifted. An end is
+never read from a missing line: 解除 is a line of its own. From 2026 the Head/Title says
+「レベル４土砂災害危険警報」while Control/Title stays「土砂災害警戒情報」, so both wordings arrive here.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from collectors.jma.report import Area, B, Control, Head, area_of, body_of, chil
 from collectors.jma.rows import RowQuery
 
 CONTROL_TITLE = "土砂災害警戒情報"
+NONE = "なし"
+_NOTHING = frozenset({NONE, ""})
 
 
 class SedimentItem(NamedTuple):
@@ -34,11 +38,13 @@ class SedimentReport:
     control: Control
     head: Head
     target_area: Area | None
-    items: tuple[SedimentItem, ...]
+    items: tuple[SedimentItem, ...]  # the municipalities with a kind other than なし
 
 
+# なし lines are left out by the query itself (most of a report); one with white space around its なし,
+# or with no status at all, is left out below.
 _ITEMS = RowQuery(
-    "/*/b:Body/b:Warning/b:Item",
+    f"/*/b:Body/b:Warning/b:Item[not(b:Kind/b:Name = '{NONE}' or b:Kind/b:Status = '{NONE}')]",
     ["b:Kind/b:Name", "b:Kind/b:Code", "b:Kind/b:Status", "b:Area/b:Code", "b:Area/b:Name", "b:Area/@codeType"],
 )
 
@@ -52,6 +58,8 @@ def parse_sediment(control: Control, head: Head, root: etree._Element) -> Sedime
     for name, code, status, area_code, area_name, code_type in _ITEMS(body):
         if not area_code:
             raise PayloadError("土砂災害警戒情報 item has no Area/Code")
+        if name == NONE or status in _NOTHING:
+            continue
         items.append(SedimentItem(Area(area_code, area_name, code_type or None), name, code, status))
     target = area_of(child(body, B + "TargetArea"), B)
     return SedimentReport(control=control, head=head, target_area=target, items=tuple(items))

@@ -2,7 +2,9 @@
 
 Each report covers one prefecture (or 地方) and, in its「気象警報・注意報（市町村等）」Warning, lists
 every municipality with all the kinds in force there, each with a status (発表 / 継続 / 解除, or
-「発表警報・注意報はなし」 for a municipality without any). The Ｒ０６ reports are split by hazard
+「発表警報・注意報はなし」 for a municipality without any). A report keeps the municipalities with
+kinds; those without (most of them, on most reports) are left out, since a kind ends only by its own
+解除 line, never by going missing. The Ｒ０６ reports are split by hazard
 (大雨, 土砂, 高潮, 暴風, 波浪, その他) and name the kinds by level (レベル３大雨警報,
 レベル４土砂災害危険警報). The 集約通報 VPWS50 bundles these; it is read the same way, by its
 municipality Warning elements, but no real sample of it has been checked.
@@ -69,11 +71,10 @@ class WarningKind(NamedTuple):
 
 
 class WarningItem(NamedTuple):
-    """One municipality's line: its area and every kind listed for it."""
+    """One municipality's line: its area and every kind listed for it (at least one)."""
 
     area: Area
     kinds: tuple[WarningKind, ...]
-    no_warnings: bool  # 「発表警報・注意報はなし」
     change_status: str | None
 
 
@@ -87,10 +88,13 @@ class WarningReport:
     items: tuple[WarningItem, ...]
 
 
-# One "i" record per municipality item, followed by a "k" record per Kind listed in it.
+# One "i" record per municipality item, followed by a "k" record per Kind listed in it. Items whose
+# only Kind is「発表警報・注意報はなし」(most of a report) are left out by the query itself; one with
+# white space around that status is left out below.
 _ROWS = Records(
     for_each(
-        f"/*/b:Body/b:Warning[@type='{MUNICIPALITY_WARNING}']/b:Item",
+        f"/*/b:Body/b:Warning[@type='{MUNICIPALITY_WARNING}']"
+        f"/b:Item[b:Kind[b:Name or not(b:Status = '{NO_WARNINGS}')]]",
         line("i", ["b:Area/b:Code", "b:Area/b:Name", "b:Area/@codeType", "b:ChangeStatus"])
         + for_each("b:Kind", line("k", ["b:Name", "b:Code", "b:Status", "b:LastKind/b:Name", "b:LastKind/b:Code"])),
     ),
@@ -103,23 +107,21 @@ def parse_warnings(control: Control, head: Head, root: etree._Element) -> Warnin
     items: list[WarningItem] = []
     area = change = None
     kinds: list[WarningKind] = []
-    none = False
     for row in _ROWS(root):
         if row[0] == "i":
-            if area is not None:
-                items.append(WarningItem(area, tuple(kinds), none, change))
+            if kinds:
+                items.append(WarningItem(area, tuple(kinds), change))
             _, code, name, code_type, change = row
             if not code:
                 raise PayloadError("weather-warning item has no Area/Code")
-            area, change, kinds, none = Area(code, name, code_type or None), change or None, [], False
+            area, change, kinds = Area(code, name, code_type or None), change or None, []
             continue
         _, k_name, k_code, status, last_name, last_code = row
         if not k_name:
             if status == NO_WARNINGS:
-                none = True
                 continue
             raise PayloadError(f"warning item Kind has no Name (status {status or None!r})")
         kinds.append(WarningKind(k_name, k_code, status, last_name or None, last_code or None))
-    if area is not None:
-        items.append(WarningItem(area, tuple(kinds), none, change))
+    if kinds:
+        items.append(WarningItem(area, tuple(kinds), change))
     return WarningReport(control, head, generation_of(control.title), tuple(items))

@@ -34,7 +34,7 @@ from collectors.jma.report import Area, Head, UnsupportedDocument
 from collectors.jma.sediment import SedimentReport
 from collectors.jma.warnings import WarningKind, WarningReport, family_of
 from geo.codes import AreaCodes, UnknownAreaCode
-from geo.model import Certainty, Event, Kind, Severity, SourceRef, State, Status, Urgency
+from geo.model import Certainty, Event, Kind, Severity, SourceRef, State, Status, Urgency, utcnow
 
 STATUS = {"通常": Status.ACTUAL, "訓練": Status.EXERCISE, "試験": Status.TEST}
 LEVELLED_FAMILIES = ("大雨", "洪水", "土砂災害", "高潮")
@@ -131,7 +131,6 @@ class _Common:
 
     def __init__(self, report: JmaReport, source_id: str, url: str | None) -> None:
         head: Head = report.head
-        self.head = head
         self.status = STATUS[report.control.status]
         self.suffix = "" if self.status is Status.ACTUAL else f"#{self.status.value}"
         self.cancelled = head.info_type == "取消"
@@ -141,10 +140,15 @@ class _Common:
         if sequence is None:
             sequence = int(head.report_datetime.timestamp())
         self.source = SourceRef(source_id=source_id, url=url, upstream_id=upstream_id, sequence=sequence)
-        # In UTC already, as the model keeps them: converted once here rather than for every Event.
         valid = head.valid_datetime
-        self.issued_at = head.report_datetime.astimezone(timezone.utc)
-        self.expires_at = None if valid is None else valid.astimezone(timezone.utc)
+        # The fields every Event of the report has alike; times in UTC already, as the model keeps
+        # them (converted once here rather than for every Event), and one receipt time for the report.
+        self.fields = {
+            "status": self.status, "source": self.source, "text": head.headline_text,
+            "issued_at": head.report_datetime.astimezone(timezone.utc),
+            "expires_at": None if valid is None else valid.astimezone(timezone.utc),
+            "received_at": utcnow(),
+        }
         self.properties: dict[str, Any] = {
             "control_title": report.control.title,
             "report_title": head.title,
@@ -168,10 +172,8 @@ class _Common:
         severity, urgency, certainty = _cap(level, observed)
         return Event.model_validate({
             "id": key + self.suffix, "kind": kind, "level": level, "severity": severity, "urgency": urgency,
-            "certainty": certainty, "state": state, "status": self.status, "areas": tuple(areas),
-            "issued_at": self.issued_at, "expires_at": self.expires_at,
-            "title": title, "text": self.head.headline_text, "source": self.source,
-            "properties": props,
+            "certainty": certainty, "state": state, "areas": tuple(areas), "title": title, "properties": props,
+            **self.fields,
         })
 
 

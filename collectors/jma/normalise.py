@@ -28,6 +28,8 @@ import unicodedata
 from datetime import timezone
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from collectors.jma.document import JmaReport
 from collectors.jma.flood import FloodReport
 from collectors.jma.report import Area, Head, UnsupportedDocument
@@ -35,6 +37,8 @@ from collectors.jma.sediment import SedimentReport
 from collectors.jma.warnings import WarningKind, WarningReport, family_of
 from geo.codes import AreaCodes, UnknownAreaCode
 from geo.model import Certainty, Event, Kind, Severity, SourceRef, State, Status, Urgency, utcnow
+
+Fields = dict[str, Any]  # an Event's fields, validated with the rest of its report's
 
 STATUS = {"通常": Status.ACTUAL, "訓練": Status.EXERCISE, "試験": Status.TEST}
 LEVELLED_FAMILIES = ("大雨", "洪水", "土砂災害", "高潮")
@@ -123,7 +127,9 @@ def _jis(code: str, codes: AreaCodes, all_areas: bool) -> str | None:
     return None
 
 
-_BY_ID = operator.attrgetter("id")  # the sort key of a report's events
+_BY_ID = operator.itemgetter("id")  # the sort key of a report's events
+# A report's Events are validated together, in one call into pydantic rather than one per Event.
+_EVENTS = TypeAdapter(list[Event])
 
 
 class _Common:
@@ -161,8 +167,8 @@ class _Common:
         }
 
     def event(self, key: str, kind: Kind, level: int, lifted: bool, title: str, areas, props,
-              observed: bool = False) -> Event:
-        """The Event of one key; `props` are its properties, the report's own included."""
+              observed: bool = False) -> Fields:
+        """The fields of the Event of one key; `props` are its properties, the report's own included."""
         if self.cancelled:
             state, level = State.CANCELLED, 0
         elif lifted:
@@ -170,14 +176,14 @@ class _Common:
         else:
             state = State.ACTIVE
         severity, urgency, certainty = _cap(level, observed)
-        return Event.model_validate({
+        return {
             "id": key + self.suffix, "kind": kind, "level": level, "severity": severity, "urgency": urgency,
             "certainty": certainty, "state": state, "areas": tuple(areas), "title": title, "properties": props,
             **self.fields,
-        })
+        }
 
 
-def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Event]:
+def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Fields]:
     by_jis: dict[str, list] = {}
     for item in report.items:
         jis = _jis(item.area.code, codes, all_areas)
@@ -219,7 +225,7 @@ def _stations_json(report: FloodReport) -> list[dict[str, Any]]:
     ]
 
 
-def _flood_events(report: FloodReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Event]:
+def _flood_events(report: FloodReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Fields]:
     if not report.forecast_areas:
         raise UnsupportedDocument("指定河川洪水予報 names no forecast area (予報区域) in its headline")
     level = flood_level(report.kind_name, report.kind_code)
@@ -244,7 +250,7 @@ def _flood_events(report: FloodReport, common: _Common, codes: AreaCodes, all_ar
     ]
 
 
-def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Event]:
+def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Fields]:
     # (jis, family) -> (level, kind, area); an active kind beats a lifted one, a higher level a lower.
     chosen: dict[tuple[str, str], tuple[int, WarningKind, Area]] = {}
     for item in report.items:
@@ -287,4 +293,4 @@ def to_events(report: JmaReport, codes: AreaCodes, source_id: str, url: str | No
         events = _weather_events(report, common, codes, all_areas)
     else:
         raise UnsupportedDocument(f"no mapping to events for {type(report).__name__}")
-    return sorted(events, key=_BY_ID)
+    return _EVENTS.validate_python(sorted(events, key=_BY_ID))

@@ -245,3 +245,11 @@ def test_municipalities_without_any_warning_are_left_out(pad):
         ("新宿区", ["大雨特別警報"]), ("荒川区", ["大雨警報", "洪水警報"]), ("足立区", ["大雨警報", "洪水警報"]),
         ("奥多摩町", ["大雨特別警報", "洪水警報"]),
     ]
+
+
+def test_sediment_item_is_read_by_its_first_kind():
+    first = "<Kind>\n          <Name>警戒</Name>\n          <Code>3</Code>\n          <Status>発表</Status>\n        </Kind>"
+    second = "<Kind><Name>なし</Name><Code>0</Code><Status>なし</Status></Kind>"
+    data = ISHIKAWA_SEDIMENT.replace(first.encode(), (first + second).encode(), 1)
+    assert data != ISHIKAWA_SEDIMENT
+    assert [(i.area.code, i.kind_name) for i in parse_document(data).items] == [("1720100", "警戒"), ("1746100", "警戒")]

@@ -42,9 +42,9 @@ class SedimentReport:
 
 
 # なし lines are left out by the query itself (most of a report); one with white space around its なし,
-# or with no status at all, is left out below.
+# or with no status at all, is left out below. An item is read by its first Kind, as its fields are.
 _ITEMS = RowQuery(
-    f"/*/b:Body/b:Warning/b:Item[not(b:Kind/b:Name = '{NONE}' or b:Kind/b:Status = '{NONE}')]",
+    f"/*/b:Body/b:Warning/b:Item[not(b:Kind[1]/b:Name = '{NONE}' or b:Kind[1]/b:Status = '{NONE}')]",
     ["b:Kind/b:Name", "b:Kind/b:Code", "b:Kind/b:Status", "b:Area/b:Code", "b:Area/b:Name", "b:Area/@codeType"],
 )
 

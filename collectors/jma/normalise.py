@@ -12,8 +12,9 @@ Event ids (the natural key of what a resident points at):
   real event of the same place.
 
 Only hazards with a 警戒レベル become weather Events; wind, waves, snow, thunder and the other
-注意報 stay in the WarningReport for callers that want them. Items with status なし (or
-「発表警報・注意報はなし」) make no Event: JMA announces each end with an explicit 解除 line.
+注意報 stay in the WarningReport for callers that want them. Lines with status なし (or
+「発表警報・注意報はなし」) make no Event, and the parsers leave them out of the reports: JMA
+announces each end with an explicit 解除 line.
 
 Ordering: `source.upstream_id` is the EventID and `source.sequence` the Serial. Weather reports
 carry neither, so there upstream_id is "{Control/Title}|{Head/Title}" (one per prefecture and

@@ -1,4 +1,4 @@
-"""土砂災害警戒情報 (VXWW50): one report per prefecture (or 地方), one item per municipality.
+"""土砂災害警戒情報 (VXWW50): one report per prefecture (or 地方), one line per municipality.
 
 The Body lists every municipality of the target area with its kind (警戒 / 解除 / なし) and status
 (発表 / 継続 / 解除 / なし). A なし line says only that the municipality has no warning (most of them,

@@ -3,11 +3,18 @@
 The feed lists the last minutes of reports; every report is downloaded at most once per process
 (JMA blocks clients that re-download). A feed is never a complete list of what is in force, so
 nothing ends by dropping out of it: 解除 and 取消 come from the reports themselves.
+
+Reports that left the short feed unread (the service started mid-event, or could not reach JMA for
+longer than the feed's window) are a gap. The long feed (`catchup_url`, rebuilt hourly) fills it
+with the newest report of each kind and office listed since the gap began. Until a long feed
+rebuilt after the gap's end has been read, the gap stays open and the source's content is dated
+from its start, so it shows as stale, never as complete.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
@@ -15,7 +22,7 @@ from pydantic import Field, HttpUrl
 
 from collectors.base import Cancellation, CollectorError, PayloadError, Snapshot, SourceConfig
 from collectors.http import Fetcher
-from collectors.jma.atom import AtomEntry, parse_feed, select_entries
+from collectors.jma.atom import AtomEntry, AtomFeed, parse_feed, select_entries
 from collectors.jma.document import parse_document
 from collectors.jma.normalise import to_events
 from collectors.jma.report import UnsupportedDocument
@@ -55,9 +62,29 @@ class Config(SourceConfig):
     remember: int = Field(default=10_000, gt=0, description="Report URLs remembered as already fetched.")
     catchup_url: HttpUrl | None = Field(
         default=None,
-        description="Long feed (e.g. extra_l.xml) read once at start: the newest report of each kind and office "
-        "there gives the state in force when the service starts mid-event. Same host rules as `url`.",
+        description="Long feed (e.g. extra_l.xml) that fills gaps: at start, and after JMA was out of reach for "
+        "longer than `feed_window_s`, the newest report of each kind and office there gives the state in force. "
+        "Same host rules as `url`.",
     )
+    feed_window_s: float = Field(
+        default=600, gt=0,
+        description="How far back the short feed lists reports (JMA: at least 10 minutes before its `updated`).",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Reports updated after `since` (None: ever) and up to `until` may have left the short feed unread."""
+
+    since: datetime | None
+    until: datetime
+
+    def merged(self, other: Gap | None) -> Gap:
+        """One gap covering this and `other`."""
+        if other is None:
+            return self
+        since = None if self.since is None or other.since is None else min(self.since, other.since)
+        return Gap(since, max(self.until, other.until))
 
 
 def read_report(
@@ -93,42 +120,78 @@ class JmaFeedCollector:
         self._pending: list[Event] = []
         self._pending_cancellations: list[Cancellation] = []
         self._content_time: datetime | None = None
-        self._caught_up = False
+        self._feed_time: datetime | None = None  # `updated` of the short feed last read
+        self._gap: Gap | None = None
+        self._long_last_modified: str | None = None
 
     def _remember(self, url: str) -> None:
         self._seen[url] = None
         while len(self._seen) > self.config.remember:
             self._seen.popitem(last=False)
 
-    async def _catch_up(self) -> list[AtomEntry]:
-        """The newest report of each data type and office in the long feed, once per process."""
-        result = await self.fetcher.get(str(self.config.catchup_url), self.config, content_types=ATOM_TYPES)
-        feed = parse_feed(result.body, self.config.max_bytes)
+    def _gap_after(self, feed: AtomFeed | None, now: datetime) -> Gap | None:
+        """The gap still to fill once `feed` (None: unchanged since the last read) is read."""
+        if feed is None:
+            return self._gap
+        window_start = (feed.updated or now) - timedelta(seconds=self.config.feed_window_s)
+        if self._feed_time is None:  # the first read: everything before its window is unknown
+            gap = Gap(None, window_start)
+        elif window_start > self._feed_time:
+            gap = Gap(self._feed_time, window_start)
+            log.warning("jma_feed_gap", since=self._feed_time.isoformat(), until=window_start.isoformat())
+        else:
+            return self._gap
+        return gap.merged(self._gap)
+
+    async def _fill(self, gap: Gap) -> tuple[list[AtomEntry], Gap | None, str | None]:
+        """The long feed's newest report of each kind and office listed after `gap.since`, the gap
+        left once they are read (None when the long feed was rebuilt after its end), and the long
+        feed's Last-Modified."""
+        cfg = self.config
+        result = await self.fetcher.get(
+            str(cfg.catchup_url), cfg, last_modified=self._long_last_modified, content_types=ATOM_TYPES
+        )
+        if result.not_modified:
+            return [], gap, self._long_last_modified
+        feed = parse_feed(result.body, cfg.max_bytes)
         newest: dict[tuple[str | None, str | None], AtomEntry] = {}
-        for entry in select_entries(
-            feed.entries, type_codes=self.config.type_codes, office_codes=self.config.office_codes or None
-        ):
+        for entry in select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None):
+            if gap.since is not None and entry.updated <= gap.since:
+                continue
             key = (entry.type_code, entry.office_code)
             if key not in newest or entry.updated > newest[key].updated:
                 newest[key] = entry
-        return list(newest.values())
+        built = feed.updated or max((e.updated for e in feed.entries), default=None)
+        if built is None or (gap.since is not None and built <= gap.since):
+            left: Gap | None = gap
+        elif built >= gap.until:
+            left = None
+        else:
+            left = Gap(built, gap.until)  # known up to the rebuild; the rest comes with the next one
+        return list(newest.values()), left, result.last_modified
 
     async def poll(self, now: datetime) -> Snapshot:
-        """Fetch the feed (conditional GET), then each new matching report once."""
+        """Fetch the feed (conditional GET), fill any gap from the long feed, then fetch each new
+        matching report once."""
         cfg = self.config
-        catch_up: list[AtomEntry] = []
-        if cfg.catchup_url is not None and not self._caught_up:
-            catch_up = await self._catch_up()
         result = await self.fetcher.get(
             str(cfg.url), cfg, last_modified=self._last_modified, content_types=ATOM_TYPES
         )
-        if result.not_modified and not catch_up:
+        feed = None if result.not_modified else parse_feed(result.body, cfg.max_bytes)
+        gap = self._gap_after(feed, now)
+        if cfg.catchup_url is None:
+            gap = None  # logged; nothing here can fill it
+        catch_up: list[AtomEntry] = []
+        long_last_modified = self._long_last_modified
+        if gap is not None:
+            catch_up, gap, long_last_modified = await self._fill(gap)
+        if feed is None and not catch_up and gap == self._gap:
+            self._long_last_modified = long_last_modified
             if self._pending or self._pending_cancellations:
                 events, cancellations = self._pending, self._pending_cancellations
                 self._pending, self._pending_cancellations = [], []
-                return Snapshot(self.source_id, events, content_time=self._content_time, cancellations=cancellations)
-            return Snapshot(self.source_id, not_modified=True, content_time=self._content_time)
-        feed = parse_feed(result.body, cfg.max_bytes) if not result.not_modified else None
+                return Snapshot(self.source_id, events, content_time=self._known_until(), cancellations=cancellations)
+            return Snapshot(self.source_id, not_modified=True, content_time=self._known_until())
         entries = catch_up + (
             select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None)
             if feed is not None
@@ -163,10 +226,11 @@ class JmaFeedCollector:
             except PayloadError as exc:
                 errors.append(f"{entry.url}: {exc}")
                 log.warning("jma_document_rejected", url=entry.url, reason=str(exc))
-        self._caught_up = True
+        self._gap, self._long_last_modified = gap, long_last_modified
         if feed is not None:
             self._last_modified = result.last_modified
             self._content_time = feed.updated
+            self._feed_time = feed.updated or now
         if errors:
             self._pending, self._pending_cancellations = events, cancellations
             raise PayloadError(f"{len(errors)} report(s) rejected: {'; '.join(errors[:3])}")
@@ -174,12 +238,21 @@ class JmaFeedCollector:
         return Snapshot(
             self.source_id,
             events,
-            content_time=self._content_time,
+            content_time=self._known_until(),
             cancellations=cancellations,
             details={
                 "feed_entries": len(feed.entries) if feed is not None else 0,
                 "caught_up_from_long_feed": len(catch_up),
                 "fetched": len(new),
                 "skipped": skipped,
+                "gap": None if self._gap is None else {
+                    "since": self._gap.since and self._gap.since.isoformat(), "until": self._gap.until.isoformat(),
+                },
             },
         )
+
+    def _known_until(self) -> datetime | None:
+        """The content time to judge freshness by: the start of an open gap, else the feed's `updated`."""
+        if self._gap is not None and self._gap.since is not None:
+            return min(self._gap.since, self._content_time) if self._content_time else self._gap.since
+        return self._content_time

@@ -171,3 +171,45 @@ async def test_a_service_started_mid_storm_catches_up_from_the_long_feed(world):
     # the long-feed reports are now known: the next poll fetches only what is new
     again = await warm.poll(sim.clock.now())
     assert again.not_modified or not again.events
+
+
+def downloaded(sim) -> list[str]:
+    """The JMA reports the simulator has served, by file name, in order."""
+    return [e["path"].rsplit("/", 1)[-1] for e in sim.served if e["path"].startswith("/developer/xml/data/")]
+
+
+async def test_reports_missed_while_jma_was_out_of_reach_come_from_the_long_feed(world):
+    """An outage longer than the short feed's 10 minutes is a gap: stale until the long feed has been
+    rebuilt past it, then filled from it, so warnings issued or lifted meanwhile are not missed."""
+    sim, store, pollers = world
+    jma = pollers["jma"]
+    config = jma.collector.config.model_copy(update={"catchup_url": f"{sim.base_url}/developer/xml/feed/extra_l.xml"})
+    jma.collector = JmaFeedCollector("jma", config, jma.collector.fetcher, jma.collector.codes)
+    ours = [m for m in sim.jma.messages if m.feed == "extra" and m.data_type.startswith(("VXWW", "VXKO"))]
+
+    def last_of_its_kind(m) -> bool:  # no later report of its kind before the long feed's next rebuild
+        rebuilt = m.at.replace(minute=0, second=0) + timedelta(hours=1)
+        return not any(o.data_type == m.data_type and m.at < o.at <= rebuilt for o in ours)
+
+    # a 土砂災害警戒情報 or 洪水予報 published between :15 and :35 past an hour of the storm
+    missed = next(m for m in ours if 15 <= m.at.minute <= 35 and last_of_its_kind(m))
+    hour = missed.at.replace(minute=0, second=0)
+    sim.clock.jump(hour + timedelta(minutes=1))  # the long feed was rebuilt a minute ago: nothing missing
+    status = await jma.run_once()
+    assert status.state == SourceState.OK and status.details["gap"] is None, status.details
+
+    # back 20 minutes after it: the short feed no longer lists it, the long feed is not rebuilt yet
+    sim.clock.jump(missed.at + timedelta(minutes=20))
+    status = await jma.run_once()
+    assert status.state == SourceState.STALE, "reports may be missing: never shown as complete"
+    assert status.content_time == hour + timedelta(minutes=1)
+    assert missed.name not in downloaded(sim)  # (reports still in the short feed are read as usual)
+
+    # after the long feed's next rebuild the gap is filled and the source is fresh again
+    sim.clock.jump(sim.clock.now().replace(minute=1, second=0) + timedelta(hours=1))
+    status = await jma.run_once()
+    assert status.state == SourceState.OK, status.details
+    assert status.details["caught_up_from_long_feed"] >= 1
+    assert status.details["gap"] is None
+    assert downloaded(sim).count(missed.name) == 1, "the missed report was read, once"
+    assert len(downloaded(sim)) == len(set(downloaded(sim))), "no report downloaded twice"

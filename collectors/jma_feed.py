@@ -5,17 +5,18 @@ The feed lists the last minutes of reports; every report is downloaded at most o
 nothing ends by dropping out of it: 解除 and 取消 come from the reports themselves.
 
 Reports that left the short feed unread (the service started mid-event, or could not reach JMA for
-longer than the feed's window) are a gap. The long feed (`catchup_url`, rebuilt hourly) fills it
-with the newest report of each kind and office listed since the gap began. Until a long feed
-rebuilt after the gap's end has been read, the gap stays open and the source's content is dated
-from its start, so it shows as stale, never as complete.
+longer than the feed's window) are a gap. The long feed (`catchup_url`, rebuilt hourly) fills it:
+at start with the newest report of each kind and office, after an outage with every report of the
+gap. Until a long feed rebuilt after the gap's end has been read, the gap stays open and the
+source's content is dated from its start, so it shows as stale, never as complete. A report read
+late is dropped when a newer one of its kind (or its 取消) has already been read.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import structlog
 from pydantic import Field, HttpUrl
@@ -24,7 +25,7 @@ from collectors.base import Cancellation, CollectorError, PayloadError, Snapshot
 from collectors.http import Fetcher
 from collectors.jma.atom import AtomEntry, AtomFeed, parse_feed, select_entries
 from collectors.jma.document import parse_document
-from collectors.jma.normalise import to_events
+from collectors.jma.normalise import ordering, to_events
 from collectors.jma.report import UnsupportedDocument
 from geo.codes import AreaCodes
 from geo.model import Event
@@ -87,6 +88,16 @@ class Gap:
         return Gap(since, max(self.until, other.until))
 
 
+class ReadReport(NamedTuple):
+    """One JMA report read: its Events, its cancellation of an earlier serial if it is a 取消, and its
+    place among the reports of its kind (see `collectors.jma.normalise.ordering`)."""
+
+    events: list[Event]
+    cancel: Cancellation | None
+    upstream_id: str
+    sequence: int
+
+
 def read_report(
     data: bytes,
     codes: AreaCodes,
@@ -94,7 +105,7 @@ def read_report(
     url: str | None,
     max_bytes: int = 8_000_000,
     all_areas: bool = False,
-) -> tuple[list[Event], Cancellation | None]:
+) -> ReadReport:
     """One JMA report's events, and its cancellation of the previous report if it is a 取消."""
     report = parse_document(data, max_bytes)
     events = to_events(report, codes, source_id, url, all_areas)
@@ -102,7 +113,7 @@ def read_report(
     cancel = None
     if head.info_type == "取消" and head.event_id is not None and head.serial is not None:
         cancel = Cancellation(upstream_id=head.event_id, sequence=head.serial)
-    return events, cancel
+    return ReadReport(events, cancel, *ordering(report))
 
 
 class JmaFeedCollector:
@@ -115,6 +126,7 @@ class JmaFeedCollector:
         self.codes = codes
         self._last_modified: str | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._newest: OrderedDict[str, int] = OrderedDict()  # upstream id -> the newest sequence read
         # Events of reports already fetched whose poll failed later: delivered with the next
         # successful poll, because those reports will never be downloaded again.
         self._pending: list[Event] = []
@@ -144,9 +156,12 @@ class JmaFeedCollector:
         return gap.merged(self._gap)
 
     async def _fill(self, gap: Gap) -> tuple[list[AtomEntry], Gap | None, str | None]:
-        """The long feed's newest report of each kind and office listed after `gap.since`, the gap
-        left once they are read (None when the long feed was rebuilt after its end), and the long
-        feed's Last-Modified."""
+        """The long feed's reports listed after `gap.since`, the gap left once they are read (None
+        when the long feed was rebuilt after its end), and the long feed's Last-Modified.
+
+        At start (`since` None) the newest report of each kind and office gives what is in force;
+        after an outage every report of the gap is read, in order: a warning lifted in one report is
+        only listed as「発表警報・注意報はなし」in the next."""
         cfg = self.config
         result = await self.fetcher.get(
             str(cfg.catchup_url), cfg, last_modified=self._long_last_modified, content_types=ATOM_TYPES
@@ -154,13 +169,16 @@ class JmaFeedCollector:
         if result.not_modified:
             return [], gap, self._long_last_modified
         feed = parse_feed(result.body, cfg.max_bytes)
-        newest: dict[tuple[str | None, str | None], AtomEntry] = {}
-        for entry in select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None):
-            if gap.since is not None and entry.updated <= gap.since:
-                continue
-            key = (entry.type_code, entry.office_code)
-            if key not in newest or entry.updated > newest[key].updated:
-                newest[key] = entry
+        listed = select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None)
+        if gap.since is not None:
+            wanted = [entry for entry in listed if entry.updated > gap.since]
+        else:
+            newest: dict[tuple[str | None, str | None], AtomEntry] = {}
+            for entry in listed:
+                key = (entry.type_code, entry.office_code)
+                if key not in newest or entry.updated > newest[key].updated:
+                    newest[key] = entry
+            wanted = list(newest.values())
         built = feed.updated or max((e.updated for e in feed.entries), default=None)
         if built is None or (gap.since is not None and built <= gap.since):
             left: Gap | None = gap
@@ -168,7 +186,7 @@ class JmaFeedCollector:
             left = None
         else:
             left = Gap(built, gap.until)  # known up to the rebuild; the rest comes with the next one
-        return list(newest.values()), left, result.last_modified
+        return wanted, left, result.last_modified
 
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch the feed (conditional GET), fill any gap from the long feed, then fetch each new
@@ -183,8 +201,9 @@ class JmaFeedCollector:
             gap = None  # logged; nothing here can fill it
         catch_up: list[AtomEntry] = []
         long_last_modified = self._long_last_modified
-        if gap is not None:
-            catch_up, gap, long_last_modified = await self._fill(gap)
+        filling = gap
+        if filling is not None:
+            catch_up, gap, long_last_modified = await self._fill(filling)
         if feed is None and not catch_up and gap == self._gap:
             self._long_last_modified = long_last_modified
             if self._pending or self._pending_cancellations:
@@ -197,12 +216,15 @@ class JmaFeedCollector:
             if feed is not None
             else []
         )
-        new = sorted({e.url: e for e in entries if e.url not in self._seen}.values(), key=lambda e: e.updated)
-        new = new[: cfg.max_documents_per_poll]
+        unread = sorted({e.url: e for e in entries if e.url not in self._seen}.values(), key=lambda e: e.updated)
+        new = unread[: cfg.max_documents_per_poll]
+        if filling is not None and len(unread) > len(new):
+            # more than one poll reads: the rest of the gap from the same long feed next time
+            gap, long_last_modified = Gap(new[-1].updated, filling.until), self._long_last_modified
         events = list(self._pending)
         cancellations = list(self._pending_cancellations)
         errors: list[str] = []
-        skipped = 0
+        skipped = superseded = 0
         for entry in new:
             try:
                 doc = await self.fetcher.get(entry.url, cfg, content_types=XML_TYPES)
@@ -216,16 +238,28 @@ class JmaFeedCollector:
                 continue
             self._remember(entry.url)
             try:
-                report_events, cancel = read_report(doc.body, self.codes, self.source_id, entry.url, cfg.document_max_bytes)
-                events.extend(report_events)
-                if cancel is not None:
-                    cancellations.append(cancel)
+                read = read_report(doc.body, self.codes, self.source_id, entry.url, cfg.document_max_bytes)
             except UnsupportedDocument as exc:
                 skipped += 1
                 log.debug("jma_document_skipped", url=entry.url, reason=str(exc))
+                continue
             except PayloadError as exc:
                 errors.append(f"{entry.url}: {exc}")
                 log.warning("jma_document_rejected", url=entry.url, reason=str(exc))
+                continue
+            newest = self._newest.get(read.upstream_id)
+            if newest is not None and read.sequence < newest:
+                # read late (from the long feed, after a gap): a newer serial, or its 取消, came first
+                superseded += 1
+                log.info("jma_report_superseded", url=entry.url, sequence=read.sequence, newest=newest)
+                continue
+            self._newest[read.upstream_id] = read.sequence
+            self._newest.move_to_end(read.upstream_id)
+            while len(self._newest) > cfg.remember:
+                self._newest.popitem(last=False)
+            events.extend(read.events)
+            if read.cancel is not None:
+                cancellations.append(read.cancel)
         self._gap, self._long_last_modified = gap, long_last_modified
         if feed is not None:
             self._last_modified = result.last_modified
@@ -245,6 +279,7 @@ class JmaFeedCollector:
                 "caught_up_from_long_feed": len(catch_up),
                 "fetched": len(new),
                 "skipped": skipped,
+                "superseded": superseded,
                 "gap": None if self._gap is None else {
                     "since": self._gap.since and self._gap.since.isoformat(), "until": self._gap.until.isoformat(),
                 },

@@ -213,3 +213,42 @@ async def test_reports_missed_while_jma_was_out_of_reach_come_from_the_long_feed
     assert status.details["gap"] is None
     assert downloaded(sim).count(missed.name) == 1, "the missed report was read, once"
     assert len(downloaded(sim)) == len(set(downloaded(sim))), "no report downloaded twice"
+
+
+async def test_polling_hourly_with_the_long_feed_ends_as_polling_every_five_minutes(world, tmp_path):
+    """Every poll an hour apart is a gap; filled from the long feed, the storm ends in the same state."""
+    sim, store, pollers = world
+    steady = pollers["jma"]
+    config = steady.collector.config.model_copy(update={"catchup_url": f"{sim.base_url}/developer/xml/feed/extra_l.xml"})
+    hourly_store = open_store(str(tmp_path / "hourly.sqlite3"))
+    await hourly_store.open()
+    try:
+        geo = GeoRegistry.default()
+        hourly = SourcePoller(
+            JmaFeedCollector("jma", config, steady.collector.fetcher, geo.codes),
+            Pipeline(hourly_store, geo.codes, enrich=geo.enricher(), clock=sim.clock.now), hourly_store,
+            clock=sim.clock.now,
+        )
+        start = sim.clock.now()
+        end = start + timedelta(hours=28, minutes=5)  # long after the storm, just after a rebuild
+        stale_seen = False
+        while sim.clock.now() <= end:
+            await steady.run_once()
+            if sim.clock.now().minute == 20:  # an hour apart, and 20 minutes past each rebuild
+                stale_seen |= (await hourly.run_once()).state == SourceState.STALE
+            sim.clock.jump(sim.clock.now() + STEP)
+        await steady.run_once()
+        assert (await hourly.run_once()).state == SourceState.OK
+
+        def state(events):  # what is in force (a report cancelled before it was read never was)
+            return {e.id: e.level for e in events if e.kind != Kind.GAUGE}
+
+        assert stale_seen, "between rebuilds the hourly poller's source is stale, not complete"
+        assert state(await hourly_store.query()) == state(await store.query())
+        def lifted(events):
+            return {e.id for e in events if e.state == State.LIFTED}
+
+        assert lifted(await store.query(include_ended=True)), "the storm ended"
+        assert lifted(await hourly_store.query(include_ended=True)) == lifted(await store.query(include_ended=True))
+    finally:
+        await hourly_store.close()

@@ -133,6 +133,21 @@ _BY_ID = operator.itemgetter("id")  # the sort key of a report's events
 _EVENTS = TypeAdapter(list[Event])
 
 
+def ordering(report: JmaReport) -> tuple[str, int]:
+    """The report's place among its kind: (upstream id, sequence), as its Events' `source` carries them.
+
+    The EventID and Serial; weather reports carry neither, so there the Control and Head titles and
+    the ReportDateTime in Unix seconds, which orders them the same way.
+    """
+    head = report.head
+    upstream_id, sequence = head.event_id, head.serial
+    if upstream_id is None:
+        upstream_id = f"{report.control.title}|{head.title}"
+    if sequence is None:
+        sequence = int(head.report_datetime.timestamp())
+    return upstream_id, sequence
+
+
 class _Common:
     """What every Event of one report shares."""
 
@@ -141,11 +156,7 @@ class _Common:
         self.status = STATUS[report.control.status]
         self.suffix = "" if self.status is Status.ACTUAL else f"#{self.status.value}"
         self.cancelled = head.info_type == "取消"
-        upstream_id, sequence = head.event_id, head.serial
-        if upstream_id is None:
-            upstream_id = f"{report.control.title}|{head.title}"
-        if sequence is None:
-            sequence = int(head.report_datetime.timestamp())
+        upstream_id, sequence = ordering(report)
         self.source = SourceRef(source_id=source_id, url=url, upstream_id=upstream_id, sequence=sequence)
         valid = head.valid_datetime
         # The fields every Event of the report has alike; times in UTC already, as the model keeps

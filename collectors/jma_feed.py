@@ -116,6 +116,22 @@ def read_report(
     return ReadReport(events, cancel, *ordering(report))
 
 
+def _without_cancelled(events: list[Event], cancel: Cancellation, cancellations: list[Cancellation]) -> list[Event]:
+    """`events` less those of the report `cancel` undoes when that report was read in the same poll
+    (its newest older serial, as the pipeline judges a 取消); otherwise `cancel` is added to
+    `cancellations`, for the pipeline to undo what the store holds."""
+    older = [
+        e.source.sequence for e in events
+        if e.source.upstream_id == cancel.upstream_id and e.source.sequence is not None
+        and e.source.sequence < cancel.sequence
+    ]
+    if not older:
+        cancellations.append(cancel)
+        return events
+    cancelled = max(older)
+    return [e for e in events if e.source.upstream_id != cancel.upstream_id or e.source.sequence != cancelled]
+
+
 class JmaFeedCollector:
     """Polls one JMA Atom feed."""
 
@@ -257,9 +273,9 @@ class JmaFeedCollector:
             self._newest.move_to_end(read.upstream_id)
             while len(self._newest) > cfg.remember:
                 self._newest.popitem(last=False)
-            events.extend(read.events)
             if read.cancel is not None:
-                cancellations.append(read.cancel)
+                events = _without_cancelled(events, read.cancel, cancellations)
+            events.extend(read.events)
         self._gap, self._long_last_modified = gap, long_last_modified
         if feed is not None:
             self._last_modified = result.last_modified

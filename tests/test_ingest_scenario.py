@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from collectors.http import Fetcher
+from collectors.jma import parse_document, to_events
 from collectors.jma_feed import Config as JmaConfig
 from collectors.jma_feed import JmaFeedCollector
 from collectors.river_camera import Config as CameraConfig
@@ -252,3 +253,28 @@ async def test_polling_hourly_with_the_long_feed_ends_as_polling_every_five_minu
         assert lifted(await hourly_store.query(include_ended=True)) == lifted(await store.query(include_ended=True))
     finally:
         await hourly_store.close()
+
+
+async def test_a_cancellation_read_with_the_report_it_cancels_leaves_nothing_of_it(world):
+    """After an outage the long feed can give a report and its 取消 in one poll: nothing of it arrives."""
+    sim, store, pollers = world
+    jma = pollers["jma"]
+    config = jma.collector.config.model_copy(update={"catchup_url": f"{sim.base_url}/developer/xml/feed/extra_l.xml"})
+    jma.collector = JmaFeedCollector("jma", config, jma.collector.fetcher, jma.collector.codes)
+    reports = [(m, parse_document(m.xml)) for m in sim.jma.messages if m.feed == "extra"]
+    cancel_at = next(i for i, (_m, r) in enumerate(reports) if r.head.info_type == "取消")
+    cancel, _ = reports[cancel_at]
+    cancelled, report = next((m, r) for m, r in reversed(reports[:cancel_at]) if m.data_type == cancel.data_type)
+    sim.clock.jump(cancelled.at - timedelta(minutes=5))
+    await jma.run_once()
+    # back after the long feed's rebuild that lists both
+    sim.clock.jump(cancel.at.replace(minute=5, second=0) + timedelta(hours=1))
+    assert (await jma.run_once()).state == SourceState.OK
+    assert {cancelled.name, cancel.name} <= set(downloaded(sim))
+    active = {e.id: e for e in await store.query()}
+    upstream = report.head.event_id
+    assert report.head.serial is not None and upstream is not None
+    assert not [
+        e.id for e in active.values() if e.source.upstream_id == upstream and e.source.sequence == report.head.serial
+    ], "the cancelled report's events never arrive"
+    assert any(e.state == State.ACTIVE for e in to_events(report, jma.collector.codes, "jma")), "it had some"

@@ -8,8 +8,9 @@ Reports that left the short feed unread (the service started mid-event, or could
 longer than the feed's window) are a gap. The long feed (`catchup_url`, rebuilt hourly) fills it:
 at start with the newest report of each kind and office, after an outage with every report of the
 gap. Until a long feed rebuilt after the gap's end has been read, the gap stays open and the
-source's content is dated from its start, so it shows as stale, never as complete. A report read
-late is dropped when a newer one of its kind (or its 取消) has already been read.
+source's content is dated from its start, so it shows as stale, never as complete. Reports read
+late are ordered per event by the pipeline (an older serial never overwrites a newer one); one
+whose 取消 was read first is dropped.
 """
 from __future__ import annotations
 
@@ -116,20 +117,12 @@ def read_report(
     return ReadReport(events, cancel, *ordering(report))
 
 
-def _without_cancelled(events: list[Event], cancel: Cancellation, cancellations: list[Cancellation]) -> list[Event]:
-    """`events` less those of the report `cancel` undoes when that report was read in the same poll
-    (its newest older serial, as the pipeline judges a 取消); otherwise `cancel` is added to
-    `cancellations`, for the pipeline to undo what the store holds."""
-    older = [
-        e.source.sequence for e in events
-        if e.source.upstream_id == cancel.upstream_id and e.source.sequence is not None
-        and e.source.sequence < cancel.sequence
-    ]
-    if not older:
-        cancellations.append(cancel)
-        return events
-    cancelled = max(older)
-    return [e for e in events if e.source.upstream_id != cancel.upstream_id or e.source.sequence != cancelled]
+def _bounded_add(keys: OrderedDict, key, limit: int) -> None:
+    """Add `key` as the newest of `keys`, forgetting the oldest beyond `limit`."""
+    keys[key] = None
+    keys.move_to_end(key)
+    while len(keys) > limit:
+        keys.popitem(last=False)
 
 
 class JmaFeedCollector:
@@ -142,7 +135,9 @@ class JmaFeedCollector:
         self.codes = codes
         self._last_modified: str | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._newest: OrderedDict[str, int] = OrderedDict()  # upstream id -> the newest sequence read
+        # (upstream id, sequence) of the reports read, and of those a 取消 undid before they were read
+        self._read: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._cancelled: OrderedDict[tuple[str, int], None] = OrderedDict()
         # Events of reports already fetched whose poll failed later: delivered with the next
         # successful poll, because those reports will never be downloaded again.
         self._pending: list[Event] = []
@@ -153,9 +148,7 @@ class JmaFeedCollector:
         self._long_last_modified: str | None = None
 
     def _remember(self, url: str) -> None:
-        self._seen[url] = None
-        while len(self._seen) > self.config.remember:
-            self._seen.popitem(last=False)
+        _bounded_add(self._seen, url, self.config.remember)
 
     def _gap_after(self, feed: AtomFeed | None, now: datetime) -> Gap | None:
         """The gap still to fill once `feed` (None: unchanged since the last read) is read."""
@@ -240,7 +233,9 @@ class JmaFeedCollector:
         events = list(self._pending)
         cancellations = list(self._pending_cancellations)
         errors: list[str] = []
-        skipped = superseded = 0
+        skipped = cancelled_before_read = 0
+        # reports whose events go out with this poll (those pending from a failed one included)
+        read_now = {(e.source.upstream_id, e.source.sequence) for e in events}
         for entry in new:
             try:
                 doc = await self.fetcher.get(entry.url, cfg, content_types=XML_TYPES)
@@ -263,18 +258,24 @@ class JmaFeedCollector:
                 errors.append(f"{entry.url}: {exc}")
                 log.warning("jma_document_rejected", url=entry.url, reason=str(exc))
                 continue
-            newest = self._newest.get(read.upstream_id)
-            if newest is not None and read.sequence < newest:
-                # read late (from the long feed, after a gap): a newer serial, or its 取消, came first
-                superseded += 1
-                log.info("jma_report_superseded", url=entry.url, sequence=read.sequence, newest=newest)
+            key = (read.upstream_id, read.sequence)
+            if key in self._cancelled:
+                # read late (from the long feed, after a gap): its 取消 came first
+                cancelled_before_read += 1
+                log.info("jma_report_cancelled_before_read", url=entry.url, sequence=read.sequence)
                 continue
-            self._newest[read.upstream_id] = read.sequence
-            self._newest.move_to_end(read.upstream_id)
-            while len(self._newest) > cfg.remember:
-                self._newest.popitem(last=False)
             if read.cancel is not None:
-                events = _without_cancelled(events, read.cancel, cancellations)
+                # a 取消 undoes the serial before it: dropped here if read in this poll, undone by the
+                # pipeline if read before, and dropped when it comes if it has not been read yet
+                undone = (read.cancel.upstream_id, read.cancel.sequence - 1)
+                if undone in read_now:
+                    events = [e for e in events if (e.source.upstream_id, e.source.sequence) != undone]
+                elif undone in self._read:
+                    cancellations.append(read.cancel)
+                else:
+                    _bounded_add(self._cancelled, undone, cfg.remember)
+            _bounded_add(self._read, key, cfg.remember)
+            read_now.add(key)
             events.extend(read.events)
         self._gap, self._long_last_modified = gap, long_last_modified
         if feed is not None:
@@ -295,7 +296,7 @@ class JmaFeedCollector:
                 "caught_up_from_long_feed": len(catch_up),
                 "fetched": len(new),
                 "skipped": skipped,
-                "superseded": superseded,
+                "cancelled_before_read": cancelled_before_read,
                 "gap": None if self._gap is None else {
                     "since": self._gap.since and self._gap.since.isoformat(), "until": self._gap.until.isoformat(),
                 },

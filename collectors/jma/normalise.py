@@ -98,13 +98,9 @@ def flood_level(kind_name: str, kind_code: str) -> int:
     raise UnsupportedDocument(f"unknown 指定河川洪水予報 kind {kind_name!r} (code {kind_code!r})")
 
 
-def weather_level(kind: WarningKind) -> int:
-    """警戒レベル相当 of a warning kind: Ｒ０６ by its number; else 特別警報 5, 警報 3 (高潮 4), 注意報 2."""
-    return _weather_level(kind.name, kind.code)
-
-
 @functools.lru_cache(maxsize=1024)  # pure; every municipality of a report repeats its kinds
 def _weather_level(name: str, code: str) -> int:
+    """警戒レベル相当 of a warning kind: Ｒ０６ by its number; else 特別警報 5, 警報 3 (高潮 4), 注意報 2."""
     named = _named_level(name)
     if named is not None:
         return named

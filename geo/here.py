@@ -21,7 +21,8 @@ from shapely.geometry.base import BaseGeometry
 from geo.areas import InvalidGeometry, read_geometry
 from geo.enrich import GEOMETRY_FROM_AREAS
 from geo.hazards import HAZARD_LABELS_JA, hazards_in_force
-from geo.model import LEVEL_COLOURS, LEVEL_NAMES_JA, Event, Kind
+from geo.model import Event, Kind
+from geo.wording import level_words as wording
 from geo.shelters import Recommendation, statuses_from
 from geo.store.base import SourceState
 
@@ -44,13 +45,16 @@ class HereOptions:
     warning_search_m: float = 10000.0  # warning polygons considered when choosing shelters
 
 
-def level_words(level: int) -> dict[str, Any]:
-    """A level with its words and colour, never the colour alone."""
+def level_words(level: int, kind: Kind | str = Kind.NOTICE) -> dict[str, Any]:
+    """A level with its words (geo.wording: 相当 unless a municipality's order) and colour, never colour alone."""
+    words = wording(level, kind, "ja")
     return {
         "level": level,
-        "label_ja": f"警戒レベル{level}" if level else "警戒レベルなし",
-        "name_ja": LEVEL_NAMES_JA[level],
-        "colour": LEVEL_COLOURS[level],
+        "voice": words.voice.value,
+        "label_ja": words.label,
+        "name_ja": words.name,
+        "action_ja": words.action,
+        "colour": words.colour,
     }
 
 
@@ -87,7 +91,7 @@ async def what_affects(
     return {
         "point": {"lon": lon, "lat": lat},
         "municipality": _municipality(registry, municipality),
-        **level_words(level),
+        **level_words(level, covering[0].kind if covering else Kind.NOTICE),
         "hazards": [{"hazard": h.value, "name_ja": HAZARD_LABELS_JA[h]} for h in sorted(hazards)],
         "events": [_event_summary(e) for e in covering],
         "gauges": gauges,
@@ -145,7 +149,7 @@ async def _nearest_gauges(
         {
             "id": e.id,
             "title": e.title,
-            **level_words(e.level),
+            **level_words(e.level, e.kind),
             "level_m": e.properties.get("level_m"),
             "trend_m_per_10min": e.properties.get("trend_m_per_10min"),
             "observed_at": e.observed_at.isoformat() if e.observed_at else None,
@@ -186,7 +190,7 @@ async def _road_closures(
         {
             "id": e.id,
             "title": e.title,
-            **level_words(e.level),
+            **level_words(e.level, e.kind),
             "distance_m": round(metres),
             **{k: e.properties[k] for k in ("route", "section", "reason", "regulation") if k in e.properties},
             "geometry": e.geometry,
@@ -206,7 +210,7 @@ def _event_summary(event: Event) -> dict[str, Any]:
     return {
         "id": event.id,
         "kind": event.kind.value,
-        **level_words(event.level),
+        **level_words(event.level, event.kind),
         "title": event.title,
         "areas": list(event.areas),
         "issued_at": event.issued_at.isoformat() if event.issued_at else None,

@@ -22,6 +22,7 @@ class Kind(enum.StrEnum):
     FLOOD_FORECAST = "flood_forecast"
     WEATHER_WARNING = "weather_warning"
     ROAD_CLOSURE = "road_closure"
+    EVACUATION = "evacuation"  # a municipality's order: 高齢者等避難 / 避難指示 / 緊急安全確保
     SHELTER = "shelter"
     NOTICE = "notice"
 
@@ -67,15 +68,7 @@ class Certainty(enum.StrEnum):
     UNKNOWN = "Unknown"
 
 
-# 警戒レベル: the words and colours shown with every level (Cabinet Office guidance); never colour alone.
-LEVEL_NAMES_JA = {
-    5: "緊急安全確保",
-    4: "避難指示",
-    3: "高齢者等避難",
-    2: "大雨・洪水・高潮注意報",
-    1: "早期注意情報",
-    0: "なし",
-}
+# 警戒レベル colours (Cabinet Office guidance); the words are in geo.wording, never colour alone.
 LEVEL_COLOURS = {5: "#0c000c", 4: "#aa00aa", 3: "#ff2800", 2: "#f2e700", 1: "#ffffff", 0: "#ffffff"}
 
 # CAP severity implied by a 警戒レベル when the source gives none.

@@ -33,6 +33,7 @@ CATEGORY = {
     Kind.FLOOD_FORECAST: "Met",
     Kind.WEATHER_WARNING: "Met",
     Kind.ROAD_CLOSURE: "Transport",
+    Kind.EVACUATION: "Safety",
     Kind.SHELTER: "Infra",
     Kind.NOTICE: "Other",
 }
@@ -43,6 +44,7 @@ EVENT_NAME = {
     Kind.FLOOD_FORECAST: "指定河川洪水予報",
     Kind.WEATHER_WARNING: "気象警報・注意報",
     Kind.ROAD_CLOSURE: "道路規制",
+    Kind.EVACUATION: "避難情報",
     Kind.SHELTER: "避難所",
     Kind.NOTICE: "お知らせ",
 }

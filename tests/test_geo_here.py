@@ -91,7 +91,7 @@ async def test_sediment_warning_over_the_municipality(store, registry):
     )
     report = await what_affects(store, registry, LON, LAT)
     assert report["municipality"] == {"code": "17203", "name": "小松市", "name_en": "Komatsu"}
-    assert (report["level"], report["name_ja"], report["label_ja"]) == (4, "避難指示", "警戒レベル4")
+    assert (report["level"], report["name_ja"], report["label_ja"]) == (4, "土砂災害警戒情報", "警戒レベル４相当")
     assert [e["id"] for e in report["events"]] == ["sediment:17203"]  # not the drill, not the lifted one
     assert report["hazards"] == [{"hazard": "sediment", "name_ja": "崖崩れ、土石流及び地滑り"}]
     assert [g["id"] for g in report["gauges"]] == ["gauge:1700000002", "gauge:1700000001", "gauge:1700000003"]

@@ -38,9 +38,9 @@ async def test_here_answers_with_level_words(client):
     assert resp.status == 200 and resp.content_type == "application/json"
     body = await resp.json()
     assert body["municipality"]["code"] == "17204"
-    assert (body["level"], body["label_ja"], body["name_ja"]) == (4, "警戒レベル4", "避難指示")
+    assert (body["level"], body["label_ja"], body["name_ja"]) == (4, "警戒レベル４相当", "土砂災害警戒情報")
     assert body["colour"] == "#aa00aa"
-    assert body["events"][0]["id"] == "sediment:17204" and body["events"][0]["name_ja"] == "避難指示"
+    assert body["events"][0]["id"] == "sediment:17204" and body["events"][0]["name_ja"] == "土砂災害警戒情報"
     assert body["shelters"] and all("sediment" in s["hazards"] for s in body["shelters"])
     assert body["radius_m"] == 2000
     assert "max-age" in resp.headers["Cache-Control"]
@@ -54,7 +54,7 @@ async def test_radius_is_accepted_and_echoed(client):
     resp = await client.get("/api/v1/here", params={"lat": "36.5613", "lon": "136.6562", "radius_m": "500"})
     body = await resp.json()
     assert resp.status == 200 and body["radius_m"] == 500 and body["level"] == 0
-    assert body["name_ja"] == "なし"
+    assert (body["name_ja"], body["label_ja"]) == ("", "警戒レベルなし")
 
 
 @pytest.mark.parametrize(

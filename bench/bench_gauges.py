@@ -21,8 +21,8 @@ from collectors.gauge_formats import JST  # noqa: E402
 from collectors.river_gauge import Config, RiverGaugeCollector  # noqa: E402
 from geo.codes import AreaCodes  # noqa: E402
 
-# The shared reference data sits beside the checkout (BOSAI_SHARED_DATA overrides).
-SHARED = Path(os.environ.get("BOSAI_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# The recorded reference data is in the repository (BOSAI_SHARED_DATA may point at a fuller copy).
+SHARED = Path(os.environ.get("BOSAI_SHARED_DATA", Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"))
 
 STATIONS_CSV = SHARED / "river_water_level/ishikawa_kiki_gauges_stations.csv"
 N_GAUGES = 1000

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from collectors.jma import UnsupportedDocument, parse_document, to_events  # noqa: E402
 from geo.codes import AreaCodes  # noqa: E402
 
-# The shared reference data sits beside the checkout (BOSAI_SHARED_DATA overrides).
-SHARED = Path(os.environ.get("BOSAI_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# The recorded reference data is in the repository (BOSAI_SHARED_DATA may point at a fuller copy).
+SHARED = Path(os.environ.get("BOSAI_SHARED_DATA", Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"))
 
 DATA = SHARED / "jma_xml"
 

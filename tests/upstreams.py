@@ -10,7 +10,9 @@ from pathlib import Path
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("BOSAI_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# Recorded real payloads live in the repository (tests/data/reference, provenance in its README);
+# BOSAI_SHARED_DATA may point at a fuller copy with the same folders.
+SHARED = Path(os.environ.get("BOSAI_SHARED_DATA", ROOT / "tests" / "data" / "reference"))
 SAMPLES = SHARED / "jma_xml" / "samples"
 
 

@@ -12,6 +12,7 @@ COLLECTOR_MODULES: dict[str, tuple[str, str]] = {
     "river_gauge": ("collectors.river_gauge", "RiverGaugeCollector"),
     "river_camera": ("collectors.river_camera", "RiverCameraCollector"),
     "road_closure": ("collectors.road_closure", "RoadClosureCollector"),
+    "publiccommons": ("collectors.publiccommons", "PublicCommonsCollector"),
 }
 
 

@@ -7,7 +7,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from aiohttp import web
 
-from simulator import cameras, gauges, jma_feed
+from simulator import cameras, gauges, jma_feed, publiccommons
 from simulator import jma_xml as jx
 from simulator.keys import NOW, SIM
 
@@ -76,6 +76,31 @@ async def jma_document(request: web.Request) -> web.Response:
     msg = sim.jma.document(name, _now(request))
     if msg is None:
         return _not_found(name)
+    resp = web.Response(body=msg.xml, content_type="application/xml", charset="utf-8")
+    resp.headers["Last-Modified"] = _http_date(msg.at)
+    return resp
+
+
+# -- 公共情報コモンズ (municipal orders and shelters) ---------------------------------------------
+@routes.get(publiccommons.FEED_PATH)
+async def commons_feed(request: web.Request) -> web.Response:
+    """Atom feed of the municipalities' documents of the last day, honouring If-Modified-Since."""
+    sim, now = request.app[SIM], _now(request)
+    body, updated = sim.commons.feed(now, _base(request))
+    modified = (updated or sim.clock.start).replace(microsecond=0)
+    if _not_modified_since(request, modified):
+        return web.Response(status=304, headers={"Last-Modified": _http_date(modified)})
+    resp = web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
+    resp.headers["Last-Modified"] = _http_date(modified)
+    return resp
+
+
+@routes.get(publiccommons.DATA_PATH + "{name}")
+async def commons_document(request: web.Request) -> web.Response:
+    """A published document revision (404 until its publication time)."""
+    msg = request.app[SIM].commons.document(request.match_info["name"], _now(request))
+    if msg is None:
+        return _not_found(request.match_info["name"])
     resp = web.Response(body=msg.xml, content_type="application/xml", charset="utf-8")
     resp.headers["Last-Modified"] = _http_date(msg.at)
     return resp

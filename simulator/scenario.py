@@ -102,6 +102,30 @@ class RoadRestriction(_Closed):
     line: list[tuple[float, float]] = Field(min_length=2, description="LineString [lon, lat] pairs")
 
 
+JisCode = Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
+
+
+class OrderStep(_Closed):
+    at_h: float = Field(ge=0, description="Hours after start of the municipality's document")
+    municipality: JisCode = Field(description="JIS 5-digit code of the municipality giving the order")
+    action: Literal["issue", "lift", "correct"] = Field(
+        description="issue 発令 / lift 解除 of `sort` in `districts` (lift without districts: all of them); "
+        "correct 訂正 re-sends the last revision with `districts` in place of the last step's"
+    )
+    sort: Literal["高齢者等避難", "避難指示", "緊急安全確保"] | None = Field(None, description="The order (not for correct)")
+    districts: list[str] = Field(default_factory=list, description="地区 names the step names")
+
+
+class ShelterStep(_Closed):
+    at_h: float = Field(ge=0, description="Hours after start of the municipality's Shelter document")
+    municipality: JisCode = Field(description="JIS 5-digit code of the municipality running the shelter")
+    name: str = Field(description="The shelter's name as in the designated-shelter list")
+    address: str = Field("", description="Its address")
+    action: Literal["open", "crowded", "close"] = Field(description="開設, 開設 with 混雑, or 閉鎖")
+    head_count: int | None = Field(None, ge=0, description="People in the shelter")
+    capacity: int | None = Field(None, ge=0, description="How many it takes")
+
+
 class ScheduledFault(FaultSpec):
     from_h: float = Field(description="Hours after start when the fault begins")
     until_h: float = Field(description="Hours after start when it ends")
@@ -118,6 +142,8 @@ class Scenario(_Closed):
     cameras: CameraPlan = Field(default_factory=CameraPlan)
     road: list[RoadRestriction] = Field(default_factory=list)
     fault: list[ScheduledFault] = Field(default_factory=list)
+    orders: list[OrderStep] = Field(default_factory=list)
+    shelters: list[ShelterStep] = Field(default_factory=list)
 
 
 class ScenarioError(Exception):

@@ -18,6 +18,7 @@ from simulator.clock import ScenarioClock
 from simulator.hydrology import Hydrology
 from simulator.jma_feed import JmaArchive
 from simulator.keys import NOW, SIM
+from simulator.publiccommons import CommonsArchive
 from simulator.roads import RoadPlan
 
 SERVED_LOG_SIZE = 10_000
@@ -35,6 +36,7 @@ class Simulator:
         self.codes = AreaCodes.load()
         self.jma = JmaArchive(self.scenario, self.hydro, seed, self.codes)
         self.roads = RoadPlan(self.scenario, self.hydro, seed)
+        self.commons = CommonsArchive(self.scenario, seed, self.codes)
         self.stations = {s.code: s for s in self.hydro.crisis}
         self.camera_station = {c.id: cameras.nearest_station(c, self.hydro.crisis) for c in cameras.CAMERAS}
         self.camera_freeze_at = meta.start + timedelta(hours=self.scenario.cameras.frozen_from_h)

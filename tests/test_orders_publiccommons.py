@@ -1,0 +1,156 @@
+"""公共情報コモンズ documents: the wire reader on the public samples, and municipal orders and shelter
+status from the simulator's heavy-rain scenario, through the collector and the pipeline into SQLite."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from collectors.base import PayloadError
+from collectors.http import Fetcher
+from collectors.publiccommons import Config, PublicCommonsCollector
+from collectors.publiccommons_wire import EvacuationBody, parse_document
+from geo.model import Kind, State, Status
+from geo.registry import GeoRegistry
+from geo.store import open_store
+from publishers import lalert_document as ld
+from service.pipeline import Pipeline
+from service.poller import SourcePoller
+from simulator.server import running_simulator
+
+SAMPLES = Path(__file__).parent / "data" / "reference" / "lalert_publiccommons"
+JST = timezone(timedelta(hours=9))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.xml")))
+def test_every_public_sample_is_read(name):
+    doc = parse_document((SAMPLES / name).read_bytes())
+    assert doc.category == "EvacuationOrder"
+    assert doc.revision == 1 and doc.operation == "new"
+    assert doc.document_id in ("7e573043-fc3c-4a6b-bdb8-a9608233b0af", "74ee219a-970d-417f-a9ab-a9ff1d3fe316")
+
+
+def test_soap_sample_body_is_read_whole():
+    doc = parse_document((SAMPLES / "publiccommons-py_soap1.xml").read_bytes())
+    assert doc.status == "Test" and doc.target_areas == ("131016",) and doc.office_id == "131016"
+    assert (doc.urgency, doc.severity, doc.certainty) == ("Future", "Severe", "Observed")
+    assert isinstance(doc.body, EvacuationBody)
+    detail = doc.body.details[0]
+    assert (detail.sort, detail.issue_or_lift) == ("避難準備", "発令")
+    assert len(detail.areas) == 12
+    first = detail.areas[0]
+    assert first.location.name == "一ツ橋一丁目" and first.location.town_code == "131010001001"
+    assert (first.location.lat, first.location.lon) == (35.691634, 139.756685)
+    assert first.at == datetime(2013, 4, 10, 18, 55, tzinfo=JST)
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x/>', "DOCTYPE"),
+    (b"<feed/>", "neither an EDXL-DE"),
+    (b'<d:EDXLDistribution xmlns:d="urn:oasis:names:tc:emergency:EDXL:DE:1.0"/>', "contentObject is missing"),
+    ((SAMPLES / "publiccommons-py_sample1.xml").read_bytes().replace(b"<commons:category>EvacuationOrder</commons:category>", b""),
+     "category is missing"),
+    ((SAMPLES / "publiccommons-py_soap1.xml").read_bytes().replace("発令".encode(), "発表".encode()),
+     "IssueOrLift is '発表'"),
+])
+def test_bad_documents_are_refused_with_the_reason(payload, message):
+    with pytest.raises(PayloadError, match=message):
+        parse_document(payload)
+
+
+def test_other_region_and_other_categories_are_skipped():
+    geo = GeoRegistry.default()
+    collector = PublicCommonsCollector("pc", Config(url="http://127.0.0.1/"), None, geo.codes)
+    now = datetime(2026, 7, 10, tzinfo=JST)
+    assert collector.from_document((SAMPLES / "publiccommons-py_soap1.xml").read_bytes(), now) is None  # 千代田区
+
+
+def _kanazawa_doc(revision: int, operation: str, orders: tuple) -> bytes:
+    at = datetime(2026, 7, 10, 12, revision, tzinfo=JST)
+    return ld.write(ld.Document(
+        category="EvacuationOrder", document_id="doc-17201", revision=revision, operation=operation,
+        status="actual", office=ld.Office("危機管理課", "石川県金沢市", "172014"), area_name="石川県金沢市",
+        area_jis6="172014", title="石川県金沢市 避難情報", headline="金沢市 避難指示", sent=at, report_time=at,
+        orders=orders,
+    ))
+
+
+async def test_cancel_undoes_the_revision_and_a_late_older_revision_changes_nothing(tmp_path):
+    geo = GeoRegistry.default()
+    store = open_store(str(tmp_path / "s.sqlite3"))
+    await store.open()
+    try:
+        pipeline = Pipeline(store, geo.codes, enrich=geo.enricher())
+        collector = PublicCommonsCollector("pc", Config(url="http://127.0.0.1/"), None, geo.codes)
+        now = datetime(2026, 7, 10, 12, 30, tzinfo=JST)
+        place = (ld.Place("湯涌地区", "172014"), now)
+        from collectors.base import Snapshot
+
+        async def ingest(data: bytes):
+            events, cancels = collector.from_document(data, now)
+            return await pipeline.ingest(Snapshot("pc", events, cancellations=cancels))
+
+        await ingest(_kanazawa_doc(1, "new", (ld.Order("高齢者等避難", "発令", (place,)),)))
+        await ingest(_kanazawa_doc(2, "update", (ld.Order("避難指示", "発令", (place,)),)))
+        assert (await store.get("evacuation:17201")).level == 4
+        assert await ingest(_kanazawa_doc(1, "new", (ld.Order("高齢者等避難", "発令", (place,)),))) == []
+        await ingest(_kanazawa_doc(3, "cancel", ()))
+        event = await store.get("evacuation:17201")
+        assert event.level == 3 and event.state == State.ACTIVE  # revision 2 undone: revision 1 stands
+        assert event.properties["orders"][0]["sort"] == "高齢者等避難"
+    finally:
+        await store.close()
+
+
+async def test_heavy_rain_orders_and_shelters_reach_the_store(tmp_path):
+    async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
+        sim.clock.pause()
+        geo = GeoRegistry.default()
+        store = open_store(str(tmp_path / "bosai.sqlite3"))
+        await store.open()
+        try:
+            pipeline = Pipeline(store, geo.codes, enrich=geo.enricher(), clock=sim.clock.now)
+            config = Config(url=f"{sim.base_url}/publiccommons/feed.atom", allow_private=True, retries=0, timeout_s=2)
+            poller = SourcePoller(PublicCommonsCollector("orders", config, fetcher, geo.codes), pipeline, store,
+                                  clock=sim.clock.now)
+
+            async def at(hours: float):
+                sim.clock.jump_elapsed(hours)
+                await poller.run_once()
+
+            await at(9.0)
+            assert await store.query(kinds=[Kind.EVACUATION, Kind.SHELTER]) == []
+            await at(10.6)
+            order = await store.get("evacuation:17201")
+            assert (order.level, order.state, order.status) == (3, State.ACTIVE, Status.ACTUAL)
+            assert "高齢者等避難" in order.title and "警戒レベル３" in order.title
+            assert order.properties["orders"][0]["districts"] == ["湯涌地区", "犀川地区"]
+            assert order.geometry is not None  # the municipality's area, from enrichment
+            shelter = await store.get("shelter:E1720100102111")  # 伏見台小学校, resolved by name to its 共通ID
+            assert shelter.properties["status"] == "open" and shelter.properties["registered"] is True
+            assert shelter.properties["capacity"] == 400
+
+            await at(10.8)  # the correction: a new version marked as such, the same level
+            order = await store.get("evacuation:17201")
+            assert order.version == 2 and order.properties["correction"] is True
+            assert order.properties["orders"][0]["districts"] == ["湯涌地区", "犀川地区", "浅川地区"]
+
+            await at(14.1)
+            assert (await store.get("evacuation:17201")).level == 4
+            assert (await store.get("evacuation:17203")).level == 4
+            assert (await store.get("shelter:E1720100102111")).properties["status"] == "crowded"
+            assert (await store.get("shelter:E1720100102111")).properties["head_count"] == 380
+
+            await at(21.5)  # 金沢市 lifts everything (解除), then closes its shelter
+            order = await store.get("evacuation:17201")
+            assert (order.level, order.state) == (0, State.LIFTED)
+            assert [o["action"] for o in order.properties["orders"]] == ["解除", "解除"]
+            assert (await store.get("shelter:E1720100102111")).properties["status"] == "closed"
+            assert (await store.get("evacuation:17204")).level == 3
+            history = await store.history("evacuation:17201")
+            assert [e.level for e in history] == [3, 3, 4, 0]
+            status = await store.source_status("orders")
+            assert status.state.value == "ok"
+        finally:
+            await store.close()

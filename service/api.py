@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from geo.model import Event, Kind, Status
+from geo.same_hazard import MERGED_KINDS, hazard_of, same_as
 from geo.store.base import SourceState
 from publishers.portal_snapshot import GEOJSON_CONTENT_TYPE, SNAPSHOT_KEY, Paths, events_body
 from service.errors import BadRequest, NotFound
@@ -122,12 +123,21 @@ async def current_and_history(request: web.Request) -> tuple[Event, list[Event]]
     return current, await store.history(event_id)
 
 
+async def same_hazard_ids(store, event: Event) -> list[str]:
+    """The other events in force warning of the same hazard in the event's municipalities (geo/same_hazard)."""
+    if event.ended or hazard_of(event) is None or not event.areas:
+        return []
+    near = await store.query(kinds=MERGED_KINDS, areas=event.areas, include_exercise=True)
+    return same_as([event, *(e for e in near if e.id != event.id)]).get(event.id, [])
+
+
 @routes.get("/api/v1/events/{event_id}")
 async def event(request: web.Request) -> web.Response:
     """One event, current version, with its version history."""
     current, history = await current_and_history(request)
     feature = current.to_feature()
     feature["history"] = [e.to_feature() for e in history]
+    feature["same_as"] = await same_hazard_ids(request.app[STORE_KEY], current)
     modified = max([current.received_at, *(e.received_at for e in history)])
     return await cached_response(request, dumps(feature), GEOJSON_CONTENT_TYPE, modified)
 

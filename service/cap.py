@@ -17,6 +17,7 @@ from lxml import etree
 
 from geo.codes import AreaCodes
 from geo.model import Event, Kind, State, Status
+from geo.wording import Voice, level_words
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -48,15 +49,23 @@ EVENT_NAME = {
     Kind.SHELTER: "避難所",
     Kind.NOTICE: "お知らせ",
 }
-# What residents should do at each 警戒レベル (Cabinet Office guidance), as CAP responseType and text.
+# What residents should do at each 警戒レベル (Cabinet Office guidance), as CAP responseType; the
+# instruction text comes from the one wording table (geo/wording.py), in the voice of who speaks.
 RESPONSE = {5: "Shelter", 4: "Evacuate", 3: "Prepare", 2: "Monitor", 1: "Monitor", 0: "None"}
-INSTRUCTION = {
-    5: "警戒レベル5 緊急安全確保：命の危険 直ちに安全確保！",
-    4: "警戒レベル4 避難指示：危険な場所から全員避難",
-    3: "警戒レベル3 高齢者等避難：危険な場所から高齢者等は避難",
-    2: "警戒レベル2：避難行動を確認",
-    1: "警戒レベル1：災害への心構えを高める",
-}
+
+
+def instruction(event: Event) -> str | None:
+    """The CAP instruction of an event in force: 「警戒レベル４相当：危険な場所から全員避難」 for JMA
+    and gauges, the order's words (「警戒レベル４：避難指示 危険な場所から全員避難」) only for a
+    municipality's order; None when ended or at level 0."""
+    if event.ended or event.level <= 0:
+        return None
+    words = level_words(event.level, event.kind, "ja")
+    if words.voice is Voice.ORDER and words.name:
+        return f"{words.label}：{words.name} {words.action}"
+    return words.headline
+
+
 # Feeds list what is in force plus what ended recently, so readers see the Cancel/Update.
 ENDED_KEPT = timedelta(hours=24)
 
@@ -167,8 +176,9 @@ def alert(event: Event, ctx: CapContext, previous: Event | None = None) -> etree
     _sub(info, "headline", event.title or EVENT_NAME[event.kind])
     if event.text:
         _sub(info, "description", event.text)
-    if not event.ended and event.level in INSTRUCTION:
-        _sub(info, "instruction", INSTRUCTION[event.level])
+    text = instruction(event)
+    if text is not None:
+        _sub(info, "instruction", text)
     _sub(info, "web", f"{ctx.base_url}api/v1/events/{quote(event.id, safe=':')}")
     for name, value in (("警戒レベル", str(event.level)), ("state", event.state.value)):
         parameter = _sub(info, "parameter")

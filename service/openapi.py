@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from geo.model import Kind
+from geo.wording import level_words
 from service.api import check_params
 from service.http_cache import Representation, send
 
@@ -98,6 +100,25 @@ PATHS: dict[str, Any] = {
         [_path_param("event_id", "Event id.")], not_found=True),
 }
 
+# An example event: `level` is a 警戒レベル相当 for JMA information and gauges, said in the words of
+# geo/wording.py (only a municipality's `evacuation` order says 避難指示 and the other order words).
+_SEDIMENT_WORDS = level_words(4, Kind.SEDIMENT_WARNING, "ja")
+EXAMPLE_FEATURE: dict[str, Any] = {
+    "type": "Feature", "id": "sediment:17201", "geometry": None,
+    "properties": {
+        "id": "sediment:17201", "kind": "sediment_warning", "level": 4, "state": "active", "status": "actual",
+        "version": 1, "areas": ["17201"], "title": "石川県レベル４土砂災害危険警報（金沢市）",
+        "issued_at": "2026-07-01T03:00:00Z",
+        "source": {"source_id": "jma_extra", "upstream_id": "石川県土砂災害警戒情報", "sequence": 1},
+        "properties": {"kind_name": "警戒", "first_issued_at": "2026-07-01T03:00:00+00:00"},
+    },
+    "same_as": ["weather:17201:土砂災害"],
+}
+_LEVEL_DESCRIPTION = (
+    f"警戒レベル相当 0-5 of JMA information and gauges, e.g. 4 = 「{_SEDIMENT_WORDS.headline}」 "
+    f"({_SEDIMENT_WORDS.name}); order words belong to a municipality's evacuation order only."
+)
+
 COMPONENTS: dict[str, Any] = {
     "parameters": {
         "IfNoneMatch": {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
@@ -110,7 +131,13 @@ COMPONENTS: dict[str, Any] = {
             "detail": {"type": "string"}, "instance": {"type": "string"}}},
         "Feature": {"type": "object", "required": ["type", "id", "geometry", "properties"], "properties": {
             "type": {"const": "Feature"}, "id": {"type": "string"}, "geometry": {"type": ["object", "null"]},
-            "properties": {"type": "object"}, "history": {"type": "array", "items": {"type": "object"}}}},
+            "properties": {"type": "object", "properties": {
+                "level": {"type": "integer", "minimum": 0, "maximum": 5, "description": _LEVEL_DESCRIPTION}}},
+            "history": {"type": "array", "items": {"type": "object"}},
+            "same_as": {"type": "array", "items": {"type": "string"}, "description": (
+                "Ids of the other events in force that warn of the same hazard in the same municipality "
+                "(e.g. 土砂災害警戒情報 and the Ｒ０６ レベル４土砂災害危険警報); /api/v1/events/{id} only.")}},
+            "examples": [EXAMPLE_FEATURE]},
         "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
             "type": {"const": "FeatureCollection"},
             "features": {"type": "array", "items": {"$ref": "#/components/schemas/Feature"}}}},

@@ -255,8 +255,8 @@ class Pipeline:
                 now = self.clock()
                 stored = await self._current_versions(seen)
                 changes = await self._cancellations(snapshot, seen, now)
-                for change in changes:
-                    stored[change.event.id] = change.event
+                if changes:  # the rules see the version each 取消 replaces, never the change itself
+                    stored.update(await self.store.get_many([c.event.id for c in changes]))
                 reverted = {c.event.id for c in changes}
                 diffed: set[str] = set()  # changes whose material() is the incoming event's
                 for event_id, event in latest.items():

@@ -361,6 +361,107 @@ async def test_outbox_fail_retries_later_or_goes_dead(store, clock):
     assert (again.message.id, again.attempts, again.last_error) == ("retry", 2, "HTTP 503")
 
 
+async def test_outbox_sending_lease_expiry_makes_the_message_unknown_never_pending(store, clock):
+    await store.apply(Batch(outbox=[msg("sent?"), msg("claimed")]))
+    items = {i.message.id: i for i in await store.outbox_claim("x", 2, 30)}
+    assert await store.outbox_sending("sent?", items["sent?"].lease_token) is True
+    assert await store.outbox_sending("sent?", "forged") is False
+    assert await store.outbox_state("sent?") == (OutboxState.SENDING, 1)
+    clock.advance(30)
+    assert await store.outbox_reclaim() == 2
+    assert await store.outbox_state("sent?") == (OutboxState.UNKNOWN, 1)
+    assert await store.outbox_state("claimed") == (OutboxState.PENDING, 1)
+    # an unknown message is never claimed again by itself
+    assert [i.message.id for i in await store.outbox_claim("x", 5, 30)] == ["claimed"]
+    record = await store.outbox_get("sent?")
+    assert (record.state, record.unknown_at, record.receipt) == (OutboxState.UNKNOWN, clock.now, None)
+
+
+async def test_outbox_claim_also_turns_an_expired_send_unknown(store, clock):
+    await store.apply(Batch(outbox=[msg("m1")]))
+    (item,) = await store.outbox_claim("x", 1, 30)
+    await store.outbox_sending("m1", item.lease_token)
+    clock.advance(31)
+    assert await store.outbox_claim("x", 1, 30) == []
+    assert await store.outbox_state("m1") == (OutboxState.UNKNOWN, 1)
+    # the interrupted holder's late answer still lands: it knows what happened
+    assert await store.outbox_ack("m1", item.lease_token, {"id": "123"}) is True
+    assert (await store.outbox_get("m1")).receipt == {"id": "123"}
+
+
+async def test_outbox_ack_records_the_receipt(store):
+    await store.apply(Batch(outbox=[msg("m1"), msg("m2")]))
+    items = {i.message.id: i for i in await store.outbox_claim("x", 2, 30)}
+    receipt = {"id": "1790000000000000001", "url": "https://x.com/i/status/1790000000000000001", "cost_usd": 0.2}
+    assert await store.outbox_ack("m1", items["m1"].lease_token, receipt) is True
+    assert await store.outbox_ack("m2", items["m2"].lease_token) is True
+    record = await store.outbox_get("m1")
+    assert (record.state, record.attempts, record.receipt, record.message) == (OutboxState.DONE, 1, receipt, msg("m1"))
+    assert (await store.outbox_get("m2")).receipt is None
+    assert await store.outbox_get("nope") is None
+
+
+async def test_outbox_release_of_an_unknown_message_marks_the_resend(store, clock):
+    await store.apply(Batch(outbox=[msg("m1")]))
+    (first,) = await store.outbox_claim("x", 1, 10)
+    await store.outbox_sending("m1", first.lease_token)
+    clock.advance(10)
+    await store.outbox_reclaim()
+    unknown_at = clock.now
+    assert await store.outbox_release("m1") is True
+    assert await store.outbox_release("m1") is False  # already queued
+    assert await store.outbox_ack("m1", first.lease_token) is False  # the released message has a new life
+    (again,) = await store.outbox_claim("x", 1, 10)
+    assert (again.message.id, again.attempts, again.unknown_at) == ("m1", 2, unknown_at)
+
+
+async def test_outbox_hold_and_release_by_operator_and_by_lease(store, clock):
+    await store.apply(Batch(outbox=[msg("queued"), msg("leased"), msg("done")]))
+    assert await store.outbox_hold("queued", "operator: wording checked first") is True
+    items = {i.message.id: i for i in await store.outbox_claim("x", 5, 30)}
+    assert set(items) == {"leased", "done"}
+    assert await store.outbox_hold("leased", "budget") is False  # a claimed message needs its token
+    assert await store.outbox_hold("leased", "budget", items["leased"].lease_token) is True
+    await store.outbox_ack("done", items["done"].lease_token)
+    assert await store.outbox_hold("done", "late") is False
+    held = await store.outbox_list(states=[OutboxState.HELD])
+    assert [(r.message.id, r.last_error) for r in held] == [
+        ("queued", "operator: wording checked first"), ("leased", "budget")]
+    assert await store.outbox_claim("x", 5, 30) == []
+    assert await store.outbox_release("leased") is True
+    assert [i.message.id for i in await store.outbox_claim("x", 5, 30)] == ["leased"]
+
+
+async def test_outbox_mark_sent_settles_an_unknown_or_held_message(store, clock):
+    await store.apply(Batch(outbox=[msg("u"), msg("h"), msg("p")]))
+    items = {i.message.id: i for i in await store.outbox_claim("x", 1, 10)}
+    await store.outbox_sending("u", items["u"].lease_token)
+    clock.advance(10)
+    await store.outbox_reclaim()
+    await store.outbox_hold("h", "operator")
+    assert await store.outbox_mark_sent("u", {"duplicate": True}) is True
+    assert await store.outbox_mark_sent("h", {"by": "operator"}) is True
+    assert await store.outbox_mark_sent("p", {"by": "operator"}) is False  # queued: the dispatcher sends it
+    assert (await store.outbox_get("u")).receipt == {"duplicate": True}
+    assert await store.outbox_state("h") == (OutboxState.DONE, 0)
+
+
+async def test_outbox_list_by_channel_and_state_in_insertion_order(store, clock):
+    await store.apply(Batch(outbox=[msg("a"), msg("b", priority=5), msg("c", channel="mastodon"), msg("d")]))
+    items = {i.message.id: i for i in await store.outbox_claim("x", 1, 30)}
+    assert set(items) == {"b"}
+    await store.outbox_fail("b", items["b"].lease_token, "HTTP 401", None)
+    assert [r.message.id for r in await store.outbox_list()] == ["a", "b", "c", "d"]
+    assert [r.message.id for r in await store.outbox_list("x")] == ["a", "b", "d"]
+    assert [r.message.id for r in await store.outbox_list("x", limit=2)] == ["a", "b"]
+    failed = await store.outbox_list("x", [OutboxState.DEAD])
+    assert [(r.message.id, r.state, r.attempts, r.last_error) for r in failed] == [("b", OutboxState.DEAD, 1, "HTTP 401")]
+    assert [r.message.id for r in await store.outbox_list(states=[OutboxState.PENDING])] == ["a", "c", "d"]
+    assert await store.outbox_list(states=[]) == []
+    assert await store.outbox_release("b") is True
+    assert (await store.outbox_get("b")).state == OutboxState.PENDING
+
+
 # -- change feed --------------------------------------------------------------------------------
 
 
@@ -528,3 +629,27 @@ class socket_free_port:
 
     def __exit__(self, *exc) -> None:
         self.sock.close()
+
+
+async def test_sqlite_file_of_the_first_schema_gains_the_outbox_receipt_columns(tmp_path, clock):
+    path = tmp_path / "old.sqlite3"
+    store = SQLiteStore(path, clock=clock)
+    await store.open()
+    await store.apply(Batch(outbox=[msg("m1")]))
+    await store.close()
+    with sqlite3.connect(path) as conn:  # as a file written before receipts existed
+        conn.execute("ALTER TABLE outbox DROP COLUMN receipt")
+        conn.execute("ALTER TABLE outbox DROP COLUMN unknown_at")
+        conn.execute("PRAGMA user_version=1")
+    conn.close()
+    store = SQLiteStore(path, clock=clock)
+    await store.open()
+    try:
+        (item,) = await store.outbox_claim("x", 1, 30)
+        assert await store.outbox_ack("m1", item.lease_token, {"id": "1"})
+        assert (await store.outbox_get("m1")).receipt == {"id": "1"}
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    conn.close()

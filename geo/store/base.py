@@ -56,13 +56,33 @@ class OutboxItem:
     lease_until: datetime
     attempts: int
     last_error: str | None = None
+    # Set when an earlier send was interrupted (state `unknown`) and the message was released to be
+    # sent again: the channel must make the resend safe (idempotency key, duplicate answer).
+    unknown_at: datetime | None = None
 
 
 class OutboxState(enum.StrEnum):
-    PENDING = "pending"
-    LEASED = "leased"
-    DONE = "done"
-    DEAD = "dead"
+    """Where a message is. Operators see queued / sending / sent / failed / unknown / held."""
+
+    PENDING = "pending"  # queued
+    LEASED = "leased"  # claimed by a dispatcher, nothing sent yet: safe to hand to another
+    SENDING = "sending"  # the channel call may have started: an expired lease becomes UNKNOWN
+    DONE = "done"  # sent, with the channel's receipt
+    DEAD = "dead"  # failed for good
+    UNKNOWN = "unknown"  # a send interrupted (crash): never blindly re-sent
+    HELD = "held"  # kept back by an operator or a spent budget until released
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """An outbox row as operators and dispatchers list it."""
+
+    message: OutboxMessage
+    state: OutboxState
+    attempts: int
+    last_error: str | None = None
+    receipt: dict[str, Any] | None = None  # the channel's answer: post id, URL, cost, time
+    unknown_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +225,11 @@ class Store(Protocol):
     async def outbox_claim(self, channel: str, limit: int, lease_s: float) -> list[OutboxItem]:
         """Lease up to `limit` due messages (pending, or leased with the lease expired), priority first."""
 
-    async def outbox_ack(self, message_id: str, lease_token: str) -> bool:
-        """Mark delivered; idempotent. False if the lease was lost to another claimer."""
+    async def outbox_sending(self, message_id: str, lease_token: str) -> bool:
+        """Mark a leased message as being sent (its lease expiring now makes it UNKNOWN, not pending)."""
+
+    async def outbox_ack(self, message_id: str, lease_token: str, receipt: dict[str, Any] | None = None) -> bool:
+        """Mark delivered with the channel's receipt; idempotent. False if the lease was lost."""
 
     async def outbox_fail(
         self, message_id: str, lease_token: str, error: str, retry_at: datetime | None
@@ -214,10 +237,27 @@ class Store(Protocol):
         """Record a failed attempt; retry at `retry_at`, or give up (dead) when it is None."""
 
     async def outbox_reclaim(self) -> int:
-        """Return expired leases to pending; the number reclaimed."""
+        """Expired leases: LEASED back to pending, SENDING to UNKNOWN; the number reclaimed."""
 
     async def outbox_state(self, message_id: str) -> tuple[OutboxState, int] | None:
         """A message's state and attempt count."""
+
+    async def outbox_get(self, message_id: str) -> OutboxRecord | None:
+        """One message with its state, attempts, last error and receipt."""
+
+    async def outbox_list(
+        self, channel: str | None = None, states: Iterable[OutboxState] | None = None, limit: int = 1000
+    ) -> list[OutboxRecord]:
+        """Messages of a channel (or all) in the given states (or any), in insertion order."""
+
+    async def outbox_hold(self, message_id: str, reason: str, lease_token: str | None = None) -> bool:
+        """Keep a queued, unknown or failed message (or, with its token, a leased one) back: HELD."""
+
+    async def outbox_release(self, message_id: str) -> bool:
+        """Queue a held, unknown or failed message again (an operator's approval); False otherwise."""
+
+    async def outbox_mark_sent(self, message_id: str, receipt: dict[str, Any]) -> bool:
+        """Record that an unknown or held message did reach its channel (found posted): DONE."""
 
     async def feed_since(self, seq: int, limit: int = 1000) -> list[FeedEntry]:
         """Feed entries with seq > `seq`, in order."""

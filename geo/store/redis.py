@@ -10,9 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,13 +26,13 @@ from geo.store.base import (
     Batch,
     BBox,
     FeedEntry,
-    OutboxItem,
-    OutboxState,
     SourceStatus,
     StoreUnavailable,
 )
 from geo.store.redis_connect import client_from_url, safe_url
 from geo.store.redis_keys import RedisKeys
+from geo.store.redis_outbox import OPERATIONS as OUTBOX_OPERATIONS
+from geo.store.redis_outbox import RedisOutbox
 from geo.store.redis_writes import WritePlan, feed_entry, queue_observations, queue_outbox
 from geo.store.rows import (
     bbox_intersects,
@@ -42,7 +41,6 @@ from geo.store.rows import (
     dumps,
     event_from_json,
     from_us,
-    message_from_json,
     source_status_from_json,
     source_status_json,
     to_us,
@@ -63,7 +61,7 @@ def _unavailable(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class RedisStore:
+class RedisStore(RedisOutbox):
     """Store protocol over Redis."""
 
     shared_writers = True  # several service processes write the same keys
@@ -99,6 +97,8 @@ class RedisStore:
         self._claim = self._r.register_script(lua.CLAIM)
         self._settle = self._r.register_script(lua.SETTLE)
         self._reclaim = self._r.register_script(lua.RECLAIM)
+        self._sending = self._r.register_script(lua.SENDING)
+        self._move = self._r.register_script(lua.MOVE)
         self._audit = self._r.register_script(lua.AUDIT_APPEND)
 
     async def close(self) -> None:
@@ -285,68 +285,6 @@ class RedisStore:
         rows = await self.redis.hgetall(self.keys.sources)
         return [source_status_from_json(rows[i]) for i in sorted(rows)]
 
-    # -- outbox -----------------------------------------------------------------------------
-
-    @_unavailable
-    async def outbox_claim(self, channel: str, limit: int, lease_s: float) -> list[OutboxItem]:
-        """Lease up to `limit` due messages (pending, or leased with the lease expired), priority first."""
-        k = self.keys
-        now = self.clock()
-        until = now + timedelta(seconds=lease_s)
-        tokens = [uuid.uuid4().hex for _ in range(limit)]
-        flat = await self._claim(
-            keys=[k.outbox_ready(channel), k.outbox_delayed(channel), k.outbox_leased(channel)],
-            args=[to_us(now), limit, to_us(until), k.outbox_state_prefix, *tokens],
-        )
-        rows = [flat[i : i + 3] for i in range(0, len(flat), 3)]
-        if not rows:
-            return []
-        messages = await self.redis.hmget(k.outbox_messages, [row[0] for row in rows])
-        return [
-            OutboxItem(message_from_json(msg), tokens[n], until, int(attempts), err)
-            for n, ((_, attempts, err), msg) in enumerate(zip(rows, messages))
-        ]
-
-    async def _settle_message(self, message_id: str, token: str, outcome: str, error: str, retry_us: int) -> bool:
-        k = self.keys
-        channel = await self.redis.hget(k.outbox_state(message_id), "channel")
-        if channel is None:
-            return False
-        keys = [k.outbox_state(message_id), k.outbox_ready(channel), k.outbox_delayed(channel), k.outbox_leased(channel)]
-        return bool(await self._settle(keys=keys, args=[token, outcome, error, retry_us]))
-
-    @_unavailable
-    async def outbox_ack(self, message_id: str, lease_token: str) -> bool:
-        """Mark delivered; idempotent. False if the lease was lost to another claimer."""
-        return await self._settle_message(message_id, lease_token, "done", "", 0)
-
-    @_unavailable
-    async def outbox_fail(
-        self, message_id: str, lease_token: str, error: str, retry_at: datetime | None
-    ) -> bool:
-        """Record a failed attempt; retry at `retry_at`, or give up (dead) when it is None."""
-        if retry_at is None:
-            return await self._settle_message(message_id, lease_token, "dead", error, 0)
-        return await self._settle_message(message_id, lease_token, "retry", error, to_us(retry_at))
-
-    @_unavailable
-    async def outbox_reclaim(self) -> int:
-        """Return expired leases to pending; the number reclaimed."""
-        k = self.keys
-        now_us = to_us(self.clock())
-        total = 0
-        for channel in sorted(await self.redis.smembers(k.outbox_channels)):
-            total += await self._reclaim(
-                keys=[k.outbox_ready(channel), k.outbox_leased(channel)], args=[now_us, k.outbox_state_prefix]
-            )
-        return total
-
-    @_unavailable
-    async def outbox_state(self, message_id: str) -> tuple[OutboxState, int] | None:
-        """A message's state and attempt count."""
-        state, attempts = await self.redis.hmget(self.keys.outbox_state(message_id), ["state", "attempts"])
-        return (OutboxState(state), int(attempts)) if state else None
-
     # -- change feed ------------------------------------------------------------------------
 
     @_unavailable
@@ -388,3 +326,8 @@ class RedisStore:
             seq = int(stream_id.split("-", 1)[0])
             out.append(AuditEntry(seq, from_us(d["at"]), d["actor"], d["action"], d["target"], d["detail"]))
         return out
+
+
+# The outbox operations live in RedisOutbox; a lost connection in any of them is StoreUnavailable too.
+for _name in OUTBOX_OPERATIONS:
+    setattr(RedisStore, _name, _unavailable(getattr(RedisOutbox, _name)))

@@ -6,19 +6,36 @@ passed in ARGV; they share the store's hash tag, so on Cluster they sit in the d
 """
 from __future__ import annotations
 
+# An expired lease: a LEASED message (nothing sent) goes back to ready; a SENDING one becomes
+# UNKNOWN and leaves every index, so nobody re-sends it blindly. Shared by CLAIM and RECLAIM.
+_EXPIRE = """
+local function expire(ready, leased, now, prefix)
+  local n = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', leased, '-inf', now)) do
+    local key = prefix .. id
+    redis.call('ZREM', leased, id)
+    redis.call('HDEL', key, 'lease_until')
+    if redis.call('HGET', key, 'state') == 'sending' then
+      redis.call('HSET', key, 'state', 'unknown', 'unknown_at', now)
+    else
+      redis.call('HSET', key, 'state', 'pending')
+      redis.call('ZADD', ready, redis.call('HGET', key, 'rank'), id)
+    end
+    n = n + 1
+  end
+  return n
+end
+"""
+
 # KEYS: ready, delayed, leased   ARGV: now_us, limit, lease_until_us, state_prefix, token1..tokenN
-CLAIM = """
+CLAIM = _EXPIRE + """
 local now = ARGV[1]
 local prefix = ARGV[4]
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZADD', KEYS[1], redis.call('HGET', prefix .. id, 'rank'), id)
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('HSET', prefix .. id, 'state', 'pending')
-  redis.call('ZADD', KEYS[1], redis.call('HGET', prefix .. id, 'rank'), id)
-end
+expire(KEYS[1], KEYS[3], now, prefix)
 local out = {}
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 for i, id in ipairs(ids) do
@@ -30,13 +47,19 @@ for i, id in ipairs(ids) do
   table.insert(out, id)
   table.insert(out, attempts)
   table.insert(out, redis.call('HGET', key, 'last_error'))
+  table.insert(out, redis.call('HGET', key, 'unknown_at'))
 end
 return out
 """
 
-# KEYS: state, ready, delayed, leased   ARGV: token, outcome ('done'|'dead'|'retry'), error, retry_us
-# A token is live while the message is leased, or pending after a reclaim nobody has re-claimed:
-# a late ack from the old holder then still lands instead of causing a second delivery.
+# KEYS: ready, leased   ARGV: now_us, state_prefix
+RECLAIM = _EXPIRE + """
+return expire(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+"""
+
+# KEYS: state, ready, delayed, leased   ARGV: token, outcome ('done'|'dead'|'retry'), error, retry_us, receipt
+# A token is live while the message is leased or sending, or pending / unknown after a reclaim
+# nobody has re-claimed: a late answer from the old holder then still lands.
 SETTLE = """
 local st = redis.call('HMGET', KEYS[1], 'state', 'token')
 if not st[1] or st[2] ~= ARGV[1] then return 0 end
@@ -44,13 +67,14 @@ if st[1] == 'done' then
   if ARGV[2] == 'done' then return 1 end
   return 0
 end
-if st[1] ~= 'leased' and st[1] ~= 'pending' then return 0 end
+if st[1] ~= 'leased' and st[1] ~= 'sending' and st[1] ~= 'pending' and st[1] ~= 'unknown' then return 0 end
 local id = redis.call('HGET', KEYS[1], 'id')
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('HDEL', KEYS[1], 'lease_until')
 if ARGV[2] == 'done' then
   redis.call('HSET', KEYS[1], 'state', 'done')
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'receipt', ARGV[5]) end
 elseif ARGV[2] == 'dead' then
   redis.call('HSET', KEYS[1], 'state', 'dead', 'last_error', ARGV[3])
   redis.call('HDEL', KEYS[1], 'token')
@@ -62,17 +86,45 @@ end
 return 1
 """
 
-# KEYS: ready, leased   ARGV: now_us, state_prefix
-RECLAIM = """
-local n = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('HSET', ARGV[2] .. id, 'state', 'pending')
-  redis.call('HDEL', ARGV[2] .. id, 'lease_until')
-  redis.call('ZADD', KEYS[1], redis.call('HGET', ARGV[2] .. id, 'rank'), id)
-  n = n + 1
+# KEYS: state   ARGV: token
+SENDING = """
+local st = redis.call('HMGET', KEYS[1], 'state', 'token')
+if st[1] ~= 'leased' or st[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'sending')
+return 1
+"""
+
+# KEYS: state, ready, delayed, leased   ARGV: target ('held'|'pending'|'done'), token or '', text
+# Operator moves: hold (text = reason), release (queue again), mark sent (text = receipt JSON).
+MOVE = """
+local st = redis.call('HMGET', KEYS[1], 'state', 'token', 'id', 'rank')
+local state, id = st[1], st[3]
+if not state then return 0 end
+local ok = false
+if ARGV[1] == 'held' and ARGV[2] ~= '' then
+  ok = st[2] == ARGV[2] and (state == 'leased' or state == 'sending' or state == 'pending')
+elseif ARGV[1] == 'held' then
+  ok = state == 'pending' or state == 'unknown' or state == 'dead'
+elseif ARGV[1] == 'pending' then
+  ok = state == 'held' or state == 'unknown' or state == 'dead'
+else
+  ok = state == 'unknown' or state == 'held'
 end
-return n
+if not ok then return 0 end
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', KEYS[3], id)
+redis.call('ZREM', KEYS[4], id)
+redis.call('HDEL', KEYS[1], 'token', 'lease_until')
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+if ARGV[1] == 'held' then
+  redis.call('HSET', KEYS[1], 'last_error', ARGV[3])
+elseif ARGV[1] == 'pending' then
+  redis.call('HDEL', KEYS[1], 'not_before')
+  redis.call('ZADD', KEYS[2], st[4], id)
+else
+  redis.call('HSET', KEYS[1], 'receipt', ARGV[3])
+end
+return 1
 """
 
 # KEYS: audit_seq, audit   ARGV: entry JSON

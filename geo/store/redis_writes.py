@@ -135,7 +135,7 @@ def queue_outbox(pipe: Any, keys: RedisKeys, messages: list[OutboxMessage], orde
     for m in messages:
         order += 1
         rank = message_rank(m, order)
-        state = {"id": m.id, "channel": m.channel, "state": "pending", "attempts": 0, "rank": rank}
+        state = {"id": m.id, "channel": m.channel, "state": "pending", "attempts": 0, "rank": rank, "order": order}
         if m.not_before is not None:
             state["not_before"] = opt_us(m.not_before)
             pipe.zadd(keys.outbox_delayed(m.channel), {m.id: state["not_before"]})

@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,8 +23,6 @@ from geo.store.base import (
     BBox,
     ChangeOp,
     FeedEntry,
-    OutboxItem,
-    OutboxState,
     SourceStatus,
     StoreCorrupt,
     StoreUnavailable,
@@ -38,12 +36,13 @@ from geo.store.rows import (
     source_status_json,
     to_us,
 )
+from geo.store.sqlite_outbox import SQLiteOutbox
 
 T = TypeVar("T")
 _ENDED = tuple(s.value for s in ENDED_STATES)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteOutbox):
     """Store protocol over a single SQLite file."""
 
     shared_writers = False  # embedded: one service process writes the file
@@ -132,6 +131,10 @@ class SQLiteStore:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if tables == 0:
                 conn.executescript(sql.SCHEMA)
+                conn.execute(f"PRAGMA user_version={sql.SCHEMA_VERSION}")
+            elif version in sql.MIGRATIONS:
+                for step in range(version, sql.SCHEMA_VERSION):
+                    conn.executescript(sql.MIGRATIONS[step])
                 conn.execute(f"PRAGMA user_version={sql.SCHEMA_VERSION}")
             elif version != sql.SCHEMA_VERSION:
                 raise StoreCorrupt(
@@ -279,42 +282,6 @@ class SQLiteStore:
         """Every source's health record, by id."""
         rows = await self._run(self._fetch, "SELECT data FROM source_status ORDER BY source_id")
         return [source_status_from_json(r[0]) for r in rows]
-
-    # -- outbox -----------------------------------------------------------------------------
-
-    async def outbox_claim(self, channel: str, limit: int, lease_s: float) -> list[OutboxItem]:
-        """Lease up to `limit` due messages (pending, or leased with the lease expired), priority first."""
-        now = self.clock()
-        until = now + timedelta(seconds=lease_s)
-        return await self._run(self._tx, lambda c: writes.claim(c, channel, limit, to_us(now), until))
-
-    async def outbox_ack(self, message_id: str, lease_token: str) -> bool:
-        """Mark delivered; idempotent. False if the lease was lost to another claimer."""
-        return await self._run(self._tx, lambda c: writes.settle(c, message_id, lease_token, None, None, True))
-
-    async def outbox_fail(
-        self, message_id: str, lease_token: str, error: str, retry_at: datetime | None
-    ) -> bool:
-        """Record a failed attempt; retry at `retry_at`, or give up (dead) when it is None."""
-        return await self._run(self._tx, lambda c: writes.settle(c, message_id, lease_token, error, retry_at, False))
-
-    async def outbox_reclaim(self) -> int:
-        """Return expired leases to pending; the number reclaimed."""
-        now_us = to_us(self.clock())
-        # The token stays so that a late ack from the old holder still lands until someone re-claims.
-        return await self._run(
-            self._tx,
-            lambda c: c.execute(
-                "UPDATE outbox SET state = 'pending', lease_until = NULL "
-                "WHERE state = 'leased' AND lease_until <= ?",
-                (now_us,),
-            ).rowcount,
-        )
-
-    async def outbox_state(self, message_id: str) -> tuple[OutboxState, int] | None:
-        """A message's state and attempt count."""
-        rows = await self._run(self._fetch, "SELECT state, attempts FROM outbox WHERE id = ?", (message_id,))
-        return (OutboxState(rows[0][0]), rows[0][1]) if rows else None
 
     # -- change feed ------------------------------------------------------------------------
 

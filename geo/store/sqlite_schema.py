@@ -5,7 +5,12 @@ geometry or areas changed (measured: row triggers doubled the time of a 10,000-e
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# What brings a file of schema version N to N + 1 (each step one script, run in order at open).
+MIGRATIONS = {
+    1: "ALTER TABLE outbox ADD COLUMN receipt TEXT; ALTER TABLE outbox ADD COLUMN unknown_at INTEGER;",
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -60,7 +65,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     lease_token TEXT,
     lease_until INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    receipt TEXT,                            -- the channel's answer once sent, JSON
+    unknown_at INTEGER                       -- when a send was found interrupted
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(channel, state, priority DESC, rid);
 

@@ -5,19 +5,17 @@ Kept apart from the store class, which owns the connection, the worker thread an
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from geo.store import sqlite_schema as sql
-from geo.store.base import Batch, Change, ChangeOp, FeedEntry, OutboxItem, OutboxState
+from geo.store.base import Batch, Change, ChangeOp, FeedEntry
 from geo.store.rows import (
     areas_json,
     check_versions,
     dumps,
     geometry_bbox,
-    message_from_json,
     message_json,
     opt_us,
     to_us,
@@ -105,58 +103,3 @@ def _index(conn: sqlite3.Connection, stored: dict[str, tuple[Any, ...]], final: 
     conn.executemany(sql.INSERT_BBOX, add_box)
     conn.executemany(sql.DELETE_AREAS, del_areas)
     conn.executemany(sql.INSERT_AREA, add_areas)
-
-
-def claim(
-    conn: sqlite3.Connection, channel: str, limit: int, now_us: int, until: datetime
-) -> list[OutboxItem]:
-    """Lease due messages of a channel inside the caller's transaction."""
-    rows = conn.execute(
-        "SELECT rid, message, attempts, last_error FROM outbox WHERE channel = ? AND ("
-        "(state = 'pending' AND not_before <= ?) OR (state = 'leased' AND lease_until <= ?)) "
-        "ORDER BY priority DESC, rid LIMIT ?",
-        (channel, now_us, now_us, limit),
-    ).fetchall()
-    items, updates = [], []
-    for rid, message, attempts, last_error in rows:
-        token = uuid.uuid4().hex
-        updates.append((token, to_us(until), rid))
-        items.append(OutboxItem(message_from_json(message), token, until, attempts + 1, last_error))
-    conn.executemany(
-        "UPDATE outbox SET state = 'leased', lease_token = ?, lease_until = ?, attempts = attempts + 1 "
-        "WHERE rid = ?",
-        updates,
-    )
-    return items
-
-
-
-def settle(
-    conn: sqlite3.Connection, message_id: str, token: str,
-    error: str | None, retry_at: datetime | None, delivered: bool,
-) -> bool:
-    """Ack (`delivered`) or fail a leased message if `token` still holds its lease."""
-    row = conn.execute("SELECT state, lease_token FROM outbox WHERE id = ?", (message_id,)).fetchone()
-    if row is None or row[1] != token:
-        return False
-    state = row[0]
-    if state == OutboxState.DONE:
-        return delivered  # a repeated ack is fine; failing a delivered message is not
-    if state not in (OutboxState.LEASED, OutboxState.PENDING):
-        return False
-    if delivered:
-        conn.execute("UPDATE outbox SET state = 'done', lease_until = NULL WHERE id = ?", (message_id,))
-    elif retry_at is None:
-        conn.execute(
-            "UPDATE outbox SET state = 'dead', lease_token = NULL, lease_until = NULL, last_error = ? "
-            "WHERE id = ?",
-            (error, message_id),
-        )
-    else:
-        conn.execute(
-            "UPDATE outbox SET state = 'pending', lease_token = NULL, lease_until = NULL, "
-            "last_error = ?, not_before = ? WHERE id = ?",
-            (error, to_us(retry_at), message_id),
-        )
-    return True
-

@@ -1,8 +1,9 @@
 """Hazard types of designated emergency places, and which hazard an event puts in force.
 
 A 指定緊急避難場所 is designated per hazard (災害対策基本法施行令第20条の4): a school gym may be safe
-in an earthquake yet sit in a flood zone. So the hazard of the warnings in force decides which
-shelters may be recommended.
+in an earthquake yet sit in a flood zone. So the hazards of the *warnings* in force (level 3 and
+above) decide which shelters may be recommended; an advisory (注意報, level 2 or below) is reported
+but never narrows the choice, since it asks residents to take care, not to move.
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ HAZARD_LABELS_JA = {
 
 _HAZARD_VALUES = frozenset(h.value for h in Hazard)
 
+# The lowest level at which an event's hazards restrict the shelter choice (警報 = 警戒レベル３相当).
+WARNING_LEVEL = 3
+
 # Kinds whose hazard is fixed by the kind itself.
 _BY_KIND = {
     Kind.GAUGE: frozenset({Hazard.FLOOD}),
@@ -67,6 +71,15 @@ def hazards_of(event: Event) -> frozenset[Hazard]:
         return frozenset(Hazard(h) for h in explicit if h in _HAZARD_VALUES)
     if event.kind in _BY_KIND:
         return _BY_KIND[event.kind]
+    if event.kind == Kind.WEATHER_WARNING and event.properties.get("generation") == "R06":
+        # Ｒ０６ splits the reports by hazard: its 大雨 family is the inundation one (土砂災害 has
+        # its own family), so a 大雨危険警報 is a 内水氾濫 hazard, never a sediment one.
+        family = str(event.properties.get("family", ""))
+        if family == "大雨":
+            return frozenset({Hazard.INLAND_FLOOD})
+        by_family = frozenset(h for word, h in _BY_WORD if word in family)
+        if by_family:
+            return by_family
     if event.kind in (Kind.WEATHER_WARNING, Kind.NOTICE):
         found = frozenset(h for word, h in _BY_WORD if word in event.title)
         if not found and "大雨" in event.title:
@@ -82,3 +95,8 @@ def hazards_in_force(events: Iterable[Event]) -> frozenset[Hazard]:
         if not event.ended and event.level > 0:
             found |= hazards_of(event)
     return frozenset(found)
+
+
+def restricting_hazards(events: Iterable[Event]) -> frozenset[Hazard]:
+    """Hazards that narrow the shelter choice: those of active events at warning level (3) or above."""
+    return hazards_in_force(e for e in events if e.level >= WARNING_LEVEL)

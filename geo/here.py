@@ -5,10 +5,12 @@ Rules (documented for the API):
   when its own polygon covers it, or, when it has no polygon of its own (none, a point, or an
   outline derived from its areas), when its areas include the point's municipality.
 - The level in force is the highest level among covering events (0 when none).
-- Shelters are chosen for the hazards of the covering events (geo/hazards.py), avoiding any
-  shelter inside an active warning's own polygon near the point while a suitable one outside
-  exists; open shelters first, then crowded, then unknown status; closed ones never.
-- Gauges: the nearest few within `gauge_radius_m`; road closures: all within `radius_m`.
+- `hazards` lists every hazard of the covering events; only those at warning level (3+) restrict
+  the shelter choice (geo/shelter_advice.py has the rules): `shelters` are the suitable sites
+  within `shelter_limit_m`, and `shelter_advice` says what to do when there is none.
+- Gauges: the nearest few within `gauge_radius_m`; road closures: all within `radius_m`. Each list
+  states the radius it was searched in, so an empty list never reads as "none anywhere".
+- `complete` is true only when every source answered fresh; `incomplete_sources` names the others.
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.areas import InvalidGeometry, read_geometry
 from geo.enrich import GEOMETRY_FROM_AREAS
-from geo.hazards import HAZARD_LABELS_JA, hazards_in_force
+from geo.hazards import HAZARD_LABELS_JA, WARNING_LEVEL, hazards_of, restricting_hazards
 from geo.model import Event, Kind
-from geo.wording import level_words as wording
-from geo.shelters import Recommendation, statuses_from
+from geo.shelter_advice import advise
+from geo.shelters import statuses_from
 from geo.store.base import SourceState
+from geo.wording import level_words as wording
 
 if TYPE_CHECKING:
     from geo.registry import GeoRegistry
@@ -42,7 +45,8 @@ class HereOptions:
     gauge_radius_m: float = 10000.0
     gauges: int = 3
     shelters: int = 3
-    warning_search_m: float = 10000.0  # warning polygons considered when choosing shelters
+    warning_search_m: float = 10000.0  # areal events with polygons of their own looked at near the point
+    shelter_limit_m: float | None = None  # farthest shelter offered; None: the region's (GeoConfig)
 
 
 def level_words(level: int, kind: Kind | str = Kind.NOTICE) -> dict[str, Any]:
@@ -78,11 +82,11 @@ async def what_affects(
         key=lambda e: (-e.level, e.id),
     )
     level = max((e.level for e in covering), default=0)
-    hazards = hazards_in_force(covering)
-    avoid = [own_polygons[eid] for eid, e in areal.items() if eid in own_polygons and e.level > 0]
+    restricting = restricting_hazards(covering)
+    limit_m = options.shelter_limit_m if options.shelter_limit_m is not None else registry.shelter_limit_m
 
     statuses = statuses_from(await store.query(kinds=[Kind.SHELTER]))
-    shelters = registry.shelters.recommend(lon, lat, hazards, avoid, statuses, k=options.shelters)
+    advice = advise(registry, lon, lat, municipality, restricting, statuses, k=options.shelters, limit_m=limit_m)
     gauges = await _nearest_gauges(store, registry, lon, lat, options)
     roads = await _road_closures(store, registry, point, lon, lat, options.radius_m)
     sources = await store.source_statuses()
@@ -92,14 +96,18 @@ async def what_affects(
         "point": {"lon": lon, "lat": lat},
         "municipality": _municipality(registry, municipality),
         **level_words(level, covering[0].kind if covering else Kind.NOTICE),
-        "hazards": [{"hazard": h.value, "name_ja": HAZARD_LABELS_JA[h]} for h in sorted(hazards)],
+        "hazards": _hazards(covering),
         "events": [_event_summary(e) for e in covering],
         "gauges": gauges,
         "road_closures": roads,
-        "shelters": [_shelter_summary(r) for r in shelters],
+        "shelters": advice.pop("shelters"),
+        "shelter_advice": advice,
         "radius_m": options.radius_m,
+        "gauge_radius_m": options.gauge_radius_m,
+        "shelter_limit_m": round(limit_m),
         # Truth over appearance: level 0 is an all-clear only when every source answered fresh.
         "complete": bool(sources) and not not_ok,
+        "incomplete_sources": [st.source_id for st in not_ok],
         "sources": [
             {
                 "id": st.source_id,
@@ -110,6 +118,20 @@ async def what_affects(
         ],
         "as_of": store.clock().isoformat(),
     }
+
+
+def _hazards(covering: list[Event]) -> list[dict[str, Any]]:
+    """Every hazard in force at the point, its highest level, and whether it restricts the shelter choice."""
+    top: dict[Any, int] = {}
+    for event in covering:
+        if event.ended or event.level <= 0:
+            continue
+        for hazard in hazards_of(event):
+            top[hazard] = max(top.get(hazard, 0), event.level)
+    return [
+        {"hazard": h.value, "name_ja": HAZARD_LABELS_JA[h], "level": top[h], "restricts_shelters": top[h] >= WARNING_LEVEL}
+        for h in sorted(top)
+    ]
 
 
 def _own_polygon(event: Event) -> BaseGeometry | None:
@@ -215,13 +237,4 @@ def _event_summary(event: Event) -> dict[str, Any]:
         "areas": list(event.areas),
         "issued_at": event.issued_at.isoformat() if event.issued_at else None,
         "expires_at": event.expires_at.isoformat() if event.expires_at else None,
-    }
-
-
-def _shelter_summary(rec: Recommendation) -> dict[str, Any]:
-    return {
-        **rec.shelter.to_json(),
-        "status": rec.status.value,
-        "distance_m": round(rec.distance_m),
-        "in_warning_area": rec.in_warning_area,
     }

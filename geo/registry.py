@@ -19,6 +19,7 @@ from geo.areas import DEFAULT_MARGIN_DEG, Boundaries
 from geo.codes import DEFAULT_AREAS_FILE, AreaCodes
 from geo.metric import LocalMetric
 from geo.model import Event
+from geo.shelter_advice import DEFAULT_CONTACTS, DEFAULT_LIMIT_M, Contact, HazardZoneConfig, HazardZones, load_contacts
 from geo.shelter_sources import read_sites
 from geo.shelters import Shelter, Shelters, merge_sites
 
@@ -63,6 +64,19 @@ class GeoConfig(BaseModel):
     credits: list[str] = Field(
         default_factory=lambda: list(CREDITS), description="Credit lines shown on the portal's about page."
     )
+    shelter_limit_m: float = Field(
+        default=DEFAULT_LIMIT_M,
+        gt=0,
+        le=50_000,
+        description="Farthest shelter recommended (m); beyond it the answer gives indoor-safety guidance instead.",
+    )
+    hazard_zones: list[HazardZoneConfig] = Field(
+        default_factory=list,
+        description="Hazard-zone polygon files; shelters inside a zone of a hazard in force are never recommended.",
+    )
+    contacts_path: Path | None = Field(
+        default=DEFAULT_CONTACTS, description="Municipality contacts (disaster office, phone, website) by JIS code."
+    )
 
 
 class GeoRegistry:
@@ -75,6 +89,9 @@ class GeoRegistry:
         shelters: Shelters,
         credits: list[str],
         skipped_shelter_rows: list[str] | None = None,
+        hazard_zones: HazardZones | None = None,
+        contacts: dict[str, Contact] | None = None,
+        shelter_limit_m: float = DEFAULT_LIMIT_M,
     ) -> None:
         self.codes = codes
         self.boundaries = boundaries
@@ -83,6 +100,9 @@ class GeoRegistry:
         self.credits = list(credits)
         self.skipped_shelter_rows = list(skipped_shelter_rows or [])
         self.repaired_geometries = 0  # event geometries fixed with make_valid since start
+        self.hazard_zones = hazard_zones or HazardZones()
+        self.contacts = dict(contacts or {})
+        self.shelter_limit_m = shelter_limit_m
 
     @classmethod
     def load(cls, config: BaseModel | Mapping[str, Any] | None = None) -> GeoRegistry:
@@ -108,7 +128,16 @@ class GeoRegistry:
         sites, duplicates = merge_sites(records)
         skipped += [f"duplicate id {d}" for d in duplicates]
         shelters = Shelters(_with_municipality(sites, boundaries), metric)
-        return cls(codes, boundaries, shelters, config.credits, skipped)
+        return cls(
+            codes,
+            boundaries,
+            shelters,
+            config.credits,
+            skipped,
+            hazard_zones=HazardZones.load(config.hazard_zones),
+            contacts=load_contacts(config.contacts_path),
+            shelter_limit_m=config.shelter_limit_m,
+        )
 
     @classmethod
     def default(cls) -> GeoRegistry:

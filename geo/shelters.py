@@ -13,6 +13,7 @@ shelter is "unknown", never presumed open.
 from __future__ import annotations
 
 import enum
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,10 +82,11 @@ class Shelter:
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
+    """One recommended site: how far (geodesic metres) and its recorded status."""
+
     shelter: Shelter
     distance_m: float
     status: ShelterStatus
-    in_warning_area: bool  # only when no suitable shelter outside the warning areas exists
 
 
 def merge_sites(records: Iterable[SiteRecord]) -> tuple[list[Shelter], list[str]]:
@@ -147,6 +149,15 @@ def _site(v: SiteRecord | None, e: SiteRecord | None) -> Shelter:
     )
 
 
+def _inland_as_flood(items: Sequence[Shelter], flags: np.ndarray) -> np.ndarray:
+    """Mask of sites whose 洪水 designation stands for 内水氾濫: municipalities that never use that column."""
+    inland, flood = _HAZARDS.index(Hazard.INLAND_FLOOD), _HAZARDS.index(Hazard.FLOOD)
+    uses_inland = {s.municipality for s, row in zip(items, flags) if row[inland]}
+    return np.array(
+        [bool(row[flood]) and s.municipality not in uses_inland for s, row in zip(items, flags)], dtype=bool
+    ).reshape(len(items))
+
+
 def statuses_from(events: Iterable[Event]) -> dict[str, ShelterStatus]:
     """Shelter id -> status from current `shelter` events; ended or unreadable ones say nothing."""
     found: dict[str, ShelterStatus] = {}
@@ -170,6 +181,13 @@ class Shelters:
         self.x, self.y = metric.to_xy(self.lon, self.lat)
         self.flags = np.array([[h in s.hazards for h in _HAZARDS] for s in self.items], dtype=bool)
         self.flags = self.flags.reshape(len(self.items), len(_HAZARDS))
+        self.inland_as_flood = _inland_as_flood(self.items, self.flags)
+        # What suitability reads: the designations, with 洪水 standing for 内水氾濫 where the site's
+        # municipality designates no site at all for 内水氾濫 (金沢市 and 小松市 assess rain
+        # inundation under 洪水 and leave the 内水氾濫 column empty; reading it literally would
+        # send their residents to the next town).
+        self.suits = self.flags.copy()
+        self.suits[:, _HAZARDS.index(Hazard.INLAND_FLOOD)] |= self.inland_as_flood
         self._by_id = {i: n for n, s in enumerate(self.items) for i in s.ids}
         self._trees: dict[bytes, tuple[shapely.STRtree, np.ndarray]] = {}
 
@@ -182,15 +200,15 @@ class Shelters:
         return None if n is None else self.items[n]
 
     def suitable(self, hazards: Iterable[Hazard]) -> np.ndarray:
-        """Mask of sites designated for every hazard given (every site when none is in force).
+        """Mask of sites designated for every hazard given (every site when none is given).
 
-        If no site is designated for all of them together, sites designated for any of them.
+        Never loosened to "any of them": a site not designated for a hazard in force may be the
+        very place that hazard strikes, so an empty mask is an answer (see geo/shelter_advice.py).
         """
         cols = [_HAZARDS.index(h) for h in set(hazards)]
         if not cols:
             return np.ones(len(self.items), dtype=bool)
-        every = self.flags[:, cols].all(axis=1)
-        return every if every.any() else self.flags[:, cols].any(axis=1)
+        return self.suits[:, cols].all(axis=1)
 
     def inside(self, polygons: Sequence[BaseGeometry]) -> np.ndarray:
         """Mask of sites inside (or on the edge of) any of the polygons."""
@@ -242,25 +260,40 @@ class Shelters:
         avoid: Sequence[BaseGeometry] = (),
         statuses: Mapping[str, ShelterStatus] | None = None,
         k: int = 3,
+        limit_m: float = math.inf,
     ) -> list[Recommendation]:
-        """Nearest suitable sites: open first, then crowded, then unknown; never closed.
+        """Nearest suitable sites within `limit_m`: open first, then crowded, then unknown; never closed.
 
-        Sites inside an `avoid` polygon (an active warning area) are used only when no suitable
-        site outside every such polygon exists.
+        A site inside an `avoid` polygon (a configured hazard zone of a hazard in force) is never
+        recommended; an empty list means no suitable site within the limit.
         """
-        suitable = self.suitable(hazards)
-        in_warning = self.inside(avoid) if avoid else np.zeros(len(self.items), dtype=bool)
-        pool = suitable & ~in_warning
-        if not pool.any():
-            pool = suitable
+        pool = self.suitable(hazards)
+        if avoid:
+            pool = pool & ~self.inside(avoid)
         status = self._status_array(statuses or {})
         picked: list[Recommendation] = []
         for tier in STATUS_TIERS:
             if len(picked) >= k:
                 break
             for index, metres in self.nearest_k(lon, lat, pool & (status == tier), k - len(picked)):
-                picked.append(Recommendation(self.items[index], metres, tier, bool(in_warning[index])))
+                if metres <= limit_m:
+                    picked.append(Recommendation(self.items[index], metres, tier))
         return picked
+
+    def nearest_suitable_m(
+        self,
+        lon: float,
+        lat: float,
+        hazards: Iterable[Hazard] = (),
+        avoid: Sequence[BaseGeometry] = (),
+        statuses: Mapping[str, ShelterStatus] | None = None,
+    ) -> float | None:
+        """Distance (m) to the nearest suitable, not closed site outside the zones, however far; None if none."""
+        pool = self.suitable(hazards) & (self._status_array(statuses or {}) != ShelterStatus.CLOSED.value)
+        if avoid:
+            pool = pool & ~self.inside(avoid)
+        found = self.nearest_k(lon, lat, pool, 1)
+        return found[0][1] if found else None
 
     def _status_array(self, statuses: Mapping[str, ShelterStatus]) -> np.ndarray:
         status = np.full(len(self.items), ShelterStatus.UNKNOWN.value, dtype=object)

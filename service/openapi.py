@@ -79,11 +79,14 @@ PATHS: dict[str, Any] = {
         "The camera's latest frame.", "image/jpeg", {"type": "string", "contentMediaType": "image/jpeg"},
         [_path_param("camera", "Camera id (the natural key of its camera:{id} event).")], not_found=True),
     "/api/v1/here": _get(
-        "What affects one point: level in force, events, gauges, road closures, shelters; `complete` is false "
-        "while any source is failing or stale (then level 0 is no all-clear).", "application/json",
+        "What affects one point: level in force, events, hazards (each with `restricts_shelters`), gauges within "
+        "`gauge_radius_m`, road closures within `radius_m`, suitable shelters within `shelter_limit_m` and "
+        "`shelter_advice` (`kind` shelter / indoor_safety / no_shelter_nearby, guidance, the municipality's "
+        "contact); `complete` is false while any source is failing or stale (then level 0 is no all-clear), "
+        "`incomplete_sources` names them.", "application/json",
         _OBJECT, [_query("lat", "Latitude (WGS84).", {"type": "number"}),
                   _query("lon", "Longitude (WGS84).", {"type": "number"}),
-                  _query("radius_m", "Search radius in metres.", {"type": "number"})], conditional=False),
+                  _query("radius_m", "Road-closure search radius in metres.", {"type": "number"})], conditional=False),
     "/api/v1/sources": _get("Freshness of every source.", "application/json", _OBJECT),
     "/api/v1/stream": {"get": {
         "summary": "Server-Sent Events of changes; `id:` is the feed sequence number.",

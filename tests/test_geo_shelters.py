@@ -127,17 +127,19 @@ def test_flood_and_sediment_choose_different_shelters_at_the_same_point(registry
     assert flood.distance_m < sediment.distance_m
 
 
-def test_never_inside_a_warning_polygon_while_one_outside_exists(registry):
+def test_never_inside_an_avoided_zone_and_never_beyond_the_limit(registry):
     lon, lat = KOMATSU_HALL
     first = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], k=1)[0].shelter
     zone = shapely.Point(first.lon, first.lat).buffer(0.01)  # ~1 km round the nearest one
     picks = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], avoid=[zone], k=3)
     assert len(picks) == 3
     assert all(not zone.intersects(shapely.Point(p.shelter.lon, p.shelter.lat)) for p in picks)
-    assert not any(p.in_warning_area for p in picks)
     everywhere = registry.boundaries.geometry_of("170000").buffer(0.1)
-    fallback = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], avoid=[everywhere], k=1)[0]
-    assert fallback.shelter is first and fallback.in_warning_area
+    assert registry.shelters.recommend(lon, lat, [Hazard.FLOOD], avoid=[everywhere], k=1) == []  # no fallback
+    near = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], k=12, limit_m=1500)
+    assert near and all(p.distance_m <= 1500 for p in near) and len(near) < 12
+    far = registry.shelters.nearest_suitable_m(lon, lat, [Hazard.FLOOD], avoid=[zone])
+    assert far == picks[0].distance_m
 
 
 def _shelter_event(shelter_id: str, status: str, state: State = State.ACTIVE) -> Event:

@@ -15,11 +15,12 @@ from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from publishers import portal_snapshot
-from service import api, cap_feeds, edge, here_api, metrics, openapi, portal, sse, station_api
+from service import api, cap_feeds, edge, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.scheduler import scheduler_ctx
+from service.settings import secrets
 
 log = structlog.get_logger(__name__)
 
@@ -126,8 +127,10 @@ def create_app(
     app.cleanup_ctx.append(scheduler_ctx)
     if long_running:
         app.cleanup_ctx.append(frozen_heap_ctx)
+    token = secrets().operator_token
+    orders_api.install(app, token.get_secret_value() if token else None)
     for routes in (api.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
-                   openapi.routes):
+                   openapi.routes, orders_api.routes):
         edge.add_routes(app, routes)
     sse.install(app)
     portal.setup(app)

@@ -10,6 +10,7 @@ from geo.model import Kind
 from geo.wording import level_words
 from service.api import check_params
 from service.http_cache import Representation, send
+from service.orders_api import OPENAPI_PATHS as ORDER_PATHS
 
 routes = web.RouteTableDef()
 
@@ -103,6 +104,8 @@ PATHS: dict[str, Any] = {
         [_path_param("event_id", "Event id.")], not_found=True),
 }
 
+PATHS.update(ORDER_PATHS)
+
 # An example event: `level` is a 警戒レベル相当 for JMA information and gauges, said in the words of
 # geo/wording.py (only a municipality's `evacuation` order says 避難指示 and the other order words).
 _SEDIMENT_WORDS = level_words(4, Kind.SEDIMENT_WARNING, "ja")
@@ -128,6 +131,8 @@ COMPONENTS: dict[str, Any] = {
         "IfModifiedSince": {"name": "If-Modified-Since", "in": "header", "required": False,
                             "schema": {"type": "string"}},
     },
+    "securitySchemes": {"operatorToken": {"type": "http", "scheme": "bearer",
+                                          "description": "BOSAI_OPERATOR_TOKEN (operator entry)"}},
     "schemas": {
         "Problem": {"type": "object", "required": ["title", "status", "detail"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},

@@ -60,6 +60,7 @@ class Secrets(BaseSettings):
     x_access_token: SecretStr | None = None
     x_access_secret: SecretStr | None = None
     lalert_password: SecretStr | None = None
+    operator_token: SecretStr | None = None  # operator entry (orders, shelter status) until console accounts land
     session_secret: SecretStr | None = None
 
 

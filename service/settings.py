@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from collectors.base import SourceConfig
 from collectors.registry import config_classes
 from geo.registry import GeoConfig
+from publishers.push import ChannelSettings
+from publishers.rules import DEFAULT_RULES, Rule
 from service.demo import DemoSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +61,7 @@ class Secrets(BaseSettings):
     x_api_secret: SecretStr | None = None
     x_access_token: SecretStr | None = None
     x_access_secret: SecretStr | None = None
+    mastodon_token: SecretStr | None = None
     lalert_password: SecretStr | None = None
     operator_token: SecretStr | None = None  # operator entry (orders, shelter status) until console accounts land
     session_secret: SecretStr | None = None
@@ -81,7 +84,10 @@ def _settings_model() -> type[BaseModel]:
         store=(StoreSettings, Field(default_factory=StoreSettings, description="Where events are kept.")),
         region=(GeoConfig, Field(default_factory=GeoConfig, description="The prefecture served: codes, boundaries, shelters.")),
         sources=(_sources_field(), Field(default_factory=dict, description="Upstreams polled, by source id.")),
-        channels=(dict[str, dict[str, Any]], Field(default_factory=dict, description="Outgoing channels by name.")),
+        channels=(dict[str, ChannelSettings], Field(
+            default_factory=dict, description="Push channels by name (type x, mastodon or dry); none = nothing pushed.")),
+        rules=(list[Rule], Field(
+            default_factory=lambda: list(DEFAULT_RULES), description="Push rule table, first match decides (publishers/rules.py).")),
         demo=(DemoSettings, Field(default_factory=DemoSettings, description="The simulator of `bosai run --demo`.")),
     )
 

@@ -1,0 +1,136 @@
+"""Push wiring: channels from config and secrets, the rules for the pipeline, a dispatcher per channel.
+
+`install(app)` adds one cleanup context that, once the store is open, starts every channel's
+dispatcher as its own task (restarted with backoff if it fails, so one jammed channel never stops
+another) and one waker that follows the change feed and wakes the dispatchers on every commit —
+the store commits outbox rows together with the feed entries of their changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Annotated, Any, Union
+
+import structlog
+from aiohttp import web
+from pydantic import Field
+
+from geo.codes import AreaCodes
+from geo.store.base import Store
+from publishers.channel import Channel, DryChannel, DryConfig
+from publishers.dispatcher import Dispatcher
+from publishers.mastodon import MastodonChannel, MastodonConfig
+from publishers.rules import PushRules
+from publishers.x import LIMIT as X_LIMIT
+from publishers.x import XChannel, XConfig
+from publishers.x import weigh as x_weigh
+
+log = structlog.get_logger(__name__)
+
+ChannelSettings = Annotated[Union[XConfig, MastodonConfig, DryConfig], Field(discriminator="type")]  # noqa: UP007
+
+DISPATCHERS_KEY: web.AppKey[dict[str, Dispatcher]] = web.AppKey("dispatchers")
+
+
+def rules_for(settings: Any, codes: AreaCodes) -> PushRules:
+    """The pipeline's rules from the settings' rule table and channels."""
+    return PushRules(settings.rules, settings.channels, codes, settings.service.public_url)
+
+
+def _secret(value: Any) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+def build_channel(name: str, config: Any, secrets: Any) -> Channel:
+    """The channel for one config entry; without credentials (or with dry_run) a dry channel."""
+    if isinstance(config, XConfig):
+        creds = tuple(_secret(getattr(secrets, f)) for f in ("x_api_key", "x_api_secret", "x_access_token", "x_access_secret"))
+        if config.dry_run or not all(creds):
+            return DryChannel(name, config, X_LIMIT, x_weigh)
+        return XChannel(name, config, creds)  # type: ignore[arg-type]
+    if isinstance(config, MastodonConfig):
+        token = os.environ.get(f"BOSAI_MASTODON_TOKEN_{name.upper()}") or _secret(secrets.mastodon_token)
+        if config.dry_run or not token:
+            return DryChannel(name, config, config.limit)
+        return MastodonChannel(name, config, token)
+    return DryChannel(name, config)
+
+
+async def keep_running(name: str, run: Callable[[], Any], max_backoff_s: float = 30.0) -> None:
+    """Run `run()` forever: an error is logged once and the task restarted after a growing pause."""
+    backoff = 0.5
+    while True:
+        try:
+            await run()
+            backoff = 0.5
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a supervised task: log and restart
+            log.error("push_task_failed", task=name, error=repr(exc))
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(max_backoff_s, backoff * 2)
+
+
+async def wake_on_commits(store: Store, dispatchers: dict[str, Dispatcher]) -> None:
+    """Follow the change feed from its head; wake every dispatcher on each commit."""
+    from service.change_feed import feed_head
+
+    head = await feed_head(store)
+    async for _entry in store.subscribe(head.seq if head else 0):
+        for dispatcher in dispatchers.values():
+            dispatcher.wake()
+
+
+def start(
+    store: Store, channels: dict[str, Channel], clock: Callable[[], datetime], speed: float = 1.0
+) -> tuple[dict[str, Dispatcher], list[asyncio.Task]]:
+    """A dispatcher task per channel plus the waker; the caller cancels the tasks."""
+    dispatchers = {name: Dispatcher(ch, store, clock, speed=speed) for name, ch in channels.items()}
+    tasks = [
+        asyncio.create_task(keep_running(f"dispatch:{name}", d.run), name=f"dispatch:{name}")
+        for name, d in dispatchers.items()
+    ]
+    tasks.append(asyncio.create_task(keep_running("push:waker", lambda: wake_on_commits(store, dispatchers))))
+    return dispatchers, tasks
+
+
+async def stop(tasks: list[asyncio.Task], channels: dict[str, Channel]) -> None:
+    """Cancel the tasks and close the channels' connections."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for channel in channels.values():
+        await channel.close()
+
+
+def install(app: web.Application) -> None:
+    """Run the push dispatchers for the app's lifetime."""
+    app.cleanup_ctx.append(push_ctx)
+
+
+async def push_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start dispatchers once the store is open; stop them and close channels on shutdown."""
+    from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+    from service.settings import secrets
+
+    settings = app[SETTINGS_KEY]
+    channels = {name: build_channel(name, c, secrets()) for name, c in settings.channels.items() if c.enabled}
+    app[DISPATCHERS_KEY] = {}
+    tasks: list[asyncio.Task] = []
+
+    async def begin() -> None:
+        await app[STORE_READY_KEY].wait()
+        speed = getattr(app[CLOCK_KEY], "speed", 1.0)  # scenario seconds per second on a simulator's clock
+        dispatchers, started = start(app[STORE_KEY], channels, app[CLOCK_KEY], speed)
+        app[DISPATCHERS_KEY].update(dispatchers)
+        tasks.extend(started)
+        log.info("push_started", channels={n: ("dry" if c.dry else c.config.type) for n, c in channels.items()})
+
+    starter = asyncio.create_task(begin())
+    yield
+    starter.cancel()
+    await asyncio.gather(starter, return_exceptions=True)
+    await stop(tasks, channels)

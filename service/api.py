@@ -33,7 +33,46 @@ def check_params(query: Mapping[str, str], allowed: frozenset[str]) -> None:
 
 
 def _csv(query: Mapping[str, str], name: str) -> list[str]:
-    return [part for value in query.getall(name, []) for part in value.split(",") if part]  # type: ignore[attr-defined]
+    """Every comma-separated item of `name` (which may repeat); an empty item is refused, since
+    `kind=` read as "no filter" would answer a wider question than the one asked."""
+    items = [part for value in query.getall(name, []) for part in value.split(",")]  # type: ignore[attr-defined]
+    if any(not part.strip() for part in items):
+        raise BadRequest(f"{name} has an empty value; leave the parameter out to mean any", parameter=name)
+    return items
+
+
+def _single(query: Mapping[str, str], name: str) -> str:
+    """The one value of a parameter that takes one (a second one would be silently dropped)."""
+    values = query.getall(name)  # type: ignore[attr-defined]
+    if len(values) > 1:
+        raise BadRequest(f"parameter {name!r} given {len(values)} times", parameter=name)
+    return values[0]
+
+
+def is_area_code(text: str) -> bool:
+    """Whether `text` has the form of a JIS X 0402 municipality code: five ASCII digits.
+
+    str.isdigit alone accepts full-width digits (１７２０１), which match no stored area, so such a
+    filter would answer "no warnings" instead of pointing at the typo.
+    """
+    return len(text) == 5 and text.isascii() and text.isdigit()
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """min_lon,min_lat,max_lon,max_lat inside WGS84 with min <= max, or BadRequest."""
+    usage = "bbox must be four numbers: min_lon,min_lat,max_lon,max_lat"
+    try:
+        bbox = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise BadRequest(usage, parameter="bbox") from None
+    if len(bbox) != 4:
+        raise BadRequest(usage, parameter="bbox")
+    min_lon, min_lat, max_lon, max_lat = bbox
+    # Written so that NaN fails every comparison and is refused with the infinities.
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise BadRequest(f"{usage}, longitudes within -180..180, latitudes within -90..90, min <= max; got {text!r}",
+                         parameter="bbox")
+    return min_lon, min_lat, max_lon, max_lat
 
 
 def parse_event_filters(query: Mapping[str, str]) -> dict[str, Any]:
@@ -44,28 +83,23 @@ def parse_event_filters(query: Mapping[str, str]) -> dict[str, Any]:
         try:
             args["kinds"] = [Kind(k) for k in kinds]
         except ValueError:
-            raise BadRequest(f"kind must be among {', '.join(k.value for k in Kind)}") from None
+            raise BadRequest(f"kind must be among {', '.join(k.value for k in Kind)}", parameter="kind") from None
     if areas := _csv(query, "area"):
-        if any(len(a) != 5 or not a.isdigit() for a in areas):
-            raise BadRequest("area must be 5-digit municipality codes, comma-separated")
+        if not all(is_area_code(a) for a in areas):
+            raise BadRequest("area must be 5-digit municipality codes (ASCII digits), comma-separated",
+                             parameter="area")
         args["areas"] = areas
     if "bbox" in query:
-        try:
-            bbox = tuple(float(v) for v in query["bbox"].split(","))
-        except ValueError:
-            raise BadRequest("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat") from None
-        if len(bbox) != 4 or not (bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
-            raise BadRequest("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat with min <= max")
-        args["bbox"] = bbox
+        args["bbox"] = parse_bbox(_single(query, "bbox"))
     if "min_level" in query:
-        if query["min_level"] not in {"0", "1", "2", "3", "4", "5"}:
-            raise BadRequest("min_level must be an integer from 0 to 5")
-        args["min_level"] = int(query["min_level"])
+        if (min_level := _single(query, "min_level")) not in {"0", "1", "2", "3", "4", "5"}:
+            raise BadRequest("min_level must be an integer from 0 to 5", parameter="min_level")
+        args["min_level"] = int(min_level)
     statuses = _csv(query, "status") or [Status.ACTUAL.value]
     try:
         wanted = {Status(s) for s in statuses}
     except ValueError:
-        raise BadRequest(f"status must be among {', '.join(s.value for s in Status)}") from None
+        raise BadRequest(f"status must be among {', '.join(s.value for s in Status)}", parameter="status") from None
     args["include_exercise"] = wanted != {Status.ACTUAL}
     args["_statuses"] = wanted
     return args

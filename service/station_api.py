@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from aiohttp import web
@@ -17,6 +17,10 @@ routes = web.RouteTableDef()
 OBSERVATION_PARAMS = frozenset({"since", "until"})
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=31)
+# Times a gauge can have readings for; beyond them date arithmetic (a default window before
+# 0001-01-01) overflows, and no reading can exist anyway.
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
 
@@ -34,7 +38,26 @@ def parse_time(query, name: str) -> datetime | None:
                          parameter=name) from None
     if moment.tzinfo is None:
         raise BadRequest(f"{name} must carry a UTC offset (Z or +09:00): {values[0]!r}", parameter=name)
+    try:
+        in_range = EARLIEST <= moment.astimezone(timezone.utc) < LATEST
+    except OverflowError:  # 0001-01-01T00:00+09:00 is before the first representable UTC time
+        in_range = False
+    if not in_range:
+        raise BadRequest(f"{name} must be between {EARLIEST.year} and {LATEST.year}: {values[0]!r}", parameter=name)
     return moment
+
+
+def observation_window(query, now: datetime) -> tuple[datetime | None, datetime | None, datetime]:
+    """(since, until, start) of an observations request: until defaults to now, the start to since or
+    24 hours before until; the window is at most MAX_WINDOW, with or without an explicit until."""
+    since, until = parse_time(query, "since"), parse_time(query, "until")
+    if since and until and since > until:
+        raise BadRequest("since must not be after until")
+    start = since or (until or now) - DEFAULT_WINDOW
+    if (until or max(now, start)) - start > MAX_WINDOW:
+        raise BadRequest(f"the window from since to until (default: now) is at most {MAX_WINDOW.days} days",
+                         parameter="since")
+    return since, until, start
 
 
 @routes.get("/api/v1/gauges/{station}/observations")
@@ -43,13 +66,9 @@ async def observations(request: web.Request) -> web.Response:
     check_params(request.query, OBSERVATION_PARAMS)
     store = request.app[STORE_KEY]
     station = request.match_info["station"]
-    since, until = parse_time(request.query, "since"), parse_time(request.query, "until")
-    if since and until and since > until:
-        raise BadRequest("since must not be after until")
-    if since is not None and until is not None and until - since > MAX_WINDOW:
-        raise BadRequest(f"the window from since to until is at most {MAX_WINDOW.days} days")
+    since, until, start = observation_window(request.query, store.clock())
     # The default window is not echoed: the body (and its ETag) changes only when readings do.
-    rows = await store.observations(station, since or (until or store.clock()) - DEFAULT_WINDOW, until)
+    rows = await store.observations(station, start, until)
     if not rows and await store.get(f"gauge:{station}") is None:
         raise NotFound(f"no gauge {station!r}")
     body = {

@@ -65,7 +65,11 @@ async def static_file(request: web.Request) -> web.FileResponse:
     """A built asset; hashed names are cached for a year."""
     name = request.match_info["name"]
     path = (BUILD_DIR / name).resolve()
-    if BUILD_DIR.resolve() not in path.parents or not path.is_file() or path.suffix in (".gz", ".br"):
+    try:
+        found = BUILD_DIR.resolve() in path.parents and path.is_file() and path.suffix not in (".gz", ".br")
+    except OSError:  # a name longer than the file system allows (ENAMETOOLONG) names no asset either
+        found = False
+    if not found:
         raise NotFound(f"no static asset {name!r}")
     cache = IMMUTABLE if name != "manifest.json" else "no-cache"
     return web.FileResponse(path, headers={"Cache-Control": cache})

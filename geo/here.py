@@ -22,6 +22,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.areas import InvalidGeometry, read_geometry
 from geo.enrich import GEOMETRY_FROM_AREAS
+from geo.gauge_reading import gauge_reading
 from geo.hazards import HAZARD_LABELS_JA, WARNING_LEVEL, hazards_of, restricting_hazards
 from geo.model import Event, Kind
 from geo.shelter_advice import advise
@@ -173,6 +174,9 @@ async def _nearest_gauges(
             "title": e.title,
             **level_words(e.level, e.kind),
             "level_m": e.properties.get("level_m"),
+            # Against its thresholds, with the datum of its metres (elevation or the gauge's own zero).
+            "reading": gauge_reading(e.properties.get("level_m"), e.properties.get("thresholds")),
+            "chart": f"/api/v1/gauges/{e.id.split(':', 1)[1]}/chart.svg",
             "trend_m_per_10min": e.properties.get("trend_m_per_10min"),
             "observed_at": e.observed_at.isoformat() if e.observed_at else None,
             "distance_m": round(metres),

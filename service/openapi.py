@@ -70,8 +70,15 @@ PATHS: dict[str, Any] = {
         "One event (current version) with its version history.", "application/geo+json",
         {"$ref": "#/components/schemas/Feature"}, [_path_param("event_id", 'Event id, e.g. "sediment_warning:17201".')],
         not_found=True),
+    "/api/v1/gauges/{station}/chart.svg": _get(
+        "The gauge's last 24 hours as an SVG chart (no script) with its threshold lines, named in `lang`.",
+        "image/svg+xml", {"type": "string", "contentMediaType": "image/svg+xml"},
+        [_path_param("station", "Gauge station code."),
+         _query("lang", "ja (default), en or easy.", {"type": "string", "enum": ["ja", "en", "easy"]})],
+        not_found=True),
     "/api/v1/gauges/{station}/observations": _get(
-        "A gauge's water-level readings, oldest first (default: last 24 hours).", "application/json", _OBJECT,
+        "A gauge's water-level readings, oldest first (default: last 24 hours), and `reading`: the latest "
+        "against its thresholds (next threshold, distance to it, datum of the metres).", "application/json", _OBJECT,
         [_path_param("station", "Gauge station code."),
          _query("since", "ISO 8601 time with offset.", {"type": "string", "format": "date-time"}),
          _query("until", "ISO 8601 time with offset.", {"type": "string", "format": "date-time"})],

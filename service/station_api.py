@@ -7,6 +7,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from geo.gauge_reading import gauge_reading
+from publishers.gauge_chart import gauge_chart_svg
 from service.api import check_params, dumps
 from service.errors import BadRequest, NotFound
 from service.http_cache import LIVE_CACHE_CONTROL, Representation, cached_response, send
@@ -15,6 +17,8 @@ from service.keys import SETTINGS_KEY, STORE_KEY
 routes = web.RouteTableDef()
 
 OBSERVATION_PARAMS = frozenset({"since", "until"})
+CHART_PARAMS = frozenset({"lang"})
+CHART_LANGS = ("ja", "en", "easy")
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=31)
 # Times a gauge can have readings for; beyond them date arithmetic (a default window before
@@ -71,10 +75,14 @@ async def observations(request: web.Request) -> web.Response:
     rows = await store.observations(station, start, until)
     if not rows and await store.get(f"gauge:{station}") is None:
         raise NotFound(f"no gauge {station!r}")
+    event = await store.get(f"gauge:{station}")
+    latest = event.properties.get("level_m") if event else None
     body = {
         "station": station,
         "event_id": f"gauge:{station}",
         "unit": "m",
+        # The latest reading against the thresholds, with what its metres are measured from.
+        "reading": gauge_reading(latest, event.properties.get("thresholds") if event else None),
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
         "observations": [
@@ -83,6 +91,30 @@ async def observations(request: web.Request) -> web.Response:
     }
     newest = rows[-1].time if rows else None
     return await cached_response(request, dumps(body), "application/json", newest)
+
+
+@routes.get("/api/v1/gauges/{station}/chart.svg")
+async def chart(request: web.Request) -> web.Response:
+    """The gauge's last 24 hours as an SVG chart with its threshold lines (`lang` ja, en or easy)."""
+    check_params(request.query, CHART_PARAMS)
+    lang = request.query.get("lang", "ja")
+    if lang not in CHART_LANGS:
+        raise BadRequest(f"lang must be one of {', '.join(CHART_LANGS)}; got {lang!r}", parameter="lang")
+    store = request.app[STORE_KEY]
+    station = request.match_info["station"]
+    event = await store.get(f"gauge:{station}")
+    if event is None:
+        raise NotFound(f"no gauge {station!r}")
+    now = store.clock()
+    # The window ends on a 10-minute mark, so the same readings give the same bytes (and ETag).
+    until = now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
+    rows = await store.observations(station, until - DEFAULT_WINDOW, None)
+    name = str(event.properties.get("name") or event.title)
+    svg = gauge_chart_svg(
+        [(o.time, o.value) for o in rows], event.properties.get("thresholds"), until, name=name, lang=lang
+    )
+    newest = rows[-1].time if rows else None
+    return await cached_response(request, svg.encode(), "image/svg+xml", newest)
 
 
 def image_roots(settings) -> list[Path]:

@@ -46,6 +46,7 @@ from service.portal import i18n
 from service.portal.page_cache import PageCache
 from service.portal.pages import data_page
 from service.portal.state import PORTAL_KEY
+from service.supervisor import SUPERVISOR_KEY
 
 log = structlog.get_logger(__name__)
 
@@ -184,34 +185,53 @@ class PortalSnapshot:
             await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
 
     async def run(self) -> None:
-        """Build now, then follow the change feed and rebuild (debounced) until cancelled."""
+        """Build, then follow the change feed and rebuild (debounced) until cancelled.
+
+        Raises when following fails (the store unreachable): the app supervises it and runs it
+        again, and a run after the first resumes after the last feed entry seen.
+        """
         head = await feed_head(self.store)
-        if head is not None:
-            self.seen_seq, self.last_modified = head.seq, head.at
-        await self.rebuild()
-        follower = asyncio.create_task(self._follow(self.seen_seq))
-        ticker = asyncio.create_task(self._tick()) if self.pages else None
+        if self.builds == 0 or head is None or head.seq < self.seen_seq:
+            if self.builds:
+                # The feed lost entries (a Redis restarted from an older save): what changed is unknown.
+                log.warning("change_feed_went_back", seen=self.seen_seq, head=head.seq if head else 0)
+                self._changed = None
+            self.seen_seq = head.seq if head is not None else 0
+            self.last_modified = head.at if head is not None else self.last_modified
+            await self.rebuild()
+        elif self.built_seq < self.seen_seq:
+            self._dirty.set()  # the last run stopped before building what it had seen
+        parts = [self._follow(self.seen_seq), self._build_loop()] + ([self._tick()] if self.pages else [])
+        tasks = [asyncio.create_task(part) for part in parts]
         try:
-            while True:
-                await self._dirty.wait()
-                # Let a burst of changes land in one build, and leave the CPU its share between builds.
-                await asyncio.sleep(max(self.debounce_s, self._build_due - time.monotonic()))
-                self._dirty.clear()
-                started = time.monotonic()
-                try:
-                    await self.rebuild()
-                except StoreError as exc:
-                    # Keep serving the last good documents; the next change (or this retry) rebuilds.
-                    log.warning("portal_snapshot_failed", error=str(exc), retryable=exc.retryable)
-                    await asyncio.sleep(1)
-                    self._dirty.set()
-                    continue
-                log.debug("portal_snapshot_built", seq=self.built_seq, ms=round((time.monotonic() - started) * 1e3))
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # the failure that stopped it, raised to the supervisor
+            raise RuntimeError("the portal snapshot's loop ended")
         finally:
-            tasks = [t for t in (follower, ticker) if t is not None]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _build_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            # Let a burst of changes land in one build, and leave the CPU its share between builds.
+            await asyncio.sleep(max(self.debounce_s, self._build_due - time.monotonic()))
+            self._dirty.clear()
+            started = time.monotonic()
+            try:
+                await self.rebuild()
+            except StoreError as exc:
+                # Keep serving the last good documents; the next change (or this retry) rebuilds.
+                log.warning("portal_snapshot_failed", error=str(exc), retryable=exc.retryable)
+                await asyncio.sleep(1)
+                self._dirty.set()
+                continue
+            except BaseException:
+                self._dirty.set()  # stopped mid-build: the next run builds it
+                raise
+            log.debug("portal_snapshot_built", seq=self.built_seq, ms=round((time.monotonic() - started) * 1e3))
 
     async def _follow(self, after: int) -> None:
         entry: FeedEntry
@@ -382,6 +402,7 @@ class PortalSnapshot:
 
 
 SNAPSHOT_KEY: web.AppKey[PortalSnapshot] = web.AppKey("portal_snapshot", PortalSnapshot)
+TASK_NAME = "portal_snapshot"  # its name in /healthz, /readyz and /metrics
 
 
 def install(app: web.Application) -> None:
@@ -399,7 +420,7 @@ def install(app: web.Application) -> None:
 
 
 async def snapshot_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the snapshot builder once the store is open; stop it on shutdown."""
+    """Run the snapshot builder, supervised, once the store is open; stop it on shutdown."""
     snapshot = app[SNAPSHOT_KEY]
     if PORTAL_KEY in app:
         snapshot.page_cache = app[PORTAL_KEY].pages
@@ -408,9 +429,7 @@ async def snapshot_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[STORE_READY_KEY].wait()
         await snapshot.run()
 
-    task = asyncio.create_task(start(), name="portal-snapshot")
+    supervisor = app[SUPERVISOR_KEY]
+    supervisor.start(TASK_NAME, start)
     yield
-    task.cancel()
-    results = await asyncio.gather(task, return_exceptions=True)
-    if results and isinstance(results[0], Exception):
-        log.error("portal_snapshot_failed", error=repr(results[0]))
+    await supervisor.stop(TASK_NAME)

@@ -1,4 +1,4 @@
-"""Public read-only API: events as GeoJSON, one event with its history, source freshness, health.
+"""Public read-only API: events as GeoJSON, one event with its history, source freshness.
 
 Every answer carries a strong ETag and Last-Modified and honours conditional requests
 (service/http_cache.py). The unfiltered events list and the per-municipality lists come from the
@@ -14,11 +14,10 @@ from aiohttp import web
 
 from geo.model import Event, Kind, Status
 from geo.same_hazard import MERGED_KINDS, hazard_of, same_as
-from geo.store.base import SourceState
 from publishers.portal_snapshot import GEOJSON_CONTENT_TYPE, SNAPSHOT_KEY, Paths, events_body
 from service.errors import BadRequest, NotFound
 from service.http_cache import cached_response, send
-from service.keys import STORE_KEY, STORE_READY_KEY
+from service.keys import STORE_KEY
 
 routes = web.RouteTableDef()
 
@@ -199,19 +198,3 @@ async def sources(request: web.Request) -> web.Response:
         )
     attempts = [st.last_attempt for st in statuses if st.last_attempt]
     return await cached_response(request, dumps({"sources": rows}), "application/json", max(attempts, default=None))
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    """ok when the store is open and no source is failing; degraded (still 200) otherwise."""
-    ready = request.app[STORE_READY_KEY].is_set()
-    body: dict[str, Any] = {"status": "ok", "store": "ok" if ready else "unavailable"}
-    if not ready:
-        body["status"] = "degraded"
-        return json_response(body, status=503, headers={"Cache-Control": "no-store"})
-    statuses = await request.app[STORE_KEY].source_statuses()
-    bad = sorted(s.source_id for s in statuses if s.state in (SourceState.FAILING, SourceState.STALE))
-    if bad:
-        body["status"] = "degraded"
-        body["sources_not_ok"] = bad
-    return json_response(body, headers={"Cache-Control": "no-store"})

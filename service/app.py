@@ -15,12 +15,13 @@ from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from publishers import portal_snapshot
-from service import api, cap_feeds, edge, here_api, metrics, openapi, orders_api, portal, sse, station_api
+from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.scheduler import scheduler_ctx
 from service.settings import secrets
+from service.supervisor import SUPERVISOR_KEY, Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +80,12 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[STORE_KEY].close()
 
 
+async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
+    """On shutdown, stop every supervised task still running (each context stops its own first)."""
+    yield
+    await app[SUPERVISOR_KEY].stop()
+
+
 async def frozen_heap_ctx(app: web.Application) -> AsyncIterator[None]:
     """Once started, move every object alive (modules, geodata, templates, settings) out of the
     cyclic garbage collector's view.
@@ -118,6 +125,8 @@ def create_app(
     app[STORE_READY_KEY] = asyncio.Event()
     app[CLOCK_KEY] = ClockRef(utcnow)
     app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], geo.codes, enrich=geo.enricher(), clock=app[CLOCK_KEY])
+    app[SUPERVISOR_KEY] = Supervisor()
+    app.cleanup_ctx.append(supervisor_ctx)  # first: its cleanup, stopping what is left, runs last
     app.cleanup_ctx.append(store_ctx)
     portal_snapshot.install(app)
     if demo:
@@ -129,7 +138,7 @@ def create_app(
         app.cleanup_ctx.append(frozen_heap_ctx)
     token = secrets().operator_token
     orders_api.install(app, token.get_secret_value() if token else None)
-    for routes in (api.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
+    for routes in (api.routes, health.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
                    openapi.routes, orders_api.routes):
         edge.add_routes(app, routes)
     sse.install(app)

@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from service.supervisor import SUPERVISOR_KEY
+
 routes = web.RouteTableDef()
 
 POLLS = Counter("bosai_polls_total", "Source polls by outcome", ["source", "outcome"])
@@ -62,7 +64,10 @@ REGISTRY.register(REQUESTS)
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus exposition."""
-    resp = web.Response(body=generate_latest())
+    """Prometheus exposition: the process's metrics, then the app's supervised tasks."""
+    body = generate_latest()
+    if (supervisor := request.app.get(SUPERVISOR_KEY)) is not None:
+        body += generate_latest(supervisor.registry)
+    resp = web.Response(body=body)
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp

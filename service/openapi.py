@@ -59,9 +59,13 @@ _XML = {"type": "string", "contentMediaType": "application/xml"}
 _OBJECT = {"type": "object"}
 
 PATHS: dict[str, Any] = {
-    "/healthz": {"get": {"summary": "Service health: store and sources.", "responses": {
+    "/healthz": {"get": {"summary": "Liveness: store, sources and supervised tasks.", "responses": {
         "200": {"description": "ok or degraded sources", "content": {"application/json": {"schema": _OBJECT}}},
         "503": {"description": "store unavailable", "content": {"application/json": {"schema": _OBJECT}}}}}},
+    "/readyz": {"get": {"summary": "Readiness: the store answers and every supervised task runs.", "responses": {
+        "200": {"description": "ready", "content": {"application/json": {"schema": _OBJECT}}},
+        "503": {"description": "not ready: the store or a task named in the body",
+                "content": {"application/json": {"schema": _OBJECT}}}}}},
     "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {
         "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     "/api/v1/openapi.json": _get("This document.", "application/json", _OBJECT),

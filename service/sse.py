@@ -1,32 +1,39 @@
 """GET /api/v1/stream: the change feed as Server-Sent Events.
 
 Every event's `id:` is its feed sequence number, so a browser's EventSource reconnects with
-Last-Event-ID and resumes after exactly the last change it saw (the store's `subscribe(after_seq)`
-gives each entry once and in order). Without Last-Event-ID the stream starts at the current head.
+Last-Event-ID and resumes after exactly the last change it saw (the backlog from the store, then
+the app's one subscription, the fan-out in service/change_feed.py, each entry once and in order).
+Without Last-Event-ID the stream starts at the current head. While the store is unreachable an
+open stream stays open with heartbeats and goes on where it was once the fan-out resumes.
 Comment lines keep idle connections (and proxies) alive; on shutdown every open stream is told
 to end and finishes its response cleanly instead of holding the server until it is cancelled.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 
+import structlog
 from aiohttp import web
 
-from geo.store.base import FeedEntry
+from geo.store.base import FeedEntry, Store, StoreError
 from service import edge
 from service.api import check_params
-from service.change_feed import feed_head
+from service.change_feed import FeedFanout, feed_head
 from service.errors import BadRequest
-from service.keys import STORE_KEY
+from service.keys import STORE_KEY, STORE_READY_KEY
+from service.supervisor import SUPERVISOR_KEY
+
+log = structlog.get_logger(__name__)
 
 routes = web.RouteTableDef()
 
 HEARTBEAT_S = 15.0
 RETRY_MS = 3000  # how soon a browser reconnects after the stream ends
 QUEUE_SIZE = 1000  # a client this far behind is dropped; it resumes with Last-Event-ID
+BACKLOG_BATCH = 1000  # feed entries read at a time for a client resuming with Last-Event-ID
+FANOUT_TASK = "change_feed_fanout"  # its name in /healthz, /readyz and /metrics
 
 
 class Streams:
@@ -39,6 +46,7 @@ class Streams:
 
 
 STREAMS_KEY: web.AppKey[Streams] = web.AppKey("sse_streams", Streams)
+FANOUT_KEY: web.AppKey[FeedFanout] = web.AppKey("feed_fanout", FeedFanout)
 
 
 def entry_message(entry: FeedEntry) -> bytes:
@@ -64,15 +72,13 @@ def parse_last_event_id(request: web.Request) -> int | None:
     return int(value)
 
 
-async def _pump(source: AsyncIterator[FeedEntry], queue: asyncio.Queue) -> None:
-    try:
-        async for entry in source:
-            queue.put_nowait(entry)
-    except asyncio.QueueFull:
-        pass  # a reader this far behind ends its stream after what it has; the client resumes
-    finally:
-        with contextlib.suppress(Exception):
-            await source.aclose()  # type: ignore[attr-defined]
+async def _write_backlog(response: web.StreamResponse, store: Store, after: int) -> int:
+    """Write every entry committed after `after` up to now; the seq of the last one written."""
+    while batch := await store.feed_since(after, limit=BACKLOG_BATCH):
+        for entry in batch:
+            await response.write(entry_message(entry))
+        after = batch[-1].seq
+    return after
 
 
 @routes.get("/api/v1/stream")
@@ -94,35 +100,40 @@ async def stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(f"retry: {RETRY_MS}\n: resuming after {after}\n\n".encode())
-    queue: asyncio.Queue[FeedEntry] = asyncio.Queue(QUEUE_SIZE)
-    pump = asyncio.create_task(_pump(store.subscribe(after), queue))
     closing = asyncio.create_task(streams.closing.wait())
     streams.open += 1
-    try:
-        while not streams.closing.is_set():
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, closing, pump}, timeout=streams.heartbeat_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                await response.write(entry_message(getter.result()))
-                while not queue.empty():
-                    await response.write(entry_message(queue.get_nowait()))
-                continue
-            getter.cancel()
-            if pump in done:
-                break  # the subscription ended (store error or an overrun reader): the client resumes
-            if not done:
-                await response.write(b": heartbeat\n\n")
-        if streams.closing.is_set():
-            await response.write(b"event: shutdown\ndata: {}\n\n")
-        await response.write_eof()
-    except ConnectionResetError:
-        pass  # the client went away: nothing to finish
-    finally:
-        streams.open -= 1
-        for task in (pump, closing):
-            task.cancel()
-        await asyncio.gather(pump, closing, return_exceptions=True)
+    # Listen first, then read what was committed since `after`: an entry is in the backlog, or the
+    # fan-out reads it after we listen, or both (then it is skipped by its seq).
+    with request.app[FANOUT_KEY].listen(QUEUE_SIZE) as listener:
+        try:
+            last = await _write_backlog(response, store, after)
+            while not streams.closing.is_set():
+                getter = asyncio.create_task(listener.queue.get())
+                done, _ = await asyncio.wait({getter, closing}, timeout=streams.heartbeat_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    if not done:
+                        await response.write(b": heartbeat\n\n")  # also while the store is down
+                    continue
+                entry = getter.result()
+                if entry is None:
+                    break  # this reader fell too far behind: the client resumes with Last-Event-ID
+                if entry.seq > last:
+                    await response.write(entry_message(entry))
+                    last = entry.seq
+            if streams.closing.is_set():
+                await response.write(b"event: shutdown\ndata: {}\n\n")
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client went away: nothing to finish
+        except StoreError as exc:
+            # The backlog could not be read: end the stream; the browser reconnects with Last-Event-ID.
+            log.warning("sse_backlog_failed", error=str(exc))
+        finally:
+            streams.open -= 1
+            closing.cancel()
+            await asyncio.gather(closing, return_exceptions=True)
     return response
 
 
@@ -134,8 +145,22 @@ async def _close_streams(app: web.Application) -> None:
         await asyncio.sleep(0.01)
 
 
+async def fanout_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the change-feed fan-out, supervised, once the store is open; stop it on shutdown."""
+
+    async def start() -> None:
+        await app[STORE_READY_KEY].wait()
+        await app[FANOUT_KEY].run()
+
+    app[SUPERVISOR_KEY].start(FANOUT_TASK, start)
+    yield
+    await app[SUPERVISOR_KEY].stop(FANOUT_TASK)
+
+
 def install(app: web.Application, heartbeat_s: float = HEARTBEAT_S) -> None:
-    """Register the stream route and the shutdown hook that ends open streams."""
+    """Register the stream route, the fan-out feeding every stream, and the shutdown hook that ends them."""
     app[STREAMS_KEY] = Streams(heartbeat_s)
+    app[FANOUT_KEY] = FeedFanout(app[STORE_KEY])
+    app.cleanup_ctx.append(fanout_ctx)
     app.on_shutdown.append(_close_streams)
     edge.add_routes(app, routes)

@@ -95,6 +95,47 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait()
 
 
+class RedisProcess:
+    """A private redis-server that a test can kill (-9) and start again on the same port and data
+    (append-only file, fsync on every write, as a deployment's AOF keeps it)."""
+
+    def __init__(self, workdir, port: int) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start (or restart) the server and wait until it answers PING."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not on PATH: install Redis 7 (Debian: redis-server)")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_ping(self.url, self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash or an OOM kill would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own (never the session's), started; killed at the end."""
+    server = RedisProcess(tmp_path, _free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
 @pytest.fixture
 def redis_url(redis_server: str) -> str:
     """The session Redis, emptied (FLUSHDB) before the test so tests never see each other's keys."""

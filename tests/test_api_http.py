@@ -180,7 +180,7 @@ async def test_openapi_documents_every_route(client):
     documented = set(doc["paths"])
     # The machine-readable surface is /api/, /feeds/ and the probes; portal pages are for people.
     routes = {r.canonical.replace(r"{area:\d{5}}", "{area}") for r in client.app.router.resources()}
-    public = {p for p in routes if p.startswith(("/api/", "/feeds/")) or p in ("/healthz", "/metrics")}
+    public = {p for p in routes if p.startswith(("/api/", "/feeds/")) or p in ("/healthz", "/readyz", "/metrics")}
     assert len(public) >= 12
     assert public - documented == set(), "routes missing from the OpenAPI document"
     assert documented - routes == set(), "documented paths the app does not serve"

@@ -29,7 +29,7 @@ from geo.store.base import (
     SourceStatus,
     StoreUnavailable,
 )
-from geo.store.redis_connect import client_from_url, safe_url
+from geo.store.redis_connect import block_ms, client_from_url, safe_url, socket_timeout_of
 from geo.store.redis_keys import RedisKeys
 from geo.store.redis_outbox import OPERATIONS as OUTBOX_OPERATIONS
 from geo.store.redis_outbox import RedisOutbox
@@ -73,12 +73,15 @@ class RedisStore(RedisOutbox):
         prefix: str = "bosai",
         connect_timeout_s: float = 5.0,
         block_s: float = 5.0,
+        socket_timeout_s: float | None = 10.0,
     ) -> None:
         self.url = url
         self.clock = clock
         self.keys = RedisKeys(prefix)
         self.connect_timeout_s = connect_timeout_s
+        self.socket_timeout_s = socket_timeout_s  # a dead or hung server is noticed within this
         self.block_s = block_s  # how long one XREAD waits before the subscriber loops
+        self._block_ms = block_ms(block_s, socket_timeout_s)  # kept below the socket timeout in effect
         self._r: aioredis.Redis | None = None
 
     def __repr__(self) -> str:
@@ -87,7 +90,8 @@ class RedisStore(RedisOutbox):
     @_unavailable
     async def open(self) -> None:
         """Connect and check the server answers; StoreUnavailable names the URL (no password)."""
-        self._r = client_from_url(self.url, self.connect_timeout_s)
+        self._r = client_from_url(self.url, self.connect_timeout_s, self.socket_timeout_s)
+        self._block_ms = block_ms(self.block_s, socket_timeout_of(self._r))
         try:
             await self._r.ping()
         except BaseException:
@@ -294,11 +298,14 @@ class RedisStore(RedisOutbox):
         return [feed_entry(i, f) for i, f in rows]
 
     async def subscribe(self, after_seq: int = 0) -> AsyncIterator[FeedEntry]:
-        """Every feed entry after `after_seq`, once and in order, waiting for new ones forever."""
+        """Every feed entry after `after_seq`, once and in order, waiting for new ones forever.
+
+        Raises StoreUnavailable when Redis cannot be reached; subscribe again after the last entry seen.
+        """
         last = f"{after_seq}-0"
         while True:
             try:
-                reply = await self.redis.xread({self.keys.feed: last}, count=1000, block=int(self.block_s * 1000))
+                reply = await self.redis.xread({self.keys.feed: last}, count=1000, block=self._block_ms)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 raise StoreUnavailable(f"Redis store at {safe_url(self.url)} unreachable: {exc}") from exc
             for _stream, rows in reply or ():

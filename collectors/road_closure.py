@@ -6,9 +6,16 @@ successful poll has ended (the pipeline ends it; a failed poll ends nothing).
 Level: a road closure is information, not an evacuation call, so `level` is 0 except for a full
 closure (通行止) that is not planned works, which is level 2 (the 注意報 tier: take care, plan
 another way). Severity follows the regulation: 通行止 not for works Moderate, anything else Minor.
+A rain closure (事前通行規制) is not works in either format: MLIT's cause code says so, and WZDx
+carries it in a RoadRestrictionFeed (`restriction`), not as a `work-zone`.
+
+What residents read (`title`, `properties.display`) names the route and section in words and never
+a source's internal id: a WZDx `name` such as "84-157-0001" or "WDM-58493-NB" is kept only as
+`properties.source_name`.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -22,6 +29,15 @@ from geo.codes import AreaCodes
 from geo.model import Certainty, Event, Kind, Severity, SourceRef
 
 DISASTER_CLOSURE_LEVEL = 2
+# An internal id, not a place name: ASCII only, no space, with a digit (84-157-0001, WDM-58493-NB).
+_INTERNAL_ID = re.compile(r"^(?=[^ ]*\d)[\x21-\x7e]{6,}$")
+
+
+def display_section(section: str | None, key: str) -> str | None:
+    """The section as residents should read it: None when it is only an identifier."""
+    if not section or section == key or _INTERNAL_ID.match(section.strip()):
+        return None
+    return section
 
 
 class Config(SourceConfig):
@@ -31,7 +47,10 @@ class Config(SourceConfig):
     format: Literal["mlit", "wzdx"] = Field(description="Wire format of `url` (and `extra_urls`).")
     extra_urls: list[HttpUrl] = Field(
         default_factory=list,
-        description="mlit: further mesh files (TukoKisei/<mesh>.json) that together with `url` cover the region.",
+        description=(
+            "Further files that together with `url` list everything in force: mlit mesh files "
+            "(TukoKisei/<mesh>.json); wzdx the RoadRestrictionFeed beside a WorkZoneFeed."
+        ),
     )
     cause_labels: dict[str, str] = Field(
         default_factory=lambda: {"05": "工事", "06": "工事", "07": "工事"},
@@ -102,7 +121,8 @@ class RoadClosureCollector:
     def _event(self, r: RoadRestriction, now: datetime) -> Event:
         disaster_closure = r.closed and not r.construction
         level = DISASTER_CLOSURE_LEVEL if disaster_closure else 0
-        where = " ".join(p for p in (r.route, r.section) if p) or "道路"
+        section = display_section(r.section, r.key)
+        where = " ".join(p for p in (r.route, section) if p) or "道路"
         text = f"{where}: {r.regulation}" + (f"（{r.reason}）" if r.reason else "")
         return Event(
             id=f"road:{r.key}",
@@ -118,8 +138,10 @@ class RoadClosureCollector:
             text=text,
             source=SourceRef(source_id=self.source_id, url=str(self.config.url), upstream_id=r.key),
             properties={
+                "display": f"{where}: {r.regulation}",  # for residents: words, no internal ids
                 "route": r.route,
-                "section": r.section,
+                "section": section,
+                "source_name": r.section if section is None and r.section else None,
                 "reason": r.reason,
                 "regulation": r.regulation,
                 "closed": r.closed,

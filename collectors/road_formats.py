@@ -2,7 +2,10 @@
 
 - MLIT 道路情報提供システム `TukoKisei/<mesh>.json`: an array of restrictions (field names as the
   site's own files use them; see shared data FORMAT.md). Codes arrive as strings or numbers.
-- WZDx 4.2 GeoJSON FeatureCollection (US work-zone / road-event standard).
+- WZDx 4.2 GeoJSON FeatureCollection (US work-zone / road-event standard): a WorkZoneFeed
+  (event_type `work-zone`, `detour`) or a RoadRestrictionFeed (event_type `restriction`: what
+  limits a road that is not works — a rain closure, a chain rule). Only a work zone is works; a
+  restriction closes the road when every lane it lists is `closed` (or its impact says so).
 """
 from __future__ import annotations
 
@@ -161,7 +164,15 @@ class _CoreDetails(BaseModel):
     direction: str
     name: str | None = None
     description: str | None = None
+    creation_date: AwareDatetime | None = None
     update_date: AwareDatetime | None = None
+
+
+class _Lane(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    order: int | None = None
+    status: str
 
 
 class _WzdxProperties(BaseModel):
@@ -174,6 +185,8 @@ class _WzdxProperties(BaseModel):
     beginning_cross_street: str | None = None
     ending_cross_street: str | None = None
     types_of_work: list[dict[str, Any]] = Field(default_factory=list)
+    lanes: list[_Lane] = Field(default_factory=list)
+    restrictions: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class _WzdxFeature(BaseModel):
@@ -212,7 +225,14 @@ def parse_wzdx(body: bytes, now: datetime, in_force_only: bool = True) -> tuple[
             continue
         core = p.core_details
         impact = p.vehicle_impact or ("detour" if core.event_type == "detour" else None)
-        regulation = "迂回" if core.event_type == "detour" else WZDX_REGULATIONS.get(impact or "", "規制")
+        if impact is None and core.event_type == "restriction" and p.lanes:
+            impact = "all-lanes-closed" if all(lane.status == "closed" for lane in p.lanes) else None
+        if core.event_type == "detour":
+            regulation = "迂回"
+        elif core.event_type == "restriction" and impact != "all-lanes-closed":
+            regulation = "規制"  # a chain rule, a weight limit...: the description says which
+        else:
+            regulation = WZDX_REGULATIONS.get(impact or "", "規制")
         section = " - ".join(s for s in (p.beginning_cross_street, p.ending_cross_street) if s) or None
         out.append(RoadRestriction(
             key=feature.id,
@@ -223,7 +243,7 @@ def parse_wzdx(body: bytes, now: datetime, in_force_only: bool = True) -> tuple[
             route=", ".join(core.road_names),
             section=section or core.name,
             reason=core.description,
-            started_at=p.start_date,
+            started_at=p.start_date or core.creation_date,
             ends_at=p.end_date,
             updated_at=core.update_date,
             extra={"event_type": core.event_type, "vehicle_impact": impact, "direction": core.direction},

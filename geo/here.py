@@ -218,7 +218,7 @@ async def _road_closures(
             "title": e.title,
             **level_words(e.level, e.kind),
             "distance_m": round(metres),
-            **{k: e.properties[k] for k in ("route", "section", "reason", "regulation") if k in e.properties},
+            **{k: e.properties[k] for k in ("display", "route", "section", "reason", "regulation") if k in e.properties},
             "geometry": e.geometry,
         }
         for metres, e in found

@@ -2,6 +2,10 @@
 
 Rain closures (事前通行規制) follow the region's continuous rainfall: a road closes when it passes
 the road's threshold and reopens after `clear_h` dry hours. Snow restrictions run on a script.
+
+In WZDx a rain closure or a snow chain rule is not a work zone: WZDx 4.x carries restrictions that
+are not works in a RoadRestrictionFeed (event_type `restriction`, the closure told by its lanes'
+`closed` status), beside the WorkZoneFeed, which holds only road works (none in these scenarios).
 """
 from __future__ import annotations
 
@@ -103,7 +107,11 @@ class RoadPlan:
         return None
 
     def wzdx(self, now: datetime) -> dict:
-        """The restrictions in force as a WZDx 4.2 WorkZoneFeed (GeoJSON FeatureCollection)."""
+        """Road works in force as a WZDx 4.2 WorkZoneFeed; the scenarios' restrictions are weather, not works."""
+        return self._feed(now, [])
+
+    def wzdx_restrictions(self, now: datetime) -> dict:
+        """Weather restrictions in force as a WZDx 4.2 RoadRestrictionFeed (GeoJSON FeatureCollection)."""
         stamp = jx.iso_utc(now.replace(second=0, microsecond=0))
         features = []
         for road, iv in self.active(now):
@@ -114,21 +122,22 @@ class RoadPlan:
                 "type": "Feature",
                 "properties": {
                     "core_details": {
-                        "data_source_id": "1", "event_type": "work-zone", "road_names": [road.route],
-                        "direction": "undefined", "name": road.id,
+                        "data_source_id": "1", "event_type": "restriction", "road_names": [road.route],
+                        "direction": "undefined", "name": road.section,  # the human-readable name, never the id
                         "description": f"{road.route} {road.section}: {what}",
                         "creation_date": jx.iso_utc(iv.start), "update_date": stamp,
                     },
-                    "start_date": jx.iso_utc(iv.start),
-                    "end_date": jx.iso_utc(iv.end or iv.start + timedelta(hours=24)),
-                    "is_start_date_verified": True, "is_end_date_verified": iv.end is not None and iv.end <= now,
-                    "is_start_position_verified": True, "is_end_position_verified": True,
-                    "location_method": "junction-method",
-                    "vehicle_impact": "all-lanes-closed" if closed else "all-lanes-open",
-                    "event_status": "active",
+                    # One lane stands for the road: closed for a 通行止, open (with chains) otherwise.
+                    "lanes": [{"order": 1, "type": "general", "status": "closed" if closed else "open"}],
+                    "restrictions": [],
                 },
                 "geometry": {"type": "LineString", "coordinates": [list(p) for p in road.line]},
             })
+        return self._feed(now, features)
+
+    @staticmethod
+    def _feed(now: datetime, features: list[dict]) -> dict:
+        stamp = jx.iso_utc(now.replace(second=0, microsecond=0))
         return {
             "feed_info": {
                 "update_date": stamp, "publisher": "bosai-hub simulator", "version": "4.2",

@@ -237,8 +237,17 @@ async def road_detail(request: web.Request) -> web.Response:
 
 @routes.get("/wzdx/v4.2/road-events.geojson")
 async def wzdx_feed(request: web.Request) -> web.Response:
-    """The restrictions in force as a WZDx 4.2 feed."""
+    """Road works in force as a WZDx 4.2 WorkZoneFeed."""
     now = _now(request)
     resp = _json(request.app[SIM].roads.wzdx(now))
+    resp.content_type = "application/geo+json"
+    return resp
+
+
+@routes.get("/wzdx/v4.2/road-restrictions.geojson")
+async def wzdx_restriction_feed(request: web.Request) -> web.Response:
+    """Weather restrictions in force (事前通行規制, chain rules) as a WZDx 4.2 RoadRestrictionFeed."""
+    now = _now(request)
+    resp = _json(request.app[SIM].roads.wzdx_restrictions(now))
     resp.content_type = "application/geo+json"
     return resp

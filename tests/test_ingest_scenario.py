@@ -51,7 +51,15 @@ async def world(tmp_path):
                 geo.codes,
             ),
             "roads": RoadClosureCollector(
-                "roads", RoadConfig(url=f"{base}/wzdx/v4.2/road-events.geojson", format="wzdx", **common), fetcher, geo.codes
+                "roads",
+                RoadConfig(
+                    url=f"{base}/wzdx/v4.2/road-events.geojson",
+                    extra_urls=[f"{base}/wzdx/v4.2/road-restrictions.geojson"],
+                    format="wzdx",
+                    **common,
+                ),
+                fetcher,
+                geo.codes,
             ),
             "cameras": RiverCameraCollector(
                 "cameras",

@@ -182,3 +182,57 @@ def test_arbitrary_bytes_raise_only_collector_errors(data):
             parse(data)
         except CollectorError:
             pass
+
+
+def _wzdx_feed(*features: dict) -> dict:
+    stamp = "2026-08-22T23:50:00Z"
+    return {"type": "FeatureCollection", "feed_info": {"update_date": stamp, "version": "4.2"}, "features": list(features)}
+
+
+def _restriction(fid: str, name: str, lane_status: str, description: str) -> dict:
+    return {
+        "id": fid, "type": "Feature", "geometry": LINE,
+        "properties": {
+            "core_details": {"data_source_id": "1", "event_type": "restriction", "road_names": ["国道157号"],
+                             "direction": "undefined", "name": name, "description": description,
+                             "creation_date": "2026-08-22T21:40:00Z", "update_date": "2026-08-22T23:50:00Z"},
+            "lanes": [{"order": 1, "type": "general", "status": lane_status}],
+            "restrictions": [],
+        },
+    }
+
+
+async def test_wzdx_rain_closure_in_a_restriction_feed_is_a_level_2_closure_not_works(server, fetcher):
+    works = serve(server, "/wzdx/road-events.geojson", _wzdx_feed())
+    restrictions = serve(server, "/wzdx/road-restrictions.geojson", _wzdx_feed(
+        _restriction("rain-1", "白山市白峰〜福井県境（谷峠）", "closed", "国道157号 白山市白峰〜福井県境（谷峠）: 事前通行規制（雨量）による通行止"),
+        _restriction("snow-1", "84-157-0002", "open", "国道157号: 積雪によるチェーン規制"),
+    ))
+    cfg = Config(url=works, extra_urls=[restrictions], format="wzdx", retries=0)
+    snap = await RoadClosureCollector("roads", cfg, fetcher, AreaCodes.load()).poll(NOW)
+    rain, snow = snap.events
+    assert (rain.level, rain.properties["closed"], rain.properties["construction"]) == (2, True, False)
+    assert rain.properties["regulation"] == "通行止" and rain.properties["event_type"] == "restriction"
+    assert rain.title == "国道157号 白山市白峰〜福井県境（谷峠） 通行止"
+    assert rain.properties["display"] == "国道157号 白山市白峰〜福井県境（谷峠）: 通行止"
+    assert rain.properties["started_at"] == "2026-08-22T21:40:00+00:00"
+    # A restriction that leaves lanes open is not a closure; its internal name never reaches residents.
+    assert (snow.level, snow.properties["closed"], snow.properties["regulation"]) == (0, False, "規制")
+    assert "84-157-0002" not in snow.title + snow.properties["display"] + snow.text
+    assert snow.properties["section"] is None and snow.properties["source_name"] == "84-157-0002"
+
+
+def test_work_zone_names_that_are_ids_stay_out_of_titles():
+    doc = json.loads((WZDX_DIR / "scenario1_simple_linestring_example.geojson").read_bytes())
+    for feature in doc["features"]:  # without cross streets the section falls back to `name`
+        feature["properties"].pop("beginning_cross_street", None)
+        feature["properties"].pop("ending_cross_street", None)
+    body = json.dumps(doc).encode()
+    cfg = Config(url="http://example.org/w", format="wzdx", in_force_only=False)
+    collector = RoadClosureCollector("w", cfg, None, AreaCodes.load())
+    snap = collector.from_payloads([body], NOW)
+    named = [e for e in snap.events if e.properties.get("source_name")]
+    assert {e.properties["source_name"] for e in named} == {"WDM-58493-NB"}
+    assert all(e.properties["source_name"] not in e.title + e.properties["display"] for e in named)
+    assert any(e.properties["section"] == "Project 65773 Event 1" for e in snap.events)  # words stay
+    assert all(e.properties["construction"] and e.level == 0 for e in snap.events)  # works stay works

@@ -210,9 +210,15 @@ async def test_road_closures_start_and_end_with_the_rain(sim, http):
     status, headers, body = await _get(http, sim.base_url + "/wzdx/v4.2/road-events.geojson")
     assert status == 200 and headers["Content-Type"].startswith("application/geo+json")
     feed = json.loads(body)
-    assert feed["feed_info"]["version"] == "4.2" and len(feed["features"]) == 3
+    assert feed["feed_info"]["version"] == "4.2" and feed["features"] == []  # no road works: rain is not works
+    status, headers, body = await _get(http, sim.base_url + "/wzdx/v4.2/road-restrictions.geojson")
+    assert status == 200 and headers["Content-Type"].startswith("application/geo+json")
+    feed = json.loads(body)
+    assert {f["properties"]["core_details"]["event_type"] for f in feed["features"]} == {"restriction"}
     restrictions, _ = parse_wzdx(body, sim.clock.now())
     assert len(restrictions) == 3
+    assert all(r.closed and not r.construction and r.regulation == "通行止" for r in restrictions)
+    assert {r.section for r in restrictions} >= {"白山市白峰〜福井県境（谷峠）"}  # words, not the id
 
 
 async def test_calm_scenario_has_a_chain_restriction(http):

@@ -42,7 +42,8 @@ def sources(base: str, image_dir: Path) -> dict:
         "crisis_gauges": {
             "type": "river_gauge", "format": "area_info", "url": f"{base}/swin/files/area_info/current/17000.json", **common,
         },
-        "road_closures": {"type": "road_closure", "format": "wzdx", "url": f"{base}/wzdx/v4.2/road-events.geojson", **common},
+        "road_closures": {"type": "road_closure", "format": "wzdx", "url": f"{base}/wzdx/v4.2/road-events.geojson",
+                          "extra_urls": [f"{base}/wzdx/v4.2/road-restrictions.geojson"], **common},
         "river_cameras": {
             "type": "river_camera", "url": f"{base}/kawabou/file/files/master/obs/scam/",
             "cameras": [c.id for c in CAMERAS], "image_dir": str(image_dir), **common,

@@ -51,6 +51,28 @@ class Cancellation:
     sequence: int  # the cancelling message's own serial; it cancels the newest older one
 
 
+@dataclass(frozen=True, slots=True)
+class ScopeState:
+    """A report that states everything in force over its scope (JMA: one office's warnings of one type,
+    a prefecture's 土砂災害警戒情報, one river's flood forecast).
+
+    Every event of the scope (`properties["scope"] == scope`) from an older report that this one does
+    not keep in force (`in_force`) has ended, even if the report that ended it was never read.
+    """
+
+    scope: str
+    issued_at: datetime
+    upstream_id: str
+    sequence: int
+    in_force: frozenset[str]  # ids of the events the report keeps active
+    report: str  # the report as a person names it, for the ended event's reason
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        """Place among the reports of its scope: report time, then serial."""
+        return self.issued_at, self.sequence
+
+
 @dataclass(slots=True)
 class Snapshot:
     """The result of one successful poll."""
@@ -64,6 +86,11 @@ class Snapshot:
     content_time: datetime | None = None  # newest timestamp inside the content, for freshness
     not_modified: bool = False  # 304: nothing new, the source is still alive
     cancellations: list[Cancellation] = field(default_factory=list)
+    # Reports that state the whole of their scope, in the order read (see ScopeState).
+    scopes: list[ScopeState] = field(default_factory=list)
+    # What was read is applied, but part of the content could not be read (a document that failed):
+    # the source is `failing` with this reason until it is read or given up.
+    failing: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,7 +1,9 @@
 """Judge a source's health from one poll: ok, failing, or stale (HTTP 200 but old content).
 
-A failed poll never looks like "no warnings": the source turns `failing`. A successful poll
-whose newest content timestamp is older than `expected_cadence_s * stale_factor` turns `stale`.
+A failed poll never looks like "no warnings": the source turns `failing`, as does a successful
+poll that could not read part of its content (`Snapshot.failing`, e.g. a report that failed). A
+successful poll whose newest content timestamp is older than `expected_cadence_s * stale_factor`
+turns `stale`.
 Transitions are logged once (first failure at ERROR, recovery at INFO, staleness at WARNING,
 everything else at DEBUG), as structlog events with `source=` bound.
 """
@@ -58,6 +60,10 @@ def judge_success(
         content_time=content_time,
         details=details,
     )
+    if snapshot.failing is not None:
+        # what was read is applied, but part of the content is not: failing, naming what is missing
+        status = replace(status, state=SourceState.FAILING, last_error=snapshot.failing, last_error_at=now,
+                         consecutive_failures=prev.consecutive_failures + 1)
     _log_transition(prev, status)
     return status
 

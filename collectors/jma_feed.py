@@ -1,16 +1,20 @@
 """JMA Atom PULL feed collector: poll the feed, fetch each new report once, map it to Events.
 
-The feed lists the last minutes of reports; every report is downloaded at most once per process
-(JMA blocks clients that re-download). A feed is never a complete list of what is in force, so
+The feed lists the last minutes of reports; every report read is downloaded once per process
+(JMA blocks clients that re-download); one that failed is tried again with backoff. A feed is never a complete list of what is in force, so
 nothing ends by dropping out of it: 解除 and 取消 come from the reports themselves.
 
 Reports that left the short feed unread (the service started mid-event, or could not reach JMA for
 longer than the feed's window) are a gap. The long feed (`catchup_url`, rebuilt hourly) fills it:
 at start with the newest report of each kind and office, after an outage with every report of the
-gap. Until a long feed rebuilt after the gap's end has been read, the gap stays open and the
-source's content is dated from its start, so it shows as stale, never as complete. Reports read
-late are ordered per event by the pipeline (an older serial never overwrites a newer one); one
-whose 取消 was read first is dropped.
+gap. Until a long feed rebuilt after the gap's end has been read, the gap stays open and is noted in
+the source's details; the source is fresh as soon as the short feed is. Reports read late are
+ordered per event by the pipeline (an older report never overwrites a newer one, and a report older
+than the newest read of its scope is superseded); one whose 取消 was read first is dropped.
+
+A report that cannot be read (404, a maintenance page, malformed XML) is never marked as read: it is
+retried with backoff (collectors/document_retry.py) while the source is `failing` naming it, and
+given up as unreadable, listed in the source's details, only once it has left the long feed.
 """
 from __future__ import annotations
 
@@ -22,11 +26,12 @@ from typing import Literal, NamedTuple
 import structlog
 from pydantic import Field, HttpUrl
 
-from collectors.base import Cancellation, CollectorError, PayloadError, Snapshot, SourceConfig
+from collectors.base import Cancellation, CollectorError, PayloadError, ScopeState, Snapshot, SourceConfig
+from collectors.document_retry import FailedDocuments
 from collectors.http import Fetcher
 from collectors.jma.atom import AtomEntry, AtomFeed, parse_feed, select_entries
 from collectors.jma.document import parse_document
-from collectors.jma.normalise import ordering, to_events
+from collectors.jma.normalise import ordering, scope_state, to_events
 from collectors.jma.report import UnsupportedDocument
 from geo.codes import AreaCodes
 from geo.model import Event
@@ -72,6 +77,15 @@ class Config(SourceConfig):
         default=600, gt=0,
         description="How far back the short feed lists reports (JMA: at least 10 minutes before its `updated`).",
     )
+    retry_first_s: float = Field(
+        default=60, gt=0, description="Wait before the first retry of a report that could not be read; doubles."
+    )
+    retry_max_s: float = Field(default=1800, gt=0, description="Longest wait between retries of one report.")
+    retry_for_s: float = Field(
+        default=86_400, gt=0,
+        description="A report that has not read this long after it was listed is given up as unreadable (and "
+        "shown so in the source's details); one that left the long feed is given up as soon as that is seen.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +111,7 @@ class ReadReport(NamedTuple):
     cancel: Cancellation | None
     upstream_id: str
     sequence: int
+    scope: ScopeState | None = None  # what the report states in full (None for a 取消)
 
 
 def read_report(
@@ -114,7 +129,7 @@ def read_report(
     cancel = None
     if head.info_type == "取消" and head.event_id is not None and head.serial is not None:
         cancel = Cancellation(upstream_id=head.event_id, sequence=head.serial)
-    return ReadReport(events, cancel, *ordering(report))
+    return ReadReport(events, cancel, *ordering(report), scope_state(report, events))
 
 
 def _bounded_add(keys: OrderedDict, key, limit: int) -> None:
@@ -142,6 +157,10 @@ class JmaFeedCollector:
         # successful poll, because those reports will never be downloaded again.
         self._pending: list[Event] = []
         self._pending_cancellations: list[Cancellation] = []
+        self._pending_scopes: list[ScopeState] = []
+        # Reports that could not be read: retried with backoff, given up only once gone from the long feed.
+        self._failed = FailedDocuments(config.retry_first_s, config.retry_max_s, config.retry_for_s)
+        self._long_listing: tuple[frozenset[str], datetime] | None = None
         self._content_time: datetime | None = None
         self._feed_time: datetime | None = None  # `updated` of the short feed last read
         self._gap: Gap | None = None
@@ -178,6 +197,8 @@ class JmaFeedCollector:
         if result.not_modified:
             return [], gap, self._long_last_modified
         feed = parse_feed(result.body, cfg.max_bytes)
+        if feed.entries:
+            self._long_listing = (frozenset(e.url for e in feed.entries), min(e.updated for e in feed.entries))
         listed = select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None)
         if gap.since is not None:
             wanted = [entry for entry in listed if entry.updated > gap.since]
@@ -213,13 +234,16 @@ class JmaFeedCollector:
         filling = gap
         if filling is not None:
             catch_up, gap, long_last_modified = await self._fill(filling)
-        if feed is None and not catch_up and gap == self._gap:
+        retries = self._failed.due(now)
+        pending = self._pending or self._pending_cancellations or self._pending_scopes
+        if feed is None and not catch_up and not retries and gap == self._gap:
             self._long_last_modified = long_last_modified
-            if self._pending or self._pending_cancellations:
-                events, cancellations = self._pending, self._pending_cancellations
-                self._pending, self._pending_cancellations = [], []
-                return Snapshot(self.source_id, events, content_time=self._known_until(), cancellations=cancellations)
-            return Snapshot(self.source_id, not_modified=True, content_time=self._known_until())
+            if pending:
+                snapshot = self._snapshot(self._pending, self._pending_cancellations, self._pending_scopes, {})
+                self._pending, self._pending_cancellations, self._pending_scopes = [], [], []
+                return snapshot
+            return Snapshot(self.source_id, not_modified=True, content_time=self._known_until(),
+                            failing=self._failed.summary(), details=self._failed.details())
         entries = catch_up + (
             select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None)
             if feed is not None
@@ -230,34 +254,38 @@ class JmaFeedCollector:
         if filling is not None and len(unread) > len(new):
             # more than one poll reads: the rest of the gap from the same long feed next time
             gap, long_last_modified = Gap(new[-1].updated, filling.until), self._long_last_modified
+        # the failed reports due for a retry, read in feed order with the new ones
+        fetch = sorted({e.url: e for e in retries + new}.values(), key=lambda e: e.updated)
         events = list(self._pending)
         cancellations = list(self._pending_cancellations)
-        errors: list[str] = []
+        scopes = list(self._pending_scopes)
         skipped = cancelled_before_read = 0
         # reports whose events go out with this poll (those pending from a failed one included)
         read_now = {(e.source.upstream_id, e.source.sequence) for e in events}
-        for entry in new:
+        for entry in fetch:
             try:
                 doc = await self.fetcher.get(entry.url, cfg, content_types=XML_TYPES)
             except CollectorError as exc:
                 if exc.retryable:
                     # not downloaded: try again next poll (it stays in the feed ~10 minutes)
-                    self._pending, self._pending_cancellations = events, cancellations
+                    self._pending, self._pending_cancellations, self._pending_scopes = events, cancellations, scopes
                     raise
                 self._remember(entry.url)
-                errors.append(f"{entry.url}: {exc}")
+                self._failed.failed(entry, str(exc), now)
                 continue
             self._remember(entry.url)
             try:
                 read = read_report(doc.body, self.codes, self.source_id, entry.url, cfg.document_max_bytes)
             except UnsupportedDocument as exc:
+                self._failed.read(entry.url)
                 skipped += 1
                 log.debug("jma_document_skipped", url=entry.url, reason=str(exc))
                 continue
             except PayloadError as exc:
-                errors.append(f"{entry.url}: {exc}")
-                log.warning("jma_document_rejected", url=entry.url, reason=str(exc))
+                # the same URL may read next time (a maintenance page, a truncated body): retried
+                self._failed.failed(entry, str(exc), now)
                 continue
+            self._failed.read(entry.url)
             key = (read.upstream_id, read.sequence)
             if key in self._cancelled:
                 # read late (from the long feed, after a gap): its 取消 came first
@@ -270,6 +298,7 @@ class JmaFeedCollector:
                 undone = (read.cancel.upstream_id, read.cancel.sequence - 1)
                 if undone in read_now:
                     events = [e for e in events if (e.source.upstream_id, e.source.sequence) != undone]
+                    scopes = [s for s in scopes if (s.upstream_id, s.sequence) != undone]
                 elif undone in self._read:
                     cancellations.append(read.cancel)
                 else:
@@ -277,34 +306,40 @@ class JmaFeedCollector:
             _bounded_add(self._read, key, cfg.remember)
             read_now.add(key)
             events.extend(read.events)
+            if read.scope is not None:
+                scopes.append(read.scope)
+        self._failed.give_up(now, self._long_listing)
         self._gap, self._long_last_modified = gap, long_last_modified
         if feed is not None:
             self._last_modified = result.last_modified
             self._content_time = feed.updated
             self._feed_time = feed.updated or now
-        if errors:
-            self._pending, self._pending_cancellations = events, cancellations
-            raise PayloadError(f"{len(errors)} report(s) rejected: {'; '.join(errors[:3])}")
-        self._pending, self._pending_cancellations = [], []
-        return Snapshot(
-            self.source_id,
-            events,
-            content_time=self._known_until(),
-            cancellations=cancellations,
-            details={
-                "feed_entries": len(feed.entries) if feed is not None else 0,
-                "caught_up_from_long_feed": len(catch_up),
-                "fetched": len(new),
-                "skipped": skipped,
-                "cancelled_before_read": cancelled_before_read,
-                "gap": None if self._gap is None else {
-                    "since": self._gap.since and self._gap.since.isoformat(), "until": self._gap.until.isoformat(),
-                },
+        self._pending, self._pending_cancellations, self._pending_scopes = [], [], []
+        return self._snapshot(events, cancellations, scopes, {
+            "feed_entries": len(feed.entries) if feed is not None else 0,
+            "caught_up_from_long_feed": len(catch_up),
+            "fetched": len(fetch),
+            "retried": len(retries),
+            "skipped": skipped,
+            "cancelled_before_read": cancelled_before_read,
+            "gap": None if self._gap is None else {
+                "since": self._gap.since and self._gap.since.isoformat(), "until": self._gap.until.isoformat(),
             },
+        })
+
+    def _snapshot(self, events: list[Event], cancellations: list[Cancellation], scopes: list[ScopeState],
+                  details: dict) -> Snapshot:
+        """The snapshot of what was read; `failing` while any report is unread (retried with backoff)."""
+        return Snapshot(
+            self.source_id, events, content_time=self._known_until(), cancellations=cancellations, scopes=scopes,
+            failing=self._failed.summary(), details={**details, **self._failed.details()},
         )
 
     def _known_until(self) -> datetime | None:
-        """The content time to judge freshness by: the start of an open gap, else the feed's `updated`."""
-        if self._gap is not None and self._gap.since is not None:
-            return min(self._gap.since, self._content_time) if self._content_time else self._gap.since
+        """The content time to judge freshness by: the short feed's `updated`.
+
+        A gap still being filled is a note in the details, not staleness: once the feed is read again
+        its newest reports are current, and the reports of the gap come from the long feed as it is
+        rebuilt (a warning issued minutes ago must not sit under a "stale" banner).
+        """
         return self._content_time

@@ -21,6 +21,7 @@ from service.keys import STORE_KEY
 
 routes = web.RouteTableDef()
 
+SOURCE_DETAILS = ("failing_documents", "unreadable_documents", "gap")
 EVENT_FILTERS = frozenset({"kind", "area", "bbox", "min_level", "status"})
 
 
@@ -194,6 +195,8 @@ async def sources(request: web.Request) -> web.Response:
                 "latency_ms": st.latency_ms,
                 "items": st.items,
                 "content_time": st.content_time.isoformat() if st.content_time else None,
+                # what operators must see: reports not read yet, those given up, a gap being filled
+                **{k: st.details[k] for k in SOURCE_DETAILS if k in st.details},
             }
         )
     attempts = [st.last_attempt for st in statuses if st.last_attempt]

@@ -2,8 +2,12 @@
 
 Snapshot in, changes out. Nothing here ever removes data because a fetch failed: a failed poll
 never reaches `ingest`. An event ends only when its message says so (解除 / 取消), when it expires
-by the clock, or — for sources that list everything in force (`Snapshot.complete`) — when a
-successful snapshot no longer lists it.
+by the clock, when a newer report that states the whole of its scope no longer keeps it in force
+(`Snapshot.scopes`, service/whole_state.py), or — for sources that list everything in force
+(`Snapshot.complete`) — when a successful snapshot no longer lists it.
+
+Every report of a snapshot counts: several versions of one event (serials N and N+1 read in one
+catch-up poll) are applied in order, each a version of its own, so a later 取消 of N+1 restores N.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from geo.codes import AreaCodes
 from geo.model import Event, State, utcnow
 from geo.store.base import Batch, Change, ChangeOp, FeedEntry, OutboxMessage, Store, VersionConflict
 from service import metrics
+from service.whole_state import WholeState, order_of, scope_of
 
 log = structlog.get_logger(__name__)
 
@@ -85,24 +90,49 @@ def check_geometry(event: Event, topology: bool = True) -> None:
 
 
 def _is_older(a: Event, b: Event) -> bool:
-    """True when `a` is an older serial of the same upstream event than `b`."""
-    return (
-        a.source.upstream_id is not None
-        and a.source.upstream_id == b.source.upstream_id
-        and a.source.sequence is not None
-        and b.source.sequence is not None
-        and a.source.sequence < b.source.sequence
-    )
+    """True when `a` is an older report of the same upstream event than `b`.
+
+    By report time first: JMA restarts the Serial of an EventID (a prefecture's 土砂災害警戒情報)
+    with every new storm, so serial 1 of today is newer than serial 10 of last month.
+    """
+    if (
+        a.source.upstream_id is None
+        or a.source.upstream_id != b.source.upstream_id
+        or a.source.sequence is None
+        or b.source.sequence is None
+    ):
+        return False
+    if a.issued_at is not None and b.issued_at is not None and a.issued_at != b.issued_at:
+        return a.issued_at < b.issued_at
+    return a.source.sequence < b.source.sequence
 
 
-def newest_per_id(events: Iterable[Event]) -> dict[str, Event]:
-    """One event per id: the later one in snapshot order, unless it is an older serial."""
-    latest: dict[str, Event] = {}
+def in_order(events: Iterable[Event]) -> dict[str, list[Event]]:
+    """Every version of each id in the order to apply them: by report time and serial where known
+    (reports read late are sorted in), else as the snapshot lists them."""
+    chains: dict[str, list[Event]] = {}
     for event in events:
-        current = latest.get(event.id)
-        if current is None or not _is_older(event, current):
-            latest[event.id] = event
-    return latest
+        chains.setdefault(event.id, []).append(event)
+    for chain in chains.values():
+        if len(chain) > 1 and all(e.source.sequence is not None for e in chain):
+            chain.sort(key=order_of)
+    return chains
+
+
+def carry_first_issued(event: Event, current: Event | None) -> Event:
+    """`event` with `properties.first_issued_at`: when the warning it continues was first issued.
+
+    Only for reports that state a whole scope (JMA); a warning that was ended starts anew.
+    """
+    if event.issued_at is None or scope_of(event) is None:
+        return event
+    first = None
+    if current is not None and not current.ended:
+        first = current.properties.get("first_issued_at") or (current.issued_at and current.issued_at.isoformat())
+    first = first or event.issued_at.isoformat()
+    if event.properties.get("first_issued_at") == first:
+        return event
+    return event.model_copy(update={"properties": {**event.properties, "first_issued_at": first}})
 
 
 class Pipeline:
@@ -130,6 +160,7 @@ class Pipeline:
         # remembered version another writer has since replaced would hide a real change.
         self._current: dict[str, tuple[Event, dict[str, Any]]] = {}
         self._remember = not getattr(store, "shared_writers", True)
+        self.whole_state = WholeState(store)
         # One apply at a time per process: diffs read the store, so two concurrent diffs of the
         # same event would race; across processes the store's version check catches it.
         self._lock = asyncio.Lock()
@@ -220,9 +251,11 @@ class Pipeline:
             ]
             if not mine:
                 continue
-            cancelled_seq = max(e.source.sequence for e in mine)  # type: ignore[type-var]
+            # the newest report by time and serial: serials restart with each storm of an EventID
+            cancelled = max(order_of(e) for e in mine)
+            cancelled_seq = cancelled[1]
             for event in mine:
-                if event.source.sequence != cancelled_seq or event.id in explicit:
+                if order_of(event) != cancelled or event.id in explicit:
                     continue
                 history = await self.store.history(event.id)
                 before = next((h for h in reversed(history[:-1]) if h.source.sequence != cancelled_seq), None)
@@ -240,40 +273,58 @@ class Pipeline:
         return changes
 
     def _outbox(self, changes: Sequence[Change], previous: dict[str, Event]) -> list[OutboxMessage]:
+        """The rules' messages for each change, given the version before it (`previous` holds the
+        versions before the batch; a second change of one id in the batch follows the first)."""
         if self.rules is None:
             return []
-        return [m for c in changes for m in self.rules(c, previous.get(c.event.id))]
+        before = dict(previous)
+        messages = []
+        for change in changes:
+            messages.extend(self.rules(change, before.get(change.event.id)))
+            before[change.event.id] = change.event
+        return messages
 
     async def ingest(self, snapshot: Snapshot) -> list[FeedEntry]:
         """Diff a successful snapshot against the store and apply the changes in one transaction."""
         accepted = self._accept(snapshot.events, snapshot.source_id)
-        latest = newest_per_id(accepted)
-        seen = set(latest)
-        materials = {event_id: event.material() for event_id, event in latest.items()}
         for attempt in range(3):
             async with self._lock:
                 now = self.clock()
+                statements, current_events = await self.whole_state.drop_late(
+                    snapshot.source_id, snapshot.scopes, accepted
+                )
+                chains = in_order(current_events)
+                seen = set(chains)
                 stored = await self._current_versions(seen)
                 changes = await self._cancellations(snapshot, seen, now)
                 if changes:  # the rules see the version each 取消 replaces, never the change itself
                     stored.update(await self.store.get_many([c.event.id for c in changes]))
                 reverted = {c.event.id for c in changes}
-                diffed: set[str] = set()  # changes whose material() is the incoming event's
-                for event_id, event in latest.items():
-                    old = stored.get(event_id)
-                    pair = None
-                    if old is not None and event_id not in reverted:
-                        pair = (materials[event_id], self._current[event_id][1])
-                    change = self.diff(event, old, now, pair)
-                    if change is not None:
-                        changes.append(change)
-                        diffed.add(event_id)
+                written: dict[str, Event] = {c.event.id: c.event for c in changes}
+                diffed: dict[str, tuple[Event, dict[str, Any]]] = {}  # versions whose material() is known
+                for event_id, chain in chains.items():
+                    current = written.get(event_id) or stored.get(event_id)
+                    for event in chain:
+                        event = carry_first_issued(event, current)
+                        material = event.material()
+                        pair = None
+                        if current is not None and event_id not in reverted and current is stored.get(event_id):
+                            pair = (material, self._current[event_id][1])
+                        change = self.diff(event, current, now, pair)
+                        if change is not None:
+                            changes.append(change)
+                            current = written[event_id] = change.event
+                            diffed[event_id] = (change.event, material)
+                for change, before in await self.whole_state.ended(snapshot.source_id, statements, written, now):
+                    stored.setdefault(change.event.id, before)
+                    changes.append(change)
                 if snapshot.complete:
                     for old in await self.store.events_by_source(snapshot.source_id):
                         if old.id not in seen:
                             stored[old.id] = old
                             changes.append(self._ended_by_absence(old, now))
                 if not changes and not snapshot.observations:
+                    self.whole_state.applied(snapshot.source_id, statements.values(), ())
                     return []
                 batch = Batch(changes, snapshot.observations, self._outbox(changes, stored))
                 try:
@@ -281,14 +332,18 @@ class Pipeline:
                 except VersionConflict:
                     log.info("version_conflict_retry", source=snapshot.source_id, attempt=attempt)
                     self._current.clear()
+                    self.whole_state.forget()
                     continue
                 except BaseException:
                     self._current.clear()  # unknown whether it was written: read back next time
+                    self.whole_state.forget()
                     raise
+                self.whole_state.applied(snapshot.source_id, statements.values(), changes)
                 if self._remember:
                     for change in changes:
                         event = change.event
-                        material = materials[event.id] if event.id in diffed else event.material()
+                        known = diffed.get(event.id)
+                        material = known[1] if known is not None and known[0] is event else event.material()
                         self._current[event.id] = (event, material)
                 else:
                     self._current.clear()

@@ -32,7 +32,8 @@ Reader = Callable[[bytes, str, AreaCodes, bool], Snapshot]
 def read_jma(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> Snapshot:
     """A JMA XML report (a 取消 also undoes the report it cancels), read as the feed collector reads it."""
     read = read_report(data, codes, SOURCE_ID, name, all_areas=all_areas)
-    return Snapshot(SOURCE_ID, read.events, cancellations=[read.cancel] if read.cancel else [])
+    return Snapshot(SOURCE_ID, read.events, cancellations=[read.cancel] if read.cancel else [],
+                    scopes=[read.scope] if read.scope else [])
 
 
 def readers_for(data: bytes) -> list[Reader]:

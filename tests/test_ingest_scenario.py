@@ -207,11 +207,13 @@ async def test_reports_missed_while_jma_was_out_of_reach_come_from_the_long_feed
     status = await jma.run_once()
     assert status.state == SourceState.OK and status.details["gap"] is None, status.details
 
-    # back 20 minutes after it: the short feed no longer lists it, the long feed is not rebuilt yet
+    # back 20 minutes after it: the short feed no longer lists it, the long feed is not rebuilt yet;
+    # the source is fresh (what the short feed lists now is current) and notes the gap being filled
     sim.clock.jump(missed.at + timedelta(minutes=20))
     status = await jma.run_once()
-    assert status.state == SourceState.STALE, "reports may be missing: never shown as complete"
-    assert status.content_time == hour + timedelta(minutes=1)
+    assert status.state == SourceState.OK, "recovered means recovered: no stale banner over current warnings"
+    assert status.details["gap"] is not None and status.details["gap"]["until"]
+    assert status.content_time > missed.at
     assert missed.name not in downloaded(sim)  # (reports still in the short feed are read as usual)
 
     # after the long feed's next rebuild the gap is filled and the source is fresh again
@@ -240,11 +242,13 @@ async def test_polling_hourly_with_the_long_feed_ends_as_polling_every_five_minu
         )
         start = sim.clock.now()
         end = start + timedelta(hours=28, minutes=5)  # long after the storm, just after a rebuild
-        stale_seen = False
+        gap_seen = False
         while sim.clock.now() <= end:
             await steady.run_once()
             if sim.clock.now().minute == 20:  # an hour apart, and 20 minutes past each rebuild
-                stale_seen |= (await hourly.run_once()).state == SourceState.STALE
+                status = await hourly.run_once()
+                assert status.state == SourceState.OK, status.details  # its newest content is current
+                gap_seen |= status.details["gap"] is not None
             sim.clock.jump(sim.clock.now() + STEP)
         await steady.run_once()
         assert (await hourly.run_once()).state == SourceState.OK
@@ -252,7 +256,7 @@ async def test_polling_hourly_with_the_long_feed_ends_as_polling_every_five_minu
         def state(events):  # what is in force (a report cancelled before it was read never was)
             return {e.id: e.level for e in events if e.kind != Kind.GAUGE}
 
-        assert stale_seen, "between rebuilds the hourly poller's source is stale, not complete"
+        assert gap_seen, "between rebuilds the hourly poller notes the gap it is filling"
         assert state(await hourly_store.query()) == state(await store.query())
         def lifted(events):
             return {e.id for e in events if e.state == State.LIFTED}

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from collectors.base import PayloadError
 from collectors.http import Fetcher
 from collectors.jma_feed import Config, JmaFeedCollector
 from geo.codes import AreaCodes
@@ -61,14 +60,60 @@ async def test_other_offices_and_types_are_not_downloaded(upstream, collector):
     assert upstream.requests["20130902063700_0_VPOA50_170000.xml"] == 0
 
 
-async def test_a_hostile_report_fails_the_poll_and_good_ones_arrive_next_time(upstream, collector):
+async def test_a_hostile_report_is_retried_with_backoff_and_the_good_ones_arrive_at_once(upstream, collector):
     bomb = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><Report>&b;</Report>'
+    bad = "20130902063800_0_VXWW50_170000.xml"
     upstream.add("20130902063700_0_VXWW50_170000.xml", ISSUE, updated=NOW)
-    upstream.add("20130902063800_0_VXWW50_170000.xml", bomb, updated=NOW)
-    with pytest.raises(PayloadError, match="1 report"):
-        await collector.poll(NOW)
-    snap = await collector.poll(NOW + timedelta(minutes=1))  # feed unchanged: 304, pending events delivered
-    assert [e.id for e in snap.events] == ["sediment:17201"]
-    assert upstream.requests["20130902063800_0_VXWW50_170000.xml"] == 1  # never downloaded again
-    snap = await collector.poll(NOW + timedelta(minutes=2))
-    assert snap.not_modified
+    upstream.add(bad, bomb, updated=NOW)
+    snap = await collector.poll(NOW)
+    assert [e.id for e in snap.events] == ["sediment:17201"]  # what was read is applied
+    assert bad in snap.failing and "not read yet" in snap.failing  # and the source is failing, naming it
+    assert [d["url"].rsplit("/", 1)[1] for d in snap.details["failing_documents"]] == [bad]
+    snap = await collector.poll(NOW + timedelta(seconds=30))  # not due yet: 304, still failing
+    assert snap.not_modified and snap.failing and upstream.requests[bad] == 1
+    snap = await collector.poll(NOW + timedelta(minutes=1))  # due: tried again, fails again
+    assert upstream.requests[bad] == 2 and snap.failing
+    assert snap.details["failing_documents"][0]["attempts"] == 2
+    upstream.docs[bad] = (LIFT, "土砂災害警戒情報")  # it reads at last
+    snap = await collector.poll(NOW + timedelta(minutes=3))
+    assert upstream.requests[bad] == 3
+    assert [(e.id, e.state) for e in snap.events] == [("sediment:17201", State.LIFTED)]
+    assert snap.failing is None and snap.details["failing_documents"] == []
+    snap = await collector.poll(NOW + timedelta(minutes=30))
+    assert snap.not_modified and upstream.requests[bad] == 3  # read: never downloaded again
+
+
+@pytest.mark.parametrize("fault", ["404", "maintenance page"])
+async def test_a_report_that_never_reads_is_given_up_and_shown(upstream, collector, fault):
+    bad = "20130902063800_0_VXWW50_170000.xml"
+    upstream.add(bad, ISSUE, updated=NOW)
+    if fault == "404":
+        upstream.statuses[bad] = 404
+    else:
+        upstream.docs[bad] = (b"<html><body>maintenance</body></html>", "土砂災害警戒情報")
+    snap = await collector.poll(NOW)
+    assert snap.events == [] and bad in snap.failing
+    day = NOW + timedelta(days=1, minutes=1)  # older than the long feed keeps
+    snap = await collector.poll(day)
+    assert snap.failing is None
+    (gone,) = snap.details["unreadable_documents"]
+    assert gone["url"].endswith(bad) and gone["reason"] == "older than the long feed keeps"
+    assert gone["attempts"] >= 2
+
+async def test_operators_see_the_documents_not_read_in_the_sources_api(upstream, collector, tmp_path):
+    from collectors.freshness import judge_success
+    from service.keys import STORE_KEY
+    from tests.service_client import service_client
+
+    bad = "20130902063800_0_VXWW50_170000.xml"
+    upstream.add(bad, ISSUE, updated=NOW)
+    upstream.statuses[bad] = 404
+    snap = await collector.poll(NOW)
+    status = judge_success(None, NOW, snap, expected_cadence_s=60)
+    assert status.state == "failing" and bad in status.last_error
+    async with service_client(tmp_path) as client:
+        await client.app[STORE_KEY].set_source_status(status)
+        (row,) = (await (await client.get("/api/v1/sources")).json())["sources"]
+    assert row["state"] == "failing" and bad in row["last_error"]
+    assert [d["url"].rsplit("/", 1)[1] for d in row["failing_documents"]] == [bad]
+    assert row["unreadable_documents"] == []

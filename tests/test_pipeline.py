@@ -211,13 +211,15 @@ async def test_http_200_with_old_content_is_stale_not_ok(pipeline, store, clock)
     assert (await store.source_status("scripted")).state == SourceState.STALE
 
 
-async def test_within_one_snapshot_the_newest_serial_wins(pipeline, store):
+async def test_within_one_snapshot_every_serial_applies_in_order(pipeline, store):
     batch = [sediment("17201", level=4, serial=3), sediment("17201", level=3, serial=2)]
     await pipeline.ingest(Snapshot("jma", batch))
     assert (await store.get("sediment:17201")).source.sequence == 3
+    assert [(e.source.sequence, e.level) for e in await store.history("sediment:17201")] == [(2, 3), (3, 4)]
     batch = [sediment("17202", level=3, serial=1), sediment("17202", level=0, state=State.LIFTED, serial=2)]
     await pipeline.ingest(Snapshot("jma", batch))
-    assert await store.get("sediment:17202") is None  # lifted before ever stored active: nothing to end
+    # both reports count: a later 取消 of serial 2 brings serial 1's warning back
+    assert [e.state for e in await store.history("sediment:17202")] == [State.ACTIVE, State.LIFTED]
 
 
 async def test_a_cancellation_undoes_the_report_it_cancels(pipeline, store):

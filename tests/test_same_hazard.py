@@ -31,7 +31,7 @@ def test_vxww50_and_r06_sediment_of_one_town_are_one_entry():
     assert entry.hazard == "土砂災害" and entry.level == 4
     assert set(entry.ids) == {"sediment:01331", "weather:01331:土砂災害"}
     assert {s.upstream_id for s in entry.sources} == {
-        "渡島・檜山地方土砂災害警戒情報", "気象警報・注意報（Ｒ０６）（土砂）|宗谷地方土砂災害警報・注意報"}
+        "渡島・檜山地方土砂災害警戒情報", "気象警報・注意報（Ｒ０６）（土砂）|稚内地方気象台"}
     # first issued: the earlier of the two reports (2013 VXWW50 vs the 2020 Ｒ０６ sample)
     assert entry.first_issued_at == min(e.issued_at for e in entry.events)
     # the other town of the VXWW50 report is an entry of its own

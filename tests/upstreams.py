@@ -31,6 +31,7 @@ class FeedServer:
         self.order: list[str] = []
         self.updated = datetime(2026, 7, 1, 3, 0, tzinfo=timezone.utc)
         self.requests: Counter[str] = Counter()
+        self.statuses: dict[str, int] = {}  # name -> HTTP status served instead of the document (faults)
         self.runner: web.AppRunner | None = None
         self.base = ""
 
@@ -65,8 +66,8 @@ class FeedServer:
     async def _doc(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.requests[name] += 1
-        if name not in self.docs:
-            raise web.HTTPNotFound()
+        if name not in self.docs or name in self.statuses:
+            return web.Response(status=self.statuses.get(name, 404), text="not found")
         return web.Response(body=self.docs[name][0], content_type="application/xml")
 
     async def start(self) -> str:

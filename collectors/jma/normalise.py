@@ -4,21 +4,31 @@ Event ids (the natural key of what a resident points at):
 - ``sediment:{jis5}`` — 土砂災害警戒情報 (VXWW50) for one municipality.
 - ``flood:{forecast-area code}`` — 指定河川洪水予報 (VXKOii) for one 予報区域, e.g.
   ``flood:890904000100``; its `areas` are the municipalities expected to flood (浸水想定地区).
-- ``weather:{jis5}:{family}`` — 気象警報・注意報 for one municipality and one hazard family
-  (大雨, 洪水, 土砂災害, 高潮): 注意報, 警報 and 特別警報 of one hazard share an id, so an upgrade
-  is a new version of the same event. VPWW53, VPWW54 and the Ｒ０６ VPWW55–57 map to the same ids:
-  a source should subscribe to one generation, or the levels of the two will alternate.
+- ``weather:{jis5}:{family}`` — 気象警報・注意報 (Ｒ０６ VPWW55–61) for one municipality and one
+  hazard family (大雨, 土砂災害, 高潮...): 注意報, 警報, 危険警報 and 特別警報 of one hazard share an
+  id, so an upgrade is a new version of the same event. The old system's VPWW53/54 map to
+  ``weather:{jis5}:{family}:old``: during the transition JMA sends both, each is kept as its own
+  report says, and geo/same_hazard.py shows residents one entry per municipality and hazard.
 - A 訓練 or 試験 report gets ``#exercise`` / ``#test`` appended, so a drill never supersedes a
   real event of the same place.
 
 Only hazards with a 警戒レベル become weather Events; wind, waves, snow, thunder and the other
 注意報 stay in the WarningReport for callers that want them. Lines with status なし (or
-「発表警報・注意報はなし」) make no Event, and the parsers leave them out of the reports: JMA
-announces each end with an explicit 解除 line.
+「発表警報・注意報はなし」) make no Event.
+
+A report is the whole state of its scope (`scope_state`): a weather report of one office and type,
+a prefecture's 土砂災害警戒情報, one forecast area's 指定河川洪水予報. Its events carry the scope in
+`properties["scope"]`, and the pipeline ends every event of the scope an older report put in force
+that a newer one does not keep, so a 解除 report never read cannot leave a warning active.
+
+The level is the one JMA states: the Ｒ０６ kind names carry it (レベル４土砂災害危険警報); since
+2026 the old-format reports name the level-named kinds only in Body/Notice
+(「〈レベル４大雨危険警報〉松江市」) while their Kind still says 大雨警報, so a municipality listed
+there gets the Notice's level.
 
 Ordering: `source.upstream_id` is the EventID and `source.sequence` the Serial. Weather reports
-carry neither, so there upstream_id is "{Control/Title}|{Head/Title}" (one per prefecture and
-hazard group) and sequence the ReportDateTime in Unix seconds, which orders them the same way.
+carry neither, so there upstream_id is "{Control/Title}|{EditorialOffice}" (one per office and
+type, as the scope) and sequence the ReportDateTime in Unix seconds, which orders them the same way.
 """
 from __future__ import annotations
 
@@ -31,6 +41,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from collectors.base import ScopeState
 from collectors.jma.document import JmaReport
 from collectors.jma.flood import FloodReport
 from collectors.jma.report import Area, Head, UnsupportedDocument
@@ -138,10 +149,20 @@ def ordering(report: JmaReport) -> tuple[str, int]:
     head = report.head
     upstream_id, sequence = head.event_id, head.serial
     if upstream_id is None:
-        upstream_id = f"{report.control.title}|{head.title}"
+        # not the Head/Title: it varies between reports of one office and type (暴風 / 暴風（雪）)
+        upstream_id = f"{report.control.title}|{report.control.editorial_office}"
     if sequence is None:
         sequence = int(head.report_datetime.timestamp())
     return upstream_id, sequence
+
+
+def scope_of(report: JmaReport) -> str:
+    """The scope a report states in full: its family and upstream id (office and type, or EventID), and
+    its status, so a drill never ends a real warning: e.g. ``sediment|石川県土砂災害警戒情報``."""
+    family = {SedimentReport: "sediment", FloodReport: "flood"}.get(type(report), "weather")
+    status = STATUS[report.control.status]
+    suffix = "" if status is Status.ACTUAL else f"#{status.value}"
+    return f"{family}|{ordering(report)[0]}{suffix}"
 
 
 class _Common:
@@ -154,6 +175,7 @@ class _Common:
         self.cancelled = head.info_type == "取消"
         upstream_id, sequence = ordering(report)
         self.source = SourceRef(source_id=source_id, url=url, upstream_id=upstream_id, sequence=sequence)
+        self.scope = scope_of(report)
         valid = head.valid_datetime
         # The fields every Event of the report has alike; times in UTC already, as the model keeps
         # them (converted once here rather than for every Event), and one receipt time for the report.
@@ -172,6 +194,7 @@ class _Common:
             "serial": head.serial,
             "target_at": head.target_datetime.isoformat() if head.target_datetime else None,
             "publishing_office": report.control.publishing_office,
+            "scope": self.scope,
         }
 
     def event(self, key: str, kind: Kind, level: int, lifted: bool, title: str, areas, props,
@@ -235,6 +258,8 @@ def _stations_json(report: FloodReport) -> list[dict[str, Any]]:
 
 def _flood_events(report: FloodReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Fields]:
     if not report.forecast_areas:
+        if common.cancelled:
+            return []  # a 取消 need not list them: the pipeline undoes the report it cancels
         raise UnsupportedDocument("指定河川洪水予報 names no forecast area (予報区域) in its headline")
     level = flood_level(report.kind_name, report.kind_code)
     areas = sorted({j for a in report.municipalities if (j := _jis(a.code, codes, all_areas))})
@@ -258,9 +283,24 @@ def _flood_events(report: FloodReport, common: _Common, codes: AreaCodes, all_ar
     ]
 
 
+def _notice_levels(report: WarningReport, jis_by_name: dict[str, tuple[str, Area]]):
+    """(jis, family) -> (level, kind name, area) of the level-named kinds Body/Notice lists by place name."""
+    found: dict[tuple[str, str], tuple[int, str, Area]] = {}
+    for line in report.notices:
+        family, level = family_of(line.kind_name), _named_level(line.kind_name)
+        if family not in _LEVELLED or level is None:
+            continue  # e.g. 〈レベル４氾濫危険警報〉高津川＊: a river, read from its flood forecast
+        for place in line.places:
+            hit = jis_by_name.get(place)
+            if hit is not None and level > found.get((hit[0], family), (0,))[0]:
+                found[(hit[0], family)] = (level, line.kind_name, hit[1])
+    return found
+
+
 def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Fields]:
     # (jis, family) -> (level, kind, area); an active kind beats a lifted one, a higher level a lower.
     chosen: dict[tuple[str, str], tuple[int, WarningKind, Area]] = {}
+    jis_by_name: dict[str, tuple[str, Area]] = {}
     for item in report.items:
         jis = None  # looked up at the item's first levelled kind: most items list none
         for kind in item.kinds:
@@ -271,22 +311,52 @@ def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, al
                 jis = _jis(item.area.code, codes, all_areas)
                 if jis is None:
                     break
+                jis_by_name[item.area.name] = (jis, item.area)
             level = -1 if kind.status in _LIFTED_STATUSES else _weather_level(kind.name, kind.code)
             key = (jis, family)
             held = chosen.get(key)
             if held is None or level > held[0]:
                 chosen[key] = (level, kind, item.area)
+    notices = _notice_levels(report, jis_by_name) if report.notices else {}
+    for key, (level, name, area) in notices.items():
+        held = chosen.get(key)
+        if held is None or level > held[0]:
+            kind = held[1] if held is not None else WarningKind(name, "", "発表")
+            chosen[key] = (level, kind, area)
     events = []
     common_props = common.properties
+    generation = report.generation
+    suffix = "" if generation == "R06" else ":old"
     for (jis, family), (level, kind, area) in chosen.items():
         lifted = level < 0
         props = {**common_props, "area_code": area.code, "area_name": area.name, "family": family,
                  "kind_name": kind.name, "kind_code": kind.code, "item_status": kind.status,
-                 "last_kind_name": kind.last_name, "generation": report.generation}
-        title = f"{area.name} {kind.name}{' 解除' if lifted else ''}"
-        events.append(common.event(f"weather:{jis}:{family}", Kind.WEATHER_WARNING, max(level, 0), lifted,
+                 "last_kind_name": kind.last_name, "generation": generation}
+        notice = notices.get((jis, family))
+        title_kind = kind.name
+        if notice is not None and notice[0] == level:
+            props["notice_kind_name"] = title_kind = notice[1]  # the level JMA states, in its words
+        title = f"{area.name} {title_kind}{' 解除' if lifted else ''}"
+        events.append(common.event(f"weather:{jis}:{family}{suffix}", Kind.WEATHER_WARNING, max(level, 0), lifted,
                                    title, (jis,), props))
     return events
+
+
+def scope_state(report: JmaReport, events: list[Event]) -> ScopeState | None:
+    """What the report states in full: its scope and the events it keeps in force (None for a 取消,
+    which undoes the report it cancels instead)."""
+    if report.head.info_type == "取消":
+        return None
+    upstream_id, sequence = ordering(report)
+    head = report.head
+    return ScopeState(
+        scope=scope_of(report),
+        issued_at=head.report_datetime.astimezone(timezone.utc),
+        upstream_id=upstream_id,
+        sequence=sequence,
+        in_force=frozenset(e.id for e in events if e.state is State.ACTIVE),
+        report=f"{head.title} {head.report_datetime.isoformat()}",
+    )
 
 
 def to_events(report: JmaReport, codes: AreaCodes, source_id: str, url: str | None = None,

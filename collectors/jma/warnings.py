@@ -3,8 +3,10 @@
 Each report covers one prefecture (or 地方) and, in its「気象警報・注意報（市町村等）」Warning, lists
 every municipality with all the kinds in force there, each with a status (発表 / 継続 / 解除, or
 「発表警報・注意報はなし」 for a municipality without any). A report keeps the municipalities with
-kinds; those without (most of them, on most reports) are left out, since a kind ends only by its own
-解除 line, never by going missing. The Ｒ０６ reports are split by hazard
+kinds; those without (most of them, on most reports) are left out: what a newer report does not keep
+in force has ended, which the pipeline reads from the report's scope (see normalise.scope_state).
+Since 2026 the old-format reports also list the level-named kinds in force in Body/Notice
+(「〈レベル４大雨危険警報〉松江市」), read as `notices`. The Ｒ０６ reports are split by hazard
 (大雨, 土砂, 高潮, 暴風, 波浪, その他) and name the kinds by level (レベル３大雨警報,
 レベル４土砂災害危険警報). The 集約通報 VPWS50 bundles these; it is read the same way, by its
 municipality Warning elements, but no real sample of it has been checked.
@@ -19,7 +21,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import Area, Control, Head
+from collectors.jma.report import Area, B, Control, Head, body_of
 from collectors.jma.rows import Records, for_each, line
 
 TITLE_LEGACY = "気象特別警報・警報・注意報"  # VPWW53
@@ -78,6 +80,14 @@ class WarningItem(NamedTuple):
     change_status: str | None
 
 
+class NoticeLine(NamedTuple):
+    """One line of Body/Notice naming a level-named kind and where it is in force:
+    「〈レベル４大雨危険警報〉松江市　出雲市」 -> ("レベル４大雨危険警報", ("松江市", "出雲市"))."""
+
+    kind_name: str
+    places: tuple[str, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class WarningReport:
     """A parsed weather-warning report (any of VPWW53–61)."""
@@ -86,6 +96,27 @@ class WarningReport:
     head: Head
     generation: str
     items: tuple[WarningItem, ...]
+    # Since 2026 the old-format reports (VPWW53/54) name the level-named kinds in force only here.
+    notices: tuple[NoticeLine, ...] = ()
+
+
+# 「〈kind〉place　place」; places are separated by (full-width) spaces or 、; a river is marked ＊.
+_NOTICE_LINE = re.compile(r"〈([^〉]+)〉(.*)")
+_PLACE_SEPARATORS = re.compile(r"[\s、，,]+")
+
+
+def parse_notices(texts: list[str]) -> tuple[NoticeLine, ...]:
+    """The 〈kind〉 lines of Body/Notice texts; other lines (headings, remarks) are left out."""
+    lines = []
+    for text in texts:
+        for raw in text.splitlines():
+            match = _NOTICE_LINE.search(raw.strip())
+            if match is None:
+                continue
+            places = tuple(p for p in _PLACE_SEPARATORS.split(match.group(2)) if p)
+            if places:
+                lines.append(NoticeLine(match.group(1).strip(), places))
+    return tuple(lines)
 
 
 # One "i" record per municipality item, followed by a "k" record per Kind listed in it. Items whose
@@ -124,4 +155,6 @@ def parse_warnings(control: Control, head: Head, root: etree._Element) -> Warnin
         kinds.append(WarningKind(k_name, k_code, status, last_name or None, last_code or None))
     if kinds:
         items.append(WarningItem(area, tuple(kinds), change))
-    return WarningReport(control, head, generation_of(control.title), tuple(items))
+    body = body_of(root)
+    notices = () if body is None else parse_notices([n.text for n in body.iterfind(B + "Notice") if n.text])
+    return WarningReport(control, head, generation_of(control.title), tuple(items), notices)

@@ -17,6 +17,7 @@ from geo.store.base import StoreUnavailable
 from publishers import portal_snapshot
 from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
+from service.headers import install as install_security_headers
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.scheduler import scheduler_ctx
@@ -144,4 +145,5 @@ def create_app(
     sse.install(app)
     portal.setup(app)
     edge.add_fallback(app)  # last: it matches every path
+    install_security_headers(app)
     return app

@@ -28,6 +28,8 @@ import brotli
 from aiohttp import web
 from multidict import CIMultiDict
 
+from service.headers import SECURITY_HEADERS
+
 # Live data: browsers and nginx may reuse an answer briefly and revalidate in the background.
 LIVE_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30"
 # History and CAP documents of a given version change rarely, but a new version must show soon.
@@ -97,7 +99,9 @@ class Representation:
         """The complete headers of this representation in `coding`: (for a 200, for a 304)."""
         built = self._sent.get(coding)
         if built is None:
-            validators = CIMultiDict({"ETag": self.etag(coding), "Cache-Control": self.cache_control})
+            # The security headers are built in once, so a hot document pays nothing for them.
+            validators = CIMultiDict({"ETag": self.etag(coding), "Cache-Control": self.cache_control,
+                                      **SECURITY_HEADERS})
             if self.compressible:
                 validators["Vary"] = "Accept-Encoding"
             if self.last_modified is not None:

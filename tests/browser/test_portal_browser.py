@@ -107,9 +107,24 @@ async def page(browser, world):
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    violations = await watch_csp(page)
     yield page
     await context.close()
     assert not errors, errors
+    assert not violations, f"Content-Security-Policy violations: {violations}"
+
+
+async def watch_csp(page) -> list[str]:
+    """Every Content-Security-Policy violation on the page, from its event and from the console."""
+    violations: list[str] = []
+    await page.expose_function("bosaiCspViolation", lambda text: violations.append(text))
+    # An init script is the browser's own (not subject to the page's policy) and runs in every document.
+    await page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => window.bosaiCspViolation("
+        "e.effectiveDirective + ' blocked ' + (e.blockedURI || 'inline') + ': ' + (e.sample || '')))"
+    )
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    return violations
 
 
 async def map_ready(page) -> int:
@@ -119,7 +134,8 @@ async def map_ready(page) -> int:
 
 
 async def axe_violations(page) -> list[dict]:
-    await page.add_script_tag(path=str(AXE))
+    # Evaluated by the driver rather than added as a <script>: the page's policy forbids inline script.
+    await page.evaluate(AXE.read_text())
     result = await page.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
     )
@@ -282,3 +298,28 @@ async def test_stale_banner_when_the_simulator_freezes_a_source(page, world, sho
     await page.goto("/")
     assert await page.locator("section.stale").count() == 0
     assert await app[STORE_KEY].source_status("crisis_gauges") is not None
+
+
+async def test_every_page_has_a_policy_without_inline_script_and_breaks_nothing(browser, world):
+    context = await browser.new_context(viewport=PHONE, base_url=world[2])
+    page = await context.new_page()
+    violations = await watch_csp(page)
+    try:
+        for path in ("/", "/list", "/about", "/?lang=en"):
+            response = await page.goto(path)
+            policy = response.headers["content-security-policy"]
+            assert "script-src 'self'" in policy and "unsafe-inline" not in policy, policy
+            assert "frame-ancestors 'none'" in policy
+            if path.startswith("/?") or path == "/":
+                await map_ready(page)  # the scripts ran and read their JSON data block
+        assert violations == []
+        # The watch sees what the policy blocks: markup that slipped in as HTML cannot run.
+        await page.evaluate(
+            "() => { const s = document.createElement('script'); s.textContent = 'window.ran = 1';"
+            " document.body.appendChild(s); }"
+        )
+        await page.wait_for_timeout(200)
+        assert await page.evaluate("() => window.ran") is None
+        assert any("script-src" in v for v in violations), violations
+    finally:
+        await context.close()

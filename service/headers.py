@@ -1,0 +1,47 @@
+"""The security headers every answer of the service carries, and the hook that adds them.
+
+The portal loads only its own scripts, stylesheets and data (no CDN, no map tiles: the map draws
+the boundaries the app serves), so the policy allows 'self' and nothing inline: a string that
+slipped into the page as markup cannot run. The JSON data block the portal reads
+(`<script type="application/json">`) is data, not script, and needs no exception. config/nginx.conf
+sends the same policy on the files it serves itself.
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",  # data: for the marker and control images the map library inlines
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    # Other sites learn the origin a resident came from, never the page (an area or a shelter).
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "Server": "bosai-hub",  # instead of aiohttp's, which names the Python and aiohttp versions
+}
+
+
+async def add_security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """on_response_prepare: the security headers on every answer that lacks them.
+
+    Hot documents carry them already in their pre-built headers (service/http_cache.py), so this
+    costs them one lookup.
+    """
+    headers = response.headers
+    if "Content-Security-Policy" not in headers:
+        headers.update(SECURITY_HEADERS)  # replaces the Server header aiohttp has set by now
+
+
+def install(app: web.Application) -> None:
+    """Add the security headers to every answer of `app`."""
+    app.on_response_prepare.append(add_security_headers)

@@ -2,8 +2,10 @@
 
 The Body lists every municipality of the target area with its kind (警戒 / 解除 / なし) and status
 (発表 / 継続 / 解除 / なし). A なし line says only that the municipality has no warning (most of them,
-on most reports), so a report keeps the others: warnings issued, continued and lifted. An end is
-never read from a missing line: 解除 is a line of its own. From 2026 the Head/Title says
+on most reports), so a report keeps the others: warnings issued, continued and lifted. Since every
+municipality is listed, a report is the whole state of its prefecture: what an earlier report put in
+force and a newer one lists as なし has ended, even if the 解除 between them was never read (the
+pipeline applies this from the report's scope, see normalise.scope_state). From 2026 the Head/Title says
 「レベル４土砂災害危険警報」while Control/Title stays「土砂災害警戒情報」, so both wordings arrive here.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ from geo.model import utcnow
 from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
-from publishers import portal_snapshot
+from publishers import portal_snapshot, shelter_pages
 from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
 from service.headers import install as install_security_headers
@@ -130,6 +130,7 @@ def create_app(
     app.cleanup_ctx.append(supervisor_ctx)  # first: its cleanup, stopping what is left, runs last
     app.cleanup_ctx.append(store_ctx)
     portal_snapshot.install(app)
+    shelter_pages.install(app)
     if demo:
         app.cleanup_ctx.append(simulator_ctx)
     for ctx in extra_contexts:
@@ -140,7 +141,7 @@ def create_app(
     token = secrets().operator_token
     orders_api.install(app, token.get_secret_value() if token else None)
     for routes in (api.routes, health.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
-                   openapi.routes, orders_api.routes):
+                   openapi.routes, orders_api.routes, shelter_pages.routes):
         edge.add_routes(app, routes)
     sse.install(app)
     portal.setup(app)

@@ -1,0 +1,334 @@
+"""Shelter Wi-Fi pages: one small static page per shelter and language, and an index per municipality.
+
+People inside a shelter read its page over a congested link on weak phones: every page is plain
+HTML under 30 KB with its styles inline, no JavaScript, readable in a text browser. It shows the
+shelter (name, address, hazards it is designated for, status and head count), the municipality's
+orders in force, the JMA information in force with levels and actions, the nearest gauges with
+level and trend, road closures nearby, the time of the newest change shown and a note naming any
+source that is late.
+
+The pages follow the store's change feed, as the portal snapshot does (not through the outbox):
+after each batch of feed entries (debounced) only the pages the changed events concern are
+rendered again — a shelter's own status, its municipality's orders and warnings, gauges within
+10 km, closures within 5 km — and written atomically under `<data_dir>/static`:
+
+    /shelters/{共通ID}/?lang=en      -> shelters/{共通ID}/index.en.html   (ja, en, easy)
+    /shelters/area/{JIS}/?lang=ja    -> shelters/area/{JIS}/index.ja.html
+
+At start every page is written in the background, a share of the time at a time; until a page's
+file exists nginx falls back to the app, which renders it from the same read model. Files of an
+earlier run are removed first, so nginx never serves a page older than the store.
+"""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import structlog
+from aiohttp import web
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from geo.model import Event, Kind, Status, utcnow
+from geo.registry import GeoRegistry
+from geo.store.base import FeedEntry, Store, StoreError
+from publishers.shelter_page_view import (
+    GAUGE_RADIUS_M,
+    INFORMATION_KINDS,
+    ROAD_RADIUS_M,
+    Surroundings,
+    _vertices,
+    index_context,
+    page_context,
+)
+from service.atomic_file import write_atomic
+from service.change_feed import feed_head
+from service.errors import NotFound
+from service.http_cache import Representation, send
+from service.keys import GEO_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.portal import i18n
+
+log = structlog.get_logger(__name__)
+
+LANGS = ("ja", "en", "easy")
+TEMPLATES = Path(__file__).parent / "templates"
+DEBOUNCE_S = 0.2
+STATUS_TICK_S = 15.0  # how soon a source turning stale (or recovering) reaches the pages
+BACKGROUND_DUTY = 0.3  # the first full write may take this share of the time
+CHUNK = 40  # sites per background step
+CACHE_CONTROL = "public, max-age=10"
+AREA_KINDS = INFORMATION_KINDS | {Kind.EVACUATION}
+
+
+def page_file(site_id: str, lang: str) -> str:
+    """Relative path of a shelter page's static file."""
+    return f"shelters/{site_id}/index.{lang}.html"
+
+
+def index_file(code: str, lang: str) -> str:
+    """Relative path of a municipality index's static file."""
+    return f"shelters/area/{code}/index.{lang}.html"
+
+
+class ShelterPages:
+    """The read model (current events, source statuses) and the pages rendered from it."""
+
+    def __init__(self, store: Store, geo: GeoRegistry, static_dir: Path | None,
+                 clock: Callable[[], datetime] = utcnow, debounce_s: float = DEBOUNCE_S,
+                 status_tick_s: float = STATUS_TICK_S) -> None:
+        self.store = store
+        self.geo = geo
+        self.static_dir = static_dir
+        self.clock = clock
+        self.debounce_s = debounce_s
+        self.status_tick_s = status_tick_s
+        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                               trim_blocks=True, lstrip_blocks=True)
+        self.sites = list(geo.shelters.items)
+        self.index = {site_id: n for n, site in enumerate(self.sites) for site_id in site.ids}
+        self.by_town: dict[str, list[int]] = {}
+        for n, site in enumerate(self.sites):
+            if site.municipality:
+                self.by_town.setdefault(site.municipality, []).append(n)
+        self.world = Surroundings({}, (), None)
+        self.pages: dict[str, bytes] = {}  # file path -> the bytes written there (served by the app too)
+        self.seen_seq = 0
+        self.built_seq = -1
+        self._changed: set[str] = set()
+        self._dirty = asyncio.Event()
+        self._built = asyncio.Condition()
+        self._background: list[int] = []  # sites not yet written since start
+
+    async def wait_built(self, seq: int, timeout_s: float = 10) -> None:
+        """Wait until every page a feed entry up to `seq` concerns has been rendered and written."""
+        async with self._built:
+            await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
+
+    async def run(self) -> None:
+        """Load the read model, then follow the change feed, re-rendering the pages changes concern."""
+        head = await feed_head(self.store)
+        self.seen_seq = head.seq if head is not None else 0
+        events = await self.store.query()
+        self.world = Surroundings({e.id: e for e in events if _shown(e)}, tuple(await self.store.source_statuses()),
+                                  head.at if head is not None else None)
+        if self.static_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self.static_dir / "shelters", True)
+        self._background = list(range(len(self.sites)))
+        self.pages.clear()
+        async with self._built:
+            self.built_seq = self.seen_seq
+            self._built.notify_all()
+        tasks = [asyncio.create_task(self._follow(self.seen_seq)), asyncio.create_task(self._statuses())]
+        try:
+            while True:
+                if not self._background:
+                    await self._dirty.wait()
+                elif not self._dirty.is_set():
+                    await self._write_background()
+                    continue
+                await asyncio.sleep(self.debounce_s)
+                self._dirty.clear()
+                try:
+                    await self._apply_changes()
+                except StoreError as exc:
+                    log.warning("shelter_pages_failed", error=str(exc), retryable=exc.retryable)
+                    await asyncio.sleep(1)
+                    self._dirty.set()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _follow(self, after: int) -> None:
+        entry: FeedEntry
+        async for entry in self.store.subscribe(after):
+            self._changed.add(entry.event_id)
+            self.seen_seq = entry.seq
+            self._dirty.set()
+
+    async def _statuses(self) -> None:
+        while True:
+            await asyncio.sleep(self.status_tick_s)
+            try:
+                statuses = tuple(await self.store.source_statuses())
+            except StoreError:
+                continue
+            if _late(statuses) != _late(self.world.statuses):
+                self.world = Surroundings(self.world.events, statuses, self.world.changed_at)
+                await self._render_and_write(range(len(self.sites)), set(self.by_town))
+            else:
+                self.world = Surroundings(self.world.events, statuses, self.world.changed_at)
+
+    async def _apply_changes(self) -> None:
+        seq, changed = self.seen_seq, self._changed
+        self._changed = set()
+        try:
+            fresh = await self.store.get_many(changed)
+        except BaseException:
+            self._changed |= changed
+            raise
+        events = dict(self.world.events)
+        before = [events[i] for i in changed if i in events]
+        for event_id in changed:
+            event = fresh.get(event_id)
+            if event is not None and _shown(event):
+                events[event_id] = event
+            else:
+                events.pop(event_id, None)
+        newest = max((e.received_at for e in fresh.values()), default=self.world.changed_at)
+        self.world = Surroundings(events, self.world.statuses, newest)
+        sites, towns = self.concerned([*before, *fresh.values()])
+        await self._render_and_write(sites, towns)
+        async with self._built:
+            self.built_seq = max(self.built_seq, seq)
+            self._built.notify_all()
+
+    def concerned(self, events: Iterable[Event]) -> tuple[set[int], set[str]]:
+        """Indexes of the sites, and the municipalities, whose pages show something of `events`."""
+        sites: set[int] = set()
+        towns: set[str] = set()
+        shelters = self.geo.shelters
+        for event in events:
+            if event.kind == Kind.SHELTER:
+                n = self.index.get(event.id.split(":", 1)[1])
+                if n is not None:
+                    sites.add(n)
+                    towns.add(self.sites[n].municipality or "")
+            elif event.kind in AREA_KINDS:
+                for code in event.areas:
+                    sites.update(self.by_town.get(code, ()))
+                    towns.add(code)
+            elif event.kind in (Kind.GAUGE, Kind.ROAD_CLOSURE) and event.geometry:
+                radius = GAUGE_RADIUS_M if event.kind == Kind.GAUGE else ROAD_RADIUS_M
+                for lon, lat in _vertices(event.geometry.get("coordinates")):
+                    near = shelters.metric.geodesic_m(lon, lat, shelters.lon, shelters.lat) <= radius
+                    sites.update(int(n) for n in np.flatnonzero(near))
+        towns.discard("")
+        return sites, towns
+
+    async def _write_background(self) -> None:
+        chunk, self._background = self._background[:CHUNK], self._background[CHUNK:]
+        started = time.monotonic()
+        towns = set(self.by_town) if not self._background else set()  # the indexes once, at the end
+        await self._render_and_write(chunk, towns)
+        await asyncio.sleep((time.monotonic() - started) * (1 / BACKGROUND_DUTY - 1))
+
+    async def _render_and_write(self, sites: Iterable[int], towns: Iterable[str]) -> None:
+        rendered = await asyncio.to_thread(self._render, sorted(sites), sorted(towns))
+        pages = {path: body for path, body in rendered.items() if self.pages.get(path) != body}  # changed only
+        self.pages.update(pages)
+        if self.static_dir is not None:
+            await asyncio.to_thread(self._write, pages)
+
+    def _render(self, sites: list[int], towns: list[str]) -> dict[str, bytes]:
+        out = {}
+        for n in sites:
+            for lang in LANGS:
+                out[page_file(self.sites[n].id, lang)] = self.render_page(n, lang)
+        for code in towns:
+            for lang in LANGS:
+                out[index_file(code, lang)] = self.render_index(code, lang)
+        return out
+
+    def _town(self, code: str | None, lang: str) -> str:
+        if code is None or code not in self.geo.codes:
+            return ""
+        m = self.geo.codes.municipality(code)
+        return m.name_en if lang == "en" else m.name
+
+    def render_page(self, n: int, lang: str) -> bytes:
+        """One shelter's page in one language, from the current read model."""
+        site = self.sites[n]
+        context = page_context(site, self._town(site.municipality, lang), self.world, lang)
+        return self.env.get_template("shelter.html").render(**context).encode()
+
+    def render_index(self, code: str, lang: str) -> bytes:
+        """One municipality's shelter list in one language."""
+        sites = [self.sites[n] for n in self.by_town.get(code, ())]
+        context = index_context(code, self._town(code, lang), sites, self.world, lang)
+        return self.env.get_template("shelter_index.html").render(**context).encode()
+
+    def _write(self, pages: dict[str, bytes]) -> None:
+        assert self.static_dir is not None
+        for path, body in pages.items():
+            write_atomic(self.static_dir / path, body, durable=False)
+
+    def page(self, path: str, render: Callable[[], bytes]) -> bytes:
+        """A page's bytes as last written, or rendered now (before the background write reached it)."""
+        body = self.pages.get(path)
+        return body if body is not None else render()
+
+
+def _shown(event: Event) -> bool:
+    return event.status is Status.ACTUAL and not event.ended
+
+
+def _late(statuses: Iterable) -> frozenset[str]:
+    return frozenset(s.source_id for s in statuses if s.state.value in ("failing", "stale"))
+
+
+SHELTER_PAGES_KEY: web.AppKey[ShelterPages] = web.AppKey("shelter_pages", ShelterPages)
+routes = web.RouteTableDef()
+
+
+async def _send(request: web.Request, body: bytes, pages: ShelterPages) -> web.StreamResponse:
+    rep = Representation(body, "text/html; charset=utf-8", pages.world.changed_at, CACHE_CONTROL)
+    response = await send(request, rep)
+    response.headers["Vary"] = "Cookie, Accept-Language, Accept-Encoding"
+    lang = request.query.get("lang")
+    if lang in i18n.LANGUAGES and request.cookies.get(i18n.COOKIE) != lang:
+        # remembered, so the static copies nginx picks by this cookie are in the same language
+        response.set_cookie(i18n.COOKIE, lang, max_age=i18n.COOKIE_MAX_AGE_S, samesite="Lax", path="/")
+        response.headers["Cache-Control"] = "private, " + CACHE_CONTROL
+    return response
+
+
+def _lang(request: web.Request) -> str:
+    return i18n.negotiate(request.query.get("lang"), request.cookies.get(i18n.COOKIE),
+                          request.headers.get("Accept-Language"))
+
+
+@routes.get("/shelters/{shelter_id}/")
+async def shelter_page(request: web.Request) -> web.StreamResponse:
+    """A shelter's Wi-Fi page (`?lang=ja|en|easy`)."""
+    pages, lang = request.app[SHELTER_PAGES_KEY], _lang(request)
+    n = pages.index.get(request.match_info["shelter_id"])
+    if n is None:
+        raise NotFound(f"no designated shelter has the id {request.match_info['shelter_id']}")
+    site_id = pages.sites[n].id
+    return await _send(request, pages.page(page_file(site_id, lang), lambda: pages.render_page(n, lang)), pages)
+
+
+@routes.get("/shelters/area/{code}/")
+async def shelter_index(request: web.Request) -> web.StreamResponse:
+    """A municipality's shelter list."""
+    pages, lang, code = request.app[SHELTER_PAGES_KEY], _lang(request), request.match_info["code"]
+    if code not in pages.by_town:
+        raise NotFound(f"no shelters are listed for municipality {code}")
+    return await _send(request, pages.page(index_file(code, lang), lambda: pages.render_index(code, lang)), pages)
+
+
+def install(app: web.Application) -> None:
+    """Create the app's shelter pages (under SHELTER_PAGES_KEY) and the cleanup context that runs them."""
+    settings = app[SETTINGS_KEY]
+    app[SHELTER_PAGES_KEY] = ShelterPages(app[STORE_KEY], app[GEO_KEY], Path(settings.service.data_dir) / "static")
+    app.cleanup_ctx.append(_pages_ctx)
+
+
+async def _pages_ctx(app: web.Application) -> AsyncIterator[None]:
+    pages = app[SHELTER_PAGES_KEY]
+
+    async def start() -> None:
+        await app[STORE_READY_KEY].wait()
+        await pages.run()
+
+    task = asyncio.create_task(start(), name="shelter-pages")
+    yield
+    task.cancel()
+    results = await asyncio.gather(task, return_exceptions=True)
+    if results and isinstance(results[0], Exception):
+        log.error("shelter_pages_stopped", error=repr(results[0]))

@@ -1,0 +1,31 @@
+"""config/nginx.conf serves the shelter pages' static copies by the `lang` cookie, and the app otherwise."""
+from __future__ import annotations
+
+import asyncio
+
+from collectors.base import Snapshot
+from geo.model import Event, Kind, SourceRef, utcnow
+from publishers.shelter_pages import SHELTER_PAGES_KEY, page_file
+from service.keys import PIPELINE_KEY
+from tests.test_portal_snapshot_nginx import fetch, stack  # noqa: F401 - the fixture is used by name
+
+SITE = "E1720100102111"
+
+
+async def test_nginx_serves_the_shelter_page_file_for_each_language(stack):  # noqa: F811
+    client, base = stack
+    pages = client.app[SHELTER_PAGES_KEY]
+    event = Event(id=f"shelter:{SITE}", kind=Kind.SHELTER, areas=("17201",), title="伏見台小学校 開設",
+                  issued_at=utcnow(), source=SourceRef(source_id="operator"), properties={"status": "open"})
+    entries = await client.app[PIPELINE_KEY].ingest(Snapshot("operator", [event]))
+    await pages.wait_built(entries[-1].seq, timeout_s=60)
+    for lang in ("ja", "en", "easy"):
+        file = pages.static_dir / page_file(SITE, lang)
+        status, headers, body = await asyncio.to_thread(fetch, f"{base}/shelters/{SITE}/", Cookie=f"lang={lang}")
+        assert status == 200 and body == file.read_bytes(), lang
+        assert "set-cookie" not in headers and headers["content-type"] == "text/html; charset=utf-8"
+    # a query string (switching language) goes to the app, which sets the cookie
+    status, headers, body = await asyncio.to_thread(fetch, f"{base}/shelters/{SITE}/?lang=en")
+    assert status == 200 and "lang=en" in headers.get("set-cookie", "") and b"Open" in body
+    status, _, _ = await asyncio.to_thread(fetch, f"{base}/shelters/E0000000000000/", Cookie="lang=ja")
+    assert status == 404

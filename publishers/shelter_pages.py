@@ -102,6 +102,9 @@ class ShelterPages:
         self._dirty = asyncio.Event()
         self._built = asyncio.Condition()
         self._background: list[int] = []  # sites not yet written since start
+        # One writer at a time: a render started before a change must not land after the change's own.
+        self._writing = asyncio.Lock()
+        self.background_duty = BACKGROUND_DUTY
 
     async def wait_built(self, seq: int, timeout_s: float = 10) -> None:
         """Wait until every page a feed entry up to `seq` concerns has been rendered and written."""
@@ -215,14 +218,15 @@ class ShelterPages:
         started = time.monotonic()
         towns = set(self.by_town) if not self._background else set()  # the indexes once, at the end
         await self._render_and_write(chunk, towns)
-        await asyncio.sleep((time.monotonic() - started) * (1 / BACKGROUND_DUTY - 1))
+        await asyncio.sleep((time.monotonic() - started) * (1 / self.background_duty - 1))
 
     async def _render_and_write(self, sites: Iterable[int], towns: Iterable[str]) -> None:
-        rendered = await asyncio.to_thread(self._render, sorted(sites), sorted(towns))
-        pages = {path: body for path, body in rendered.items() if self.pages.get(path) != body}  # changed only
-        self.pages.update(pages)
-        if self.static_dir is not None:
-            await asyncio.to_thread(self._write, pages)
+        async with self._writing:
+            rendered = await asyncio.to_thread(self._render, sorted(sites), sorted(towns))
+            pages = {path: body for path, body in rendered.items() if self.pages.get(path) != body}  # changed only
+            self.pages.update(pages)
+            if self.static_dir is not None:
+                await asyncio.to_thread(self._write, pages)
 
     def _render(self, sites: list[int], towns: list[str]) -> dict[str, bytes]:
         out = {}

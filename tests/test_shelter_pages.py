@@ -57,6 +57,7 @@ def _static(client) -> Path:
 async def client(tmp_path):
     def faster(app):
         app[SHELTER_PAGES_KEY].status_tick_s = 0.2
+        app[SHELTER_PAGES_KEY].background_duty = 1.0  # the first full write without pauses
 
     async with service_client(tmp_path, faster) as client:
         await _ingest(client, *_events())
@@ -99,11 +100,10 @@ async def test_text_browser_reads_the_warnings(client):
 async def test_a_change_rewrites_the_pages_it_concerns_and_only_those(client):
     pages: ShelterPages = client.app[SHELTER_PAGES_KEY]
     static = _static(client)
-    await asyncio.sleep(0)  # the background write may still be running: find the far page once it exists
-    for _ in range(200):
-        if (static / f"shelters/{FAR_SITE}/index.ja.html").exists() and not pages._background:
+    for _ in range(1200):  # the first full write runs in the background: wait until it is done
+        if not pages._background and not pages._writing.locked():
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     far = static / f"shelters/{FAR_SITE}/index.ja.html"
     far_before = far.stat().st_mtime_ns
     store = client.app[STORE_KEY]
@@ -128,14 +128,14 @@ async def test_stale_sources_are_named_on_the_pages(client):
     store = client.app[STORE_KEY]
     await store.set_source_status(SourceStatus("jma_extra", SourceState.STALE, content_time=NOW, last_success=NOW))
     page = _static(client) / f"shelters/{SITE}/index.ja.html"
-    for _ in range(100):
+    for _ in range(600):
         if "更新が遅れています" in page.read_text():
             break
         await asyncio.sleep(0.1)
     html = page.read_text()
     assert "更新が遅れています" in html and "jma_extra（07/10 13:00 時点）" in html
     await store.set_source_status(SourceStatus("jma_extra", SourceState.OK, content_time=NOW, last_success=NOW))
-    for _ in range(100):
+    for _ in range(600):
         if "更新が遅れています" not in page.read_text():
             break
         await asyncio.sleep(0.1)

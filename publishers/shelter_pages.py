@@ -51,6 +51,7 @@ from service.errors import NotFound
 from service.http_cache import Representation, send
 from service.keys import GEO_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
+from service.supervisor import SUPERVISOR_KEY
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +63,7 @@ BACKGROUND_DUTY = 0.3  # the first full write may take this share of the time
 CHUNK = 40  # sites per background step
 CACHE_CONTROL = "public, max-age=10"
 AREA_KINDS = INFORMATION_KINDS | {Kind.EVACUATION}
+TASK_NAME = "shelter-pages"
 
 
 def page_file(site_id: str, lang: str) -> str:
@@ -112,39 +114,51 @@ class ShelterPages:
             await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
 
     async def run(self) -> None:
-        """Load the read model, then follow the change feed, re-rendering the pages changes concern."""
+        """Load the read model, then follow the change feed, re-rendering the pages changes concern.
+
+        Raises when following fails (the store unreachable); the app's supervisor runs it again,
+        which reloads everything and writes every page anew.
+        """
         head = await feed_head(self.store)
         self.seen_seq = head.seq if head is not None else 0
+        self._changed, self.pages = set(), {}  # everything is read and written anew
+        self._dirty.clear()
         events = await self.store.query()
         self.world = Surroundings({e.id: e for e in events if _shown(e)}, tuple(await self.store.source_statuses()),
                                   head.at if head is not None else None)
         if self.static_dir is not None:
             await asyncio.to_thread(shutil.rmtree, self.static_dir / "shelters", True)
         self._background = list(range(len(self.sites)))
-        self.pages.clear()
         async with self._built:
             self.built_seq = self.seen_seq
             self._built.notify_all()
-        tasks = [asyncio.create_task(self._follow(self.seen_seq)), asyncio.create_task(self._statuses())]
+        parts = [self._follow(self.seen_seq), self._statuses(), self._loop()]
+        tasks = [asyncio.create_task(part) for part in parts]
         try:
-            while True:
-                if not self._background:
-                    await self._dirty.wait()
-                elif not self._dirty.is_set():
-                    await self._write_background()
-                    continue
-                await asyncio.sleep(self.debounce_s)
-                self._dirty.clear()
-                try:
-                    await self._apply_changes()
-                except StoreError as exc:
-                    log.warning("shelter_pages_failed", error=str(exc), retryable=exc.retryable)
-                    await asyncio.sleep(1)
-                    self._dirty.set()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # the failure that stopped it, raised to the supervisor (which runs us again)
+            raise RuntimeError("the shelter pages' loop ended")
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            if not self._background:
+                await self._dirty.wait()
+            elif not self._dirty.is_set():
+                await self._write_background()
+                continue
+            await asyncio.sleep(self.debounce_s)
+            self._dirty.clear()
+            try:
+                await self._apply_changes()
+            except StoreError as exc:
+                log.warning("shelter_pages_failed", error=str(exc), retryable=exc.retryable)
+                await asyncio.sleep(1)
+                self._dirty.set()
 
     async def _follow(self, after: int) -> None:
         entry: FeedEntry
@@ -330,9 +344,7 @@ async def _pages_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[STORE_READY_KEY].wait()
         await pages.run()
 
-    task = asyncio.create_task(start(), name="shelter-pages")
+    supervisor = app[SUPERVISOR_KEY]
+    supervisor.start(TASK_NAME, start)
     yield
-    task.cancel()
-    results = await asyncio.gather(task, return_exceptions=True)
-    if results and isinstance(results[0], Exception):
-        log.error("shelter_pages_stopped", error=repr(results[0]))
+    await supervisor.stop(TASK_NAME)

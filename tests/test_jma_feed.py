@@ -117,3 +117,25 @@ async def test_operators_see_the_documents_not_read_in_the_sources_api(upstream,
     assert row["state"] == "failing" and bad in row["last_error"]
     assert [d["url"].rsplit("/", 1)[1] for d in row["failing_documents"]] == [bad]
     assert row["unreadable_documents"] == []
+
+
+def test_a_failed_report_is_given_up_once_it_has_left_the_long_feed():
+    from collectors.document_retry import FailedDocuments
+    from collectors.jma.atom import AtomEntry
+
+    def entry(name: str, minutes: int) -> AtomEntry:
+        return AtomEntry(f"https://jma.test/data/{name}", f"https://jma.test/data/{name}", "土砂災害警戒情報",
+                         NOW + timedelta(minutes=minutes), "金沢地方気象台", "", "VXWW50", "170000")
+
+    failed = FailedDocuments(first_retry_s=60, max_retry_s=600, keep_for_s=86_400)
+    old, listed = entry("old.xml", 0), entry("listed.xml", 5)
+    for attempt in range(6):
+        failed.failed(old, "HTTP 404", NOW + timedelta(minutes=attempt))
+    assert failed.failing[old.url].retry_at == NOW + timedelta(minutes=5, seconds=600)  # doubled, capped
+    failed.failed(listed, "HTTP 404", NOW)
+    assert failed.due(NOW + timedelta(minutes=2)) == [listed]
+    # the long feed (oldest entry 00:03) lists `listed` only: `old` has left it, `listed` is kept
+    gone = failed.give_up(NOW + timedelta(minutes=10), (frozenset({listed.url}), NOW + timedelta(minutes=3)))
+    assert gone == [old.url] and list(failed.failing) == [listed.url]
+    assert failed.unreadable[old.url]["reason"] == "left the long feed"
+    assert "listed.xml" in failed.summary()

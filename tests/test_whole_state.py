@@ -42,9 +42,10 @@ def stated(data: bytes) -> dict[str, int]:
     return {e.id: e.level for e in snapshot(data).events if e.state == State.ACTIVE}
 
 
-@pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(tmp_path / "bosai.sqlite3")
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request, tmp_path):
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else str(tmp_path / "bosai.sqlite3")
+    s = open_store(url)
     await s.open()
     yield s
     await s.close()

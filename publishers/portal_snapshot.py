@@ -41,7 +41,7 @@ from service.atomic_file import write_atomic
 from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
 from service.change_feed import feed_head
 from service.http_cache import Representation
-from service.keys import AREA_CODES_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.page_cache import PageCache
 from service.portal.pages import data_page
@@ -415,6 +415,7 @@ def install(app: web.Application) -> None:
         Path(settings.service.data_dir) / "static",
         # The list page in every language, rendered as the app renders it (its clock, its cache).
         pages={Paths.list_page(lang): partial(data_page, app, LIST_TEMPLATE, lang) for lang in i18n.LANGUAGES},
+        clock=app[CLOCK_KEY],  # the service's clock: storm time in the demo
     )
     app.cleanup_ctx.append(snapshot_ctx)
 

@@ -122,9 +122,9 @@ def create_app(
     geo = GeoRegistry.load(settings.region)
     app[GEO_KEY] = geo
     app[AREA_CODES_KEY] = geo.codes
-    app[STORE_KEY] = open_store(store_url(settings))
+    app[CLOCK_KEY] = ClockRef(utcnow)  # the one clock: the demo switches it to the storm's
+    app[STORE_KEY] = open_store(store_url(settings), clock=app[CLOCK_KEY])
     app[STORE_READY_KEY] = asyncio.Event()
-    app[CLOCK_KEY] = ClockRef(utcnow)
     app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], geo.codes, enrich=geo.enricher(), clock=app[CLOCK_KEY])
     app[SUPERVISOR_KEY] = Supervisor()
     app.cleanup_ctx.append(supervisor_ctx)  # first: its cleanup, stopping what is left, runs last

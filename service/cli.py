@@ -42,6 +42,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["service"]["port"] = args.port
     config = args.config or (str(DEMO_CONFIG) if args.demo else None)
     settings = _load(config, overrides)
+    if args.demo and settings.demo.fresh_store:
+        from service.demo import fresh_store
+
+        # Each demo starts the storm at 00:00 on an empty store (demo.fresh_store = false resumes instead).
+        for path in fresh_store(settings.store.url):
+            print(f"bosai: demo starts on a fresh store (removed {path})", flush=True)
     app = create_app(settings, demo=args.demo, long_running=True)
     host, port = settings.service.host, settings.service.port
     print(f"bosai-hub portal: http://{host}:{port}/", flush=True)

@@ -1,0 +1,93 @@
+"""`bosai run --demo` is repeatable: a fresh store each run (or resumed where a kept one left off), and
+every time the service shows is on the storm's clock."""
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime, timedelta
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from geo.store import open_store
+from geo.store.base import SourceState, SourceStatus
+from service.app import create_app
+from service.cli import build_parser
+from service.demo import fresh_store, resume_point, sqlite_path
+from service.keys import CLOCK_KEY, STORE_KEY
+from service.settings import load_settings
+from simulator import scenario as scenario_mod
+
+STORM = scenario_mod.load("heavy-rain").scenario
+START = STORM.start.astimezone(UTC)
+SPAN = timedelta(hours=STORM.duration_h)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_fresh_store_replaces_a_sqlite_file_and_never_touches_other_stores(tmp_path):
+    db = tmp_path / "demo.sqlite3"
+    for path in (db, tmp_path / "demo.sqlite3-wal", tmp_path / "demo.sqlite3-shm"):
+        path.write_bytes(b"old storm")
+    keep = tmp_path / "other.sqlite3"
+    keep.write_bytes(b"x")
+    assert sorted(p.name for p in fresh_store(str(db))) == ["demo.sqlite3", "demo.sqlite3-shm", "demo.sqlite3-wal"]
+    assert not db.exists() and keep.exists()
+    assert fresh_store(str(db)) == []  # nothing left to remove
+    assert fresh_store("redis://127.0.0.1:6379/0") == [] and sqlite_path("redis://127.0.0.1:6379/0") is None
+    assert sqlite_path("sqlite:///var/demo.sqlite3").as_posix() == "var/demo.sqlite3"
+    assert build_parser().parse_args(["run", "--demo"]).demo is True
+
+
+async def _store_with_poll_at(path, at: datetime | None):
+    store = open_store(str(path), clock=lambda: at or START)
+    await store.open()
+    if at is not None:
+        await store.set_source_status(SourceStatus("jma_extra", SourceState.OK, last_attempt=at, last_success=at))
+    return store
+
+
+async def test_resume_point_is_the_last_poll_inside_the_storm(tmp_path):
+    store = await _store_with_poll_at(tmp_path / "a.sqlite3", START + timedelta(hours=10))
+    assert await resume_point(store, START, SPAN) == START + timedelta(hours=10)
+    await store.close()
+    after = await _store_with_poll_at(tmp_path / "b.sqlite3", START + SPAN + timedelta(hours=1))
+    assert await resume_point(after, START, SPAN) is None  # past the storm: it starts again
+    await after.close()
+    empty = await _store_with_poll_at(tmp_path / "c.sqlite3", None)
+    assert await resume_point(empty, START, SPAN) is None
+    await empty.close()
+
+
+def _demo_settings(tmp_path, fresh: bool):
+    return load_settings(overrides={
+        "store": {"url": str(tmp_path / "demo.sqlite3")},
+        "service": {"data_dir": str(tmp_path / "var")},
+        "demo": {"port": _free_port(), "fresh_store": fresh},
+    })
+
+
+async def test_a_kept_store_resumes_the_storm_and_every_time_shown_is_storm_time(tmp_path):
+    left_off = START + timedelta(hours=10)
+    store = await _store_with_poll_at(tmp_path / "demo.sqlite3", left_off)
+    await store.close()
+    app = create_app(_demo_settings(tmp_path, fresh=False), demo=True)
+    async with TestClient(TestServer(app)) as client:
+        now = app[CLOCK_KEY]()
+        assert left_off <= now < left_off + timedelta(minutes=30)  # resumed at 10:00, not 00:00
+        assert app[CLOCK_KEY].speed == 60
+        assert abs(app[STORE_KEY].clock() - now) < timedelta(minutes=5)  # the store keeps the same clock
+        body = await (await client.get("/api/v1/here", params={"lat": "36.5613", "lon": "136.6562"})).json()
+        as_of = datetime.fromisoformat(body["as_of"])
+        assert START <= as_of < START + SPAN  # storm time, never the wall clock
+        assert abs(as_of - now) < timedelta(minutes=5)
+
+
+async def test_a_fresh_store_starts_the_storm_at_its_beginning(tmp_path):
+    app = create_app(_demo_settings(tmp_path, fresh=True), demo=True)
+    async with TestClient(TestServer(app)):
+        now = app[CLOCK_KEY]()
+        assert START <= now < START + timedelta(minutes=30)
+        assert (datetime.now(UTC) - now) > timedelta(days=1)  # the storm's July, not today

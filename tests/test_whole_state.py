@@ -211,3 +211,23 @@ async def test_first_issued_time_is_kept_while_in_force(store):
     history = await store.history("sediment:33100")
     assert kept.properties["first_issued_at"] == history[0].issued_at.isoformat()
 
+
+
+def flood_as(data: bytes, serial: int, name: str, code: str, hours: float) -> bytes:
+    """A copy of a レベル４氾濫危険警報 forecast with another serial and headline kind, issued `hours` later."""
+    text = re.sub(r"<Serial>\d+</Serial>", f"<Serial>{serial}</Serial>", data.decode())
+    text = re.sub(r"<Name>レベル４氾濫危険警報</Name>\s*<Code>40</Code>", f"<Name>{name}</Name><Code>{code}</Code>", text)
+    return later(text.encode(), hours)
+
+
+async def test_flood_series_without_its_lift_ends_as_the_next_storms_reports_say(store):
+    third = (R06 / "16_10_01_260312_VXKOii.xml").read_bytes()  # 緑川 serial 3, レベル４氾濫危険警報
+    fourth = (R06 / "16_10_02_260312_VXKOii.xml").read_bytes()  # serial 4; its 解除 (serial 5) never read
+    # a month later the river's next flood forecast starts again at serial 1, then is lifted
+    issue = flood_as(third, 1, "レベル２氾濫注意報", "20", 24 * 30)
+    lift = flood_as(third, 2, "レベル２氾濫注意報解除", "10", 24 * 30 + 6)
+    pipeline = Pipeline(store, CODES, all_areas=True)
+    await ingest(pipeline, third, fourth, issue)
+    assert await active(store) == {"flood:890910000100": 2}  # serial 1 of today is newer than serial 4
+    await ingest(pipeline, lift)
+    assert await active(store) == {}

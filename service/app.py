@@ -14,7 +14,7 @@ from geo.model import utcnow
 from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
-from publishers import portal_snapshot, shelter_pages
+from publishers import lalert, portal_snapshot, shelter_pages
 from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
 from service.headers import install as install_security_headers
@@ -131,6 +131,7 @@ def create_app(
     app.cleanup_ctx.append(store_ctx)
     portal_snapshot.install(app)
     shelter_pages.install(app)
+    lalert.install(app)
     if demo:
         app.cleanup_ctx.append(simulator_ctx)
     for ctx in extra_contexts:
@@ -141,7 +142,7 @@ def create_app(
     token = secrets().operator_token
     orders_api.install(app, token.get_secret_value() if token else None)
     for routes in (api.routes, health.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
-                   openapi.routes, orders_api.routes, shelter_pages.routes):
+                   openapi.routes, orders_api.routes, shelter_pages.routes, lalert.routes):
         edge.add_routes(app, routes)
     sse.install(app)
     portal.setup(app)

@@ -116,6 +116,9 @@ PATHS: dict[str, Any] = {
 }
 
 PATHS.update(ORDER_PATHS)
+PATHS["/feeds/lalert.atom"] = _get(
+    "Atom feed of the L-Alert (公共情報コモンズ XML v1.x) documents of the events in force, each inline.",
+    "application/atom+xml", _XML)
 
 # An example event: `level` is a 警戒レベル相当 for JMA information and gauges, said in the words of
 # geo/wording.py (only a municipality's `evacuation` order says 避難指示 and the other order words).

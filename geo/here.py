@@ -25,6 +25,7 @@ from geo.enrich import GEOMETRY_FROM_AREAS
 from geo.gauge_reading import gauge_reading
 from geo.hazards import HAZARD_LABELS_JA, WARNING_LEVEL, hazards_of, restricting_hazards
 from geo.model import Event, Kind
+from geo.readings import name_readings
 from geo.shelter_advice import advise
 from geo.shelters import statuses_from
 from geo.store.base import SourceState
@@ -172,6 +173,8 @@ async def _nearest_gauges(
         {
             "id": e.id,
             "title": e.title,
+            "name": str(e.properties.get("name") or e.title),
+            "name_readings": name_readings(str(e.properties.get("name") or e.title)),
             **level_words(e.level, e.kind),
             "level_m": e.properties.get("level_m"),
             # Against its thresholds, with the datum of its metres (elevation or the gauge's own zero).
@@ -229,7 +232,7 @@ def _municipality(registry: GeoRegistry, code: str | None) -> dict[str, Any] | N
     if code is None:
         return None
     m = registry.codes.municipality(code)
-    return {"code": m.jis, "name": m.name, "name_en": m.name_en}
+    return {"code": m.jis, "name": m.name, "name_en": m.name_en, "kana": m.kana}
 
 
 def _event_summary(event: Event) -> dict[str, Any]:

@@ -188,3 +188,8 @@ def reading(name: str, lang: str) -> str:
 def ruby_parts(name: str) -> list[tuple[str, str]]:
     """(base, kana) pairs for <ruby>: kana "" where no reading is needed."""
     return list(default_readings().ruby_parts(name))
+
+
+def name_readings(name: str) -> dict[str, object]:
+    """A name's readings for JSON answers: en romaji, easy hiragana, and ruby parts."""
+    return {"en": reading(name, "en"), "easy": reading(name, "easy"), "ruby": [list(p) for p in ruby_parts(name)]}

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry.base import BaseGeometry
 
 from geo.hazards import HAZARD_LABELS_JA, Hazard
+from geo.readings import name_readings
 from geo.shelters import Recommendation, ShelterStatus
 
 if TYPE_CHECKING:
@@ -200,4 +201,10 @@ def shelter_summary(rec: Recommendation, hazards: Iterable[Hazard] = ()) -> dict
     counted_as = {}
     if Hazard.INLAND_FLOOD in set(hazards) and Hazard.INLAND_FLOOD not in site.hazards:
         counted_as[Hazard.INLAND_FLOOD.value] = Hazard.FLOOD.value  # only reachable through the 洪水 stand-in
-    return {**site.to_json(), "status": rec.status.value, "distance_m": round(rec.distance_m), "counted_as": counted_as}
+    return {
+        **site.to_json(),
+        "name_readings": name_readings(site.name),
+        "status": rec.status.value,
+        "distance_m": round(rec.distance_m),
+        "counted_as": counted_as,
+    }

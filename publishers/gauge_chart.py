@@ -103,7 +103,7 @@ def gauge_chart_svg(
         dash = f' stroke-dasharray="{_DASH[row["level"]]}"' if _DASH[row["level"]] else ""
         out.append(f'<line x1="{LEFT}" y1="{y}" x2="{LEFT + plot_w}" y2="{y}" stroke="{_LINE[row["level"]]}"'
                    f' stroke-width="1.5"{dash}/>')
-        label = f"{row['name'][lang]} {_fmt(row['value_m'])}"
+        label = f"{row['name'][lang]} {row['value_m']:.2f}"  # as published, to the centimetre
         out.append(f'<text x="{LEFT + plot_w - 2}" y="{y - 2}" text-anchor="end" fill="#222">{escape(label)}</text>')
     for segment in _segments(points):
         coords = " ".join(f"{x_of(t)},{y_of(v)}" for t, v in segment)

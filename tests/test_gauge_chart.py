@@ -52,7 +52,7 @@ def test_chart_draws_readings_thresholds_and_breaks_at_gaps():
     assert root.get("role") == "img" and "河原田川" in root.get("aria-label")
     assert root.find(f"{SVG}title").text == "河原田川（美登里橋） 過去24時間の水位"
     texts = [t.text for t in root.iter(f"{SVG}text")]
-    assert "氾濫危険水位 486.5" in texts and "氾濫発生 487.1" in texts and "水防団待機水位 485" in texts
+    assert "氾濫危険水位 486.50" in texts and "氾濫発生 487.10" in texts and "水防団待機水位 485.00" in texts
     assert "氾濫危険水位まで あと 0.90 m" in texts  # the latest reading is 485.60
     assert len(root.findall(f"{SVG}polyline")) == 3  # the gap and the missing reading are not bridged
     assert "480" not in "".join(texts)  # axis scaled to the window only
@@ -65,7 +65,7 @@ def test_chart_in_english_and_easy_and_without_data():
     readings = [(UNTIL - timedelta(minutes=10 * i), 0.9) for i in range(6)]
     en = _parse(gauge_chart_svg(readings, COAST, UNTIL, name="Hiyo River", lang="en"))
     assert en.find(f"{SVG}title").text == "Hiyo River: water level, last 24 hours"
-    assert "Flood danger water level 1.5" in [t.text for t in en.iter(f"{SVG}text")]
+    assert "Flood danger water level 1.53" in [t.text for t in en.iter(f"{SVG}text")]
     easy = gauge_chart_svg(readings, COAST, UNTIL, lang="easy")
     assert "メートル" in easy
     empty = _parse(gauge_chart_svg([], None, UNTIL, name="x"))

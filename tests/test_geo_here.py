@@ -90,7 +90,7 @@ async def test_sediment_warning_over_the_municipality(store, registry):
         _road(2, 5000),
     )
     report = await what_affects(store, registry, LON, LAT)
-    assert report["municipality"] == {"code": "17203", "name": "小松市", "name_en": "Komatsu"}
+    assert report["municipality"] == {"code": "17203", "name": "小松市", "name_en": "Komatsu", "kana": "こまつし"}
     assert (report["level"], report["name_ja"], report["label_ja"]) == (4, "土砂災害警戒情報", "警戒レベル４相当")
     assert [e["id"] for e in report["events"]] == ["sediment:17203"]  # not the drill, not the lifted one
     assert report["hazards"] == [

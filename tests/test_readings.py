@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from geo.codes import AreaCodes
-from geo.readings import Readings, reading, ruby_parts
+from geo.readings import Readings, name_readings, reading, ruby_parts
 from geo.registry import GeoRegistry
 
 
@@ -57,3 +57,11 @@ def test_every_shelter_name_is_covered_exactly():
         assert "".join(base for base, _ in parts) == site.name
         assert all(kana == "" or any("\u3400" <= c <= "\u9fff" or c in "々ヶ" for c in base) for base, kana in parts)
         assert reading(site.name, "en").isascii()
+
+
+def test_name_readings_for_json_answers():
+    assert name_readings("河原田川（美登里橋）") == {
+        "en": "Kawaradagawa (Midoribashi)",
+        "easy": "かわらだがわ（みどりばし）",
+        "ruby": [["河原田川", "かわらだがわ"], ["（", ""], ["美登里橋", "みどりばし"], ["）", ""]],
+    }

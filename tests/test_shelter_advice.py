@@ -124,6 +124,9 @@ async def test_storm_at_noon_gives_a_suitable_shelter_within_the_limit(storm, re
     if code != "17203":  # 小松市 designates no site for sediment: the answer is in 能美市
         assert shelters[0]["municipality"] == code
     assert shelters[0]["distance_m"] == min(s["distance_m"] for s in shelters)  # all unknown status: nearest first
+    readings = shelters[0]["name_readings"]  # for the portal: romaji (en), hiragana and ruby (easy)
+    assert readings["en"].isascii() and "".join(b for b, _ in readings["ruby"]) == shelters[0]["name"]
+    assert report["municipality"]["kana"].endswith("し")
 
 
 @pytest.mark.parametrize(("point", "code"), [(KANAZAWA_HILLS, "17201"), (KAGA_HILLS, "17206")], ids=["金沢市山間", "加賀市山間"])

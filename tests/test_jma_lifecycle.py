@@ -193,11 +193,17 @@ def test_item_values_with_white_space_around_read_like_clean_ones(pad):
     assert [e.id for e in events(padded, all_areas=False)] == ["sediment:17201", "sediment:17461"]
 
 
-@pytest.mark.parametrize("inside", ["\t", "\n"])
-def test_item_value_with_a_tab_or_line_break_inside_is_refused(inside):
+@pytest.mark.parametrize("inside", ["\t", "\n", " ", "x"])
+def test_an_area_code_that_is_not_a_number_is_refused(inside):
     data = ISHIKAWA_SEDIMENT.replace(b"<Code>1720100</Code>", f"<Code>17201{inside}00</Code>".encode())
-    with pytest.raises(PayloadError, match="tab or line break inside a code or name"):
+    with pytest.raises(PayloadError, match="Area/Code .* is not a number"):
         parse_document(data)
+
+
+def test_a_tab_or_line_break_inside_a_name_is_kept():
+    data = ISHIKAWA_SEDIMENT.replace("<Name>松前町</Name>".encode(), "<Name>松前\t町\n</Name>".encode())
+    names = {item.area.code: item.area.name for item in parse_document(data).items}
+    assert names["1720100"] == "松前\t町"
 
 
 def test_white_space_inside_an_item_value_is_kept():

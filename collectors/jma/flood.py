@@ -8,23 +8,25 @@ station the water level or discharge series with its thresholds (基準水位/�
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
 
 from lxml import etree
 
 from collectors.jma.report import (
-    NS_EB,
-    NS_METE,
+    EB,
     Area,
+    B,
     Control,
+    H,
     Head,
     HeadlineItem,
     body_of,
+    child,
     parse_datetime,
+    text_of,
 )
-from collectors.jma.rows import Records, for_each, line
 
 CONTROL_TITLE = "指定河川洪水予報"
 INFO_FORECAST_AREA = "指定河川洪水予報（予報区域）"
@@ -90,140 +92,127 @@ def _float(value: str) -> float | None:
         return None  # JMA writes an empty element for 欠測; anything else unreadable counts the same
 
 
-_MEASURE = " or ".join(f"local-name()='{m}'" for m in MEASURES)
-# The headline items ("h", each followed by its areas "a"), then per 水位・流量情報 block ("m") its
-# time defines ("d") and stations ("s", each followed by its values "v"), the stations' criteria
-# ("c", each followed by its thresholds "t") and the 浸水想定地区 cities ("p"), in document order.
-_RECORDS = Records(
-    for_each(
-        "/*/h:Head/h:Headline/h:Information/h:Item",
-        line("h", ["../@type", "h:Kind/h:Name", "h:Kind/h:Code", "h:Kind/h:Condition"])
-        + for_each("h:Areas/h:Area", line("a", ["h:Code", "h:Name", "@codeType", "../@codeType"])),
+def _text(elem: etree._Element) -> str:
+    value = elem.text
+    return value.strip() if value else ""
+
+
+def _headline_items(root: etree._Element) -> tuple[HeadlineItem, ...]:
+    """Head/Headline/Information/Item: each kind with its areas, and the Information's type."""
+    items = []
+    for info in root.iterfind(f"{H}Head/{H}Headline/{H}Information"):
+        for item in info.iterfind(H + "Item"):
+            kind = child(item, H + "Kind")
+            areas = []
+            for group in item.iterfind(H + "Areas"):
+                for elem in group.iterfind(H + "Area"):
+                    code, name = text_of(elem, H + "Code"), text_of(elem, H + "Name")
+                    if code or name:
+                        areas.append(Area(code, name, elem.get("codeType") or group.get("codeType") or None))
+            items.append(HeadlineItem(
+                info.get("type") or "",
+                text_of(kind, H + "Name") if kind is not None else "",
+                text_of(kind, H + "Code") if kind is not None else "",
+                (text_of(kind, H + "Condition") or None) if kind is not None else None,
+                tuple(areas),
+            ))
+    return tuple(items)
+
+
+def _thresholds(body: etree._Element) -> dict[str, tuple[Threshold, ...]]:
+    """Each station's criteria (基準水位 / 流量) by station code; a later part for a station replaces an earlier."""
+    found: dict[str, tuple[Threshold, ...]] = {}
+    for part in body.iterfind(f"{B}AdditionalInfo/{B}FloodForecastAddition/{B}HydrometricStationPart"):
+        criteria = child(part, B + "Criteria")
+        if criteria is None:
+            continue
+        area = child(part, B + "Area")
+        found[text_of(area, B + "Code") if area is not None else ""] = tuple(
+            Threshold(elem.get("type") or "", _float(_text(elem)), elem.get("unit") or None)
+            for elem in criteria
+            if isinstance(elem.tag, str) and elem.tag.startswith(EB)
+        )
+    return found
+
+
+def _station(item: etree._Element, defines: dict[str, tuple[datetime | None, str]],
+             thresholds: dict[str, tuple[Threshold, ...]]) -> FloodStation:
+    """One station's series: its values by refID (in order of first appearance), timed by `defines`."""
+    station = child(item, B + "Station")
+    code = text_of(station, B + "Code")
+    measure, unit = "水位", None
+    values: dict[str, list] = {}  # refID -> [value, condition, level]
+    for elem in item.iterfind(f"{B}Kind/{B}Property/*/*"):
+        if etree.QName(elem).localname not in MEASURES:
+            continue
+        slot = values.setdefault(elem.get("refID") or "", [None, None, None])
+        kind, value = elem.get("type") or "", _text(elem)
+        if kind == "レベル":
+            slot[2] = int(value) if value.isdecimal() else None
+            continue
+        measure, unit = kind or measure, elem.get("unit") or unit
+        slot[0], slot[1] = _float(value), elem.get("condition") or None
+    readings = tuple(
+        Reading(*defines.get(ref, _NO_TIME), value, condition, level)
+        for ref, (value, condition, level) in values.items()
     )
-    + for_each(
-        "/*/b:Body[1]/b:MeteorologicalInfos[@type='水位・流量情報']",
-        line("m", [])
-        + for_each("b:TimeSeriesInfo/b:TimeDefines/b:TimeDefine", line("d", ["@timeId", "b:DateTime", "b:Name"]))
-        + for_each(
-            "b:TimeSeriesInfo/b:Item[b:Station]",
-            line("s", ["b:Station/b:Code", "b:Station/b:Name", "b:Station/b:Location"])
-            + for_each(
-                f"b:Kind/b:Property/*/*[{_MEASURE}]",
-                line("v", ["@refID", "@type", "@unit", "@condition", "."]),
-            ),
-        ),
-    )
-    + for_each(
-        "/*/b:Body[1]/b:AdditionalInfo/b:FloodForecastAddition/b:HydrometricStationPart[b:Criteria]",
-        line("c", ["b:Area/b:Code"])
-        + for_each(f"b:Criteria[1]/*[namespace-uri()='{NS_EB}']", line("t", ["@type", ".", "@unit"])),
-    )
-    + for_each("/*/b:Body[1]/b:Warning/b:Item/b:Areas/b:Area", line("p", ["b:CityCode", "b:City"])),
-    {"h": 4, "a": 4, "m": 0, "d": 3, "s": 3, "v": 5, "c": 1, "t": 3, "p": 2},
-)
-# Main texts run over several lines, so they are read as elements (a few per report).
-_MAIN_TEXTS = etree.XPath(
-    "b:Warning/b:Item/b:Kind/b:Property[normalize-space(b:Type)='主文']/b:Text", namespaces={"b": NS_METE}
-)
+    return FloodStation(code, text_of(station, B + "Name"), text_of(station, B + "Location"), measure, unit,
+                        readings, thresholds.get(code, ()))
+
+
+def _stations(body: etree._Element) -> tuple[FloodStation, ...]:
+    """The stations of every 水位・流量情報 block, each series timed by its own TimeDefines."""
+    thresholds = _thresholds(body)
+    stations = []
+    for infos in body.iterfind(f"{B}MeteorologicalInfos[@type='水位・流量情報']"):
+        for series in infos.iterfind(B + "TimeSeriesInfo"):
+            defines = {
+                define.get("timeId") or "": (
+                    parse_datetime(text_of(define, B + "DateTime") or None, "TimeDefine/DateTime"),
+                    text_of(define, B + "Name"),
+                )
+                for define in series.iterfind(f"{B}TimeDefines/{B}TimeDefine")
+            }
+            stations.extend(
+                _station(item, defines, thresholds)
+                for item in series.iterfind(B + "Item")
+                if child(item, B + "Station") is not None
+            )
+    return tuple(stations)
+
+
+def _cities(body: etree._Element) -> tuple[Area, ...]:
+    """The municipalities expected to flood (浸水想定地区), each once, in document order."""
+    cities: dict[str, Area] = {}
+    for area in body.iterfind(f"{B}Warning/{B}Item/{B}Areas/{B}Area"):
+        code = text_of(area, B + "CityCode")
+        if code and code not in cities:
+            cities[code] = Area(code, text_of(area, B + "City"), "市町村")
+    return tuple(cities.values())
+
+
+def _main_texts(body: etree._Element) -> tuple[str, ...]:
+    """The main texts (主文) of the forecast, several lines each."""
+    texts = []
+    for prop in body.iterfind(f"{B}Warning/{B}Item/{B}Kind/{B}Property"):
+        if text_of(prop, B + "Type") == "主文":
+            text = text_of(prop, B + "Text")
+            if text:
+                texts.append(text)
+    return tuple(texts)
 
 
 _NO_TIME: tuple[datetime | None, str] = (None, "")
 
 
-@dataclass(slots=True)
-class _Station:
-    code: str
-    name: str
-    location: str
-    defines: dict[str, tuple[datetime | None, str]]
-    # refID -> [value, condition, level], in the order the refIDs first appear
-    values: dict[str, list] = field(default_factory=dict)
-    measure: str = "水位"
-    unit: str | None = None
-
-    def build(self, thresholds: dict[str, tuple[Threshold, ...]]) -> FloodStation:
-        defines = self.defines
-        readings = tuple(
-            Reading(*defines.get(ref, _NO_TIME), value, condition, level)
-            for ref, (value, condition, level) in self.values.items()
-        )
-        return FloodStation(self.code, self.name, self.location, self.measure, self.unit, readings,
-                            thresholds.get(self.code, ()))
-
-
-def _headline_items(records: list[list[str]]) -> tuple[HeadlineItem, ...]:
-    items: list[tuple[list[str], list[Area]]] = []
-    for row in records:
-        tag = row[0]
-        if tag == "h":
-            items.append((row, []))
-        elif tag == "a" and (row[1] or row[2]):
-            _, code, name, code_type, areas_type = row
-            items[-1][1].append(Area(code, name, code_type or areas_type or None))
-    return tuple(
-        HeadlineItem(info_type, name, code, condition or None, tuple(areas))
-        for (_, info_type, name, code, condition), areas in items
-    )
-
-
-def _body(records: list[list[str]]) -> tuple[tuple[FloodStation, ...], tuple[Area, ...]]:
-    stations: list[_Station] = []
-    thresholds: dict[str, list[Threshold]] = {}
-    cities: dict[str, Area] = {}
-    defines: dict[str, tuple[datetime | None, str]] = {}
-    criteria: list[Threshold] = []
-    station = _Station("", "", "", defines)  # "v" records always follow their station's "s"
-    values = station.values
-    for row in records:
-        tag = row[0]
-        if tag == "v":
-            _, ref, kind, unit, condition, value = row
-            slot = values.get(ref)
-            if slot is None:
-                slot = values[ref] = [None, None, None]
-            if kind == "レベル":
-                slot[2] = int(value) if value.isdecimal() else None
-            else:
-                if kind:
-                    station.measure = kind
-                if unit:
-                    station.unit = unit
-                slot[0], slot[1] = _float(value), condition or None
-        elif tag == "s":
-            _, code, name, location = row
-            station = _Station(code, name, location, defines)
-            values = station.values
-            stations.append(station)
-        elif tag == "d":
-            _, time_id, when, label = row
-            defines[time_id] = (parse_datetime(when or None, "TimeDefine/DateTime"), label)
-        elif tag == "m":
-            defines = {}
-        elif tag == "t":
-            _, kind, value, unit = row
-            criteria.append(Threshold(kind, _float(value), unit or None))
-        elif tag == "c":
-            # A later part for the same station replaces the earlier one.
-            criteria = thresholds[row[1]] = []
-        elif tag == "p":
-            _, code, name = row
-            if code and code not in cities:
-                cities[code] = Area(code, name, "市町村")
-    frozen = {code: tuple(values) for code, values in thresholds.items()}
-    return tuple(s.build(frozen) for s in stations), tuple(cities.values())
-
-
 def parse_flood(control: Control, head: Head, root: etree._Element) -> FloodReport:
     """Read a VXKOii report (`root` its Report element): the kind from the headline, the rest from the Body."""
-    records = _RECORDS(root)
-    head = replace(head, headline_items=_headline_items(records))
-    stations, cities = _body(records)
+    head = replace(head, headline_items=_headline_items(root))
     body = body_of(root)
     by_type: dict[str, list] = {}
     for item in head.headline_items:
         by_type.setdefault(item.info_type, []).append(item)
     main = (by_type.get(INFO_FORECAST_AREA) or [None])[0]
-    texts = tuple(t for e in _MAIN_TEXTS(body) if e.text and (t := e.text.strip())) if body is not None else ()
     return FloodReport(
         control=control,
         head=head,
@@ -233,8 +222,7 @@ def parse_flood(control: Control, head: Head, root: etree._Element) -> FloodRepo
         forecast_areas=tuple(a for i in by_type.get(INFO_FORECAST_AREA, ()) for a in i.areas),
         rivers=tuple(a for i in by_type.get(INFO_RIVER, ()) for a in i.areas),
         prefecture_areas=tuple(a for i in by_type.get(INFO_PREFECTURE, ()) for a in i.areas),
-        main_texts=texts,
-        municipalities=cities,
-        stations=stations,
+        main_texts=_main_texts(body) if body is not None else (),
+        municipalities=_cities(body) if body is not None else (),
+        stations=_stations(body) if body is not None else (),
     )
-

@@ -107,6 +107,16 @@ def area_of(elem: etree._Element | None, ns: str) -> Area | None:
     return None if elem is None else _area(elem, ns, None)
 
 
+def coded_area(elem: etree._Element | None, ns: str, where: str) -> Area:
+    """An item's <Area>, whose Code must be a number (a JMA area code); a precise PayloadError if not."""
+    area = area_of(elem, ns)
+    if area is None or not area.code:
+        raise PayloadError(f"{where} item has no Area/Code")
+    if not (area.code.isascii() and area.code.isdigit()):
+        raise PayloadError(f"{where} Area/Code {area.code!r} is not a number")
+    return area
+
+
 def child(parent: etree._Element, tag: str) -> etree._Element | None:
     """The first child of `parent` with `tag`, as `parent.find(tag)` gives, without a path search.
 
@@ -116,6 +126,13 @@ def child(parent: etree._Element, tag: str) -> etree._Element | None:
         if elem.tag == tag:
             return elem
     return None
+
+
+def text_of(parent: etree._Element, tag: str) -> str:
+    """The stripped text of the first child of `parent` with `tag`, "" when absent or empty."""
+    elem = child(parent, tag)
+    value = None if elem is None else elem.text
+    return value.strip() if value else ""
 
 
 def _leaves(elem: etree._Element) -> tuple[dict[str, str | None], dict[str, etree._Element]]:

@@ -15,9 +15,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from collectors.base import PayloadError
-from collectors.jma.report import Area, B, Control, Head, area_of, body_of, child
-from collectors.jma.rows import RowQuery
+from collectors.jma.report import Area, B, Control, Head, area_of, body_of, child, coded_area, text_of
 
 CONTROL_TITLE = "土砂災害警戒情報"
 NONE = "なし"
@@ -43,25 +41,26 @@ class SedimentReport:
     items: tuple[SedimentItem, ...]  # the municipalities with a kind other than なし
 
 
-# なし lines are left out by the query itself (most of a report); one with white space around its なし,
-# or with no status at all, is left out below. An item is read by its first Kind, as its fields are.
-_ITEMS = RowQuery(
-    f"/*/b:Body/b:Warning/b:Item[not(b:Kind[1]/b:Name = '{NONE}' or b:Kind[1]/b:Status = '{NONE}')]",
-    ["b:Kind/b:Name", "b:Kind/b:Code", "b:Kind/b:Status", "b:Area/b:Code", "b:Area/b:Name", "b:Area/@codeType"],
-)
+_ITEMS = f"{B}Warning/{B}Item"
 
 
 def parse_sediment(control: Control, head: Head, root: etree._Element) -> SedimentReport:
-    """Read the Body of a VXWW50 report (`root` is its Report element)."""
+    """Read the Body of a VXWW50 report (`root` is its Report element).
+
+    An item is read by its first Kind; a line with なし (or no status) says nothing is in force there.
+    """
     body = body_of(root)
     if body is None:
         return SedimentReport(control=control, head=head, target_area=None, items=())
     items = []
-    for name, code, status, area_code, area_name, code_type in _ITEMS(body):
-        if not area_code:
-            raise PayloadError("土砂災害警戒情報 item has no Area/Code")
+    for item in body.iterfind(_ITEMS):
+        kind = child(item, B + "Kind")
+        if kind is None:
+            continue
+        name, status = text_of(kind, B + "Name"), text_of(kind, B + "Status")
         if name == NONE or status in _NOTHING:
             continue
-        items.append(SedimentItem(Area(area_code, area_name, code_type or None), name, code, status))
+        area = coded_area(child(item, B + "Area"), B, "土砂災害警戒情報")
+        items.append(SedimentItem(area, name, text_of(kind, B + "Code"), status))
     target = area_of(child(body, B + "TargetArea"), B)
     return SedimentReport(control=control, head=head, target_area=target, items=tuple(items))

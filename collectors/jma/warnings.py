@@ -21,8 +21,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from collectors.base import PayloadError
-from collectors.jma.report import Area, B, Control, Head, body_of
-from collectors.jma.rows import Records, for_each, line
+from collectors.jma.report import Area, B, Control, Head, body_of, child, coded_area, text_of
 
 TITLE_LEGACY = "気象特別警報・警報・注意報"  # VPWW53
 TITLE_H27 = "気象警報・注意報（Ｈ２７）"  # VPWW54
@@ -119,42 +118,40 @@ def parse_notices(texts: list[str]) -> tuple[NoticeLine, ...]:
     return tuple(lines)
 
 
-# One "i" record per municipality item, followed by a "k" record per Kind listed in it. Items whose
-# only Kind is「発表警報・注意報はなし」(most of a report) are left out by the query itself; one with
-# white space around that status is left out below.
-_ROWS = Records(
-    for_each(
-        f"/*/b:Body/b:Warning[@type='{MUNICIPALITY_WARNING}']"
-        f"/b:Item[b:Kind[b:Name or not(b:Status = '{NO_WARNINGS}')]]",
-        line("i", ["b:Area/b:Code", "b:Area/b:Name", "b:Area/@codeType", "b:ChangeStatus"])
-        + for_each("b:Kind", line("k", ["b:Name", "b:Code", "b:Status", "b:LastKind/b:Name", "b:LastKind/b:Code"])),
-    ),
-    {"i": 4, "k": 5},
-)
+_MUNICIPALITY_ITEMS = f"{B}Warning[@type='{MUNICIPALITY_WARNING}']/{B}Item"
 
 
-def parse_warnings(control: Control, head: Head, root: etree._Element) -> WarningReport:
-    """Read the municipality-level Warning elements of a weather-warning report (`root` its Report element)."""
-    items: list[WarningItem] = []
-    area = change = None
-    kinds: list[WarningKind] = []
-    for row in _ROWS(root):
-        if row[0] == "i":
-            if kinds:
-                items.append(WarningItem(area, tuple(kinds), change))
-            _, code, name, code_type, change = row
-            if not code:
-                raise PayloadError("weather-warning item has no Area/Code")
-            area, change, kinds = Area(code, name, code_type or None), change or None, []
-            continue
-        _, k_name, k_code, status, last_name, last_code = row
-        if not k_name:
+def _kinds(item: etree._Element) -> list[WarningKind]:
+    """The kinds listed for one municipality, less a「発表警報・注意報はなし」line."""
+    kinds = []
+    for kind in item.iterfind(B + "Kind"):
+        name, status = text_of(kind, B + "Name"), text_of(kind, B + "Status")
+        if not name:
             if status == NO_WARNINGS:
                 continue
             raise PayloadError(f"warning item Kind has no Name (status {status or None!r})")
-        kinds.append(WarningKind(k_name, k_code, status, last_name or None, last_code or None))
-    if kinds:
-        items.append(WarningItem(area, tuple(kinds), change))
+        last = child(kind, B + "LastKind")
+        kinds.append(WarningKind(
+            name, text_of(kind, B + "Code"), status,
+            (text_of(last, B + "Name") or None) if last is not None else None,
+            (text_of(last, B + "Code") or None) if last is not None else None,
+        ))
+    return kinds
+
+
+def parse_warnings(control: Control, head: Head, root: etree._Element) -> WarningReport:
+    """Read the municipality-level Warning elements of a weather-warning report (`root` its Report element).
+
+    Municipalities with nothing in force (most of a report) are left out.
+    """
     body = body_of(root)
-    notices = () if body is None else parse_notices([n.text for n in body.iterfind(B + "Notice") if n.text])
+    if body is None:
+        return WarningReport(control, head, generation_of(control.title), ())
+    items: list[WarningItem] = []
+    for item in body.iterfind(_MUNICIPALITY_ITEMS):
+        kinds = _kinds(item)
+        if kinds:
+            area = coded_area(child(item, B + "Area"), B, "weather-warning")
+            items.append(WarningItem(area, tuple(kinds), text_of(item, B + "ChangeStatus") or None))
+    notices = parse_notices([n.text for n in body.iterfind(B + "Notice") if n.text])
     return WarningReport(control, head, generation_of(control.title), tuple(items), notices)

@@ -49,7 +49,7 @@ from service.atomic_file import write_atomic
 from service.change_feed import feed_head
 from service.errors import NotFound
 from service.http_cache import Representation, send
-from service.keys import GEO_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import CLOCK_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.supervisor import SUPERVISOR_KEY
 
@@ -333,7 +333,9 @@ async def shelter_index(request: web.Request) -> web.StreamResponse:
 def install(app: web.Application) -> None:
     """Create the app's shelter pages (under SHELTER_PAGES_KEY) and the cleanup context that runs them."""
     settings = app[SETTINGS_KEY]
-    app[SHELTER_PAGES_KEY] = ShelterPages(app[STORE_KEY], app[GEO_KEY], Path(settings.service.data_dir) / "static")
+    app[SHELTER_PAGES_KEY] = ShelterPages(
+        app[STORE_KEY], app[GEO_KEY], Path(settings.service.data_dir) / "static", clock=app[CLOCK_KEY]  # storm time in the demo
+    )
     app.cleanup_ctx.append(_pages_ctx)
 
 

@@ -9,11 +9,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from geo.store import open_store
 from geo.store.base import SourceState, SourceStatus
+from publishers.portal_snapshot import SNAPSHOT_KEY
+from publishers.shelter_pages import SHELTER_PAGES_KEY
 from service.app import create_app
 from service.cli import build_parser
 from service.demo import fresh_store, resume_point, sqlite_path
-from publishers.portal_snapshot import SNAPSHOT_KEY
-from publishers.shelter_pages import SHELTER_PAGES_KEY
 from service.keys import CLOCK_KEY, STORE_KEY
 from service.settings import load_settings
 from simulator import scenario as scenario_mod

@@ -88,8 +88,8 @@ class Snapshot:
     cancellations: list[Cancellation] = field(default_factory=list)
     # Reports that state the whole of their scope, in the order read (see ScopeState).
     scopes: list[ScopeState] = field(default_factory=list)
-    # What was read is applied, but part of the content could not be read (a document that failed):
-    # the source is `failing` with this reason until it is read or given up.
+    # What was read is applied, but part of the content could not be read (a document that failed,
+    # a camera that did not answer): the source is `failing` with this reason until it is read or given up.
     failing: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 

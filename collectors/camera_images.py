@@ -7,6 +7,7 @@ HTTP API never serves half a frame.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -38,12 +39,13 @@ class DecompressionBomb(PayloadError):
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """A checked snapshot: its bytes, format, size, perceptual hash, thumbnail and EXIF time."""
+    """A checked snapshot: its bytes, format, size, pixel digest, perceptual hash, thumbnail and EXIF time."""
 
     body: bytes
     format: str  # "jpeg" | "png"
     width: int
     height: int
+    digest: str  # SHA-256 of the decoded pixels: the same picture whatever its metadata or container says
     phash: imagehash.ImageHash
     thumbnail: bytes  # JPEG
     exif_time: datetime | None
@@ -91,6 +93,7 @@ def decode(body: bytes, max_pixels: int) -> Frame:
         image.load()
         exif_time = _exif_time(image)
         rgb = image.convert("RGB")
+        digest = hashlib.sha256(rgb.tobytes()).hexdigest()
         phash = imagehash.phash(rgb)
         thumb = rgb.copy()
         thumb.thumbnail(THUMBNAIL_SIZE)
@@ -98,7 +101,7 @@ def decode(body: bytes, max_pixels: int) -> Frame:
         thumb.save(out, "JPEG", quality=80)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise NotAnImage(f"corrupt {kind}: {exc}") from None
-    return Frame(body, kind, image.width, image.height, phash, out.getvalue(), exif_time)
+    return Frame(body, kind, image.width, image.height, digest, phash, out.getvalue(), exif_time)
 
 
 def _exif_time(image: Image.Image) -> datetime | None:
@@ -133,6 +136,13 @@ class FrameStore:
         other.unlink(missing_ok=True)  # a camera that changed format leaves no older latest behind
         self._prune()
         return latest
+
+    def latest(self) -> Path | None:
+        """The latest frame's file, if the camera has one."""
+        for name in ("latest.jpg", "latest.png"):
+            if (path := self.directory / name).is_file():
+                return path
+        return None
 
     def frames(self) -> list[Path]:
         """Kept frames, oldest first (the newest is the latest)."""

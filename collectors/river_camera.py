@@ -1,12 +1,36 @@
-"""River monitoring cameras: each camera is one `camera:{id}` Event pointing at its latest frame.
+"""River monitoring cameras: each configured camera is one `camera:{id}` Event describing its latest frame.
 
 For each configured camera the collector reads its master record (川の防災情報 `master/obs/scam/
 {id}.json`: name, position, municipality, snapshot URL, optional capture-time JSON), then fetches
 the snapshot with a conditional GET. A frame is checked (JPEG/PNG only, pixel limit, full decode)
-before anything is written. A camera is `frozen` when its picture has not changed (same
-perceptual hash, or 304) for `frozen_polls` polls, and `stale` when its capture time (the
-camera's own timestamp JSON, else EXIF, else Last-Modified) is older than `stale_after_s`.
-One camera's failure does not hide the others; the poll fails only when every camera failed.
+before anything is written under `image_dir`; the HTTP API serves it as
+`/api/v1/cameras/{id}/image`. No server file path is published.
+
+The capture time is the camera's own timestamp JSON, else the picture's EXIF time, else
+Last-Modified. A capture is *new* when that time advances; re-reading the same capture (polling
+faster than the camera takes pictures, or a 304) says nothing about freezing. Without any
+capture time every poll counts as a capture.
+
+Event properties a client can rely on (all recomputed on every poll, by the clock, also for a
+camera whose fetch failed this time):
+- `taken_at`: capture time of the frame shown (ISO 8601) or null.
+- `stale`: true when that frame is older than `stale_after_s` (or, without a capture time, when no
+  new picture arrived for that long).
+- `frozen`: true when `frozen_polls` consecutive captures showed exactly the same picture (the same
+  decoded pixels while the capture time advanced; without a capture time, the same perceptual hash
+  or a 304 on that many polls): the camera claims new pictures but its image does not change.
+- `unavailable`: true when the camera has never delivered a picture (its image or master record is
+  missing upstream); such a camera is still listed, without image and, if no master record was
+  ever read, without geometry.
+- `image_state`: one word for lists and popups: `unavailable`, `stale`, `frozen` or `ok` (the first
+  that applies).
+- `name`, `river`, `gauge` (linked gauge code), `image_url` and `normal_image_url` (upstream).
+
+One camera's failure does not hide the others: the snapshot carries every camera, the failed ones
+re-stated from their last good state. Any failed camera makes the source `failing` (`Snapshot.failing`),
+with each failed camera and its error in `last_error` of /api/v1/sources (and in the status
+details, `camera_errors`). The poll raises only when every camera failed and none ever delivered
+a picture.
 """
 from __future__ import annotations
 
@@ -41,12 +65,17 @@ class Config(SourceConfig):
     image_dir: Path = Field(description="Directory for frames: <image_dir>/<camera id>/latest.jpg, thumb.jpg, frames/.")
     keep_frames: int = Field(default=5, ge=0, le=100, description="Previous frames kept besides the latest.")
     max_pixels: int = Field(default=12_000_000, gt=0, description="Largest image accepted (width x height).")
-    frozen_polls: int = Field(default=6, ge=2, description="Polls with an unchanged picture that make a camera frozen.")
+    frozen_polls: int = Field(
+        default=6, ge=2,
+        description="Consecutive captures (capture time advancing) with the same picture that make a camera frozen; "
+        "without a capture time, polls.",
+    )
     frozen_distance: int = Field(
-        default=2, ge=0, le=16, description="Hamming distance of perceptual hashes deemed the same picture."
+        default=2, ge=0, le=16,
+        description="Hamming distance of perceptual hashes deemed the same picture (cameras without a capture time).",
     )
     stale_after_s: float = Field(
-        default=1800, gt=0, description="A capture time older than this marks the camera stale."
+        default=1800, gt=0, description="A frame older than this (by its capture time) marks the camera stale."
     )
     master_refresh_s: float = Field(default=86400, gt=0, description="How often a camera's master record is re-read.")
     concurrency: int = Field(default=4, ge=1, le=32, description="Cameras fetched at the same time.")
@@ -88,10 +117,13 @@ class _CameraState:
     master_at: datetime | None = None
     etag: str | None = None
     last_modified: str | None = None
-    latest: Path | None = None
+    has_frame: bool = False
+    digest: str | None = None
     phash: object | None = None
-    same_polls: int = 0
-    taken_at: datetime | None = None
+    taken_at: datetime | None = None  # the camera's capture time of the frame shown
+    received_at: datetime | None = None  # when the picture shown last changed here
+    same_captures: int = 0  # consecutive captures showing the kept picture (1: it has just arrived)
+    image_url: str | None = None
 
 
 class RiverCameraCollector:
@@ -106,37 +138,42 @@ class RiverCameraCollector:
         self._limit = asyncio.Semaphore(config.concurrency)
 
     async def poll(self, now: datetime) -> Snapshot:
-        """Fetch every camera's snapshot once."""
-        async def one(cam: str) -> Event:
+        """Fetch every camera's snapshot once; every camera is in the result, failed ones flagged by the clock."""
+        async def one(cam: str) -> None:
             async with self._limit:  # polite to the camera server, which many cameras share
-                return await self._camera(now, cam)
+                await self._camera(now, cam)
 
         results = await asyncio.gather(*(one(cam) for cam in self.config.cameras), return_exceptions=True)
-        events: list[Event] = []
-        errors: dict[str, str] = {}
+        failures: dict[str, str] = {}
         first_error: CollectorError | None = None
         for cam, result in zip(self.config.cameras, results, strict=True):
             if isinstance(result, CollectorError):
-                errors[cam] = f"{result.__class__.__name__}: {result}"
+                failures[cam] = f"{result.__class__.__name__}: {result}"
                 first_error = first_error or result
             elif isinstance(result, BaseException):
                 raise result
-            else:
-                events.append(result)
-        if first_error is not None and not events:
-            raise first_error
+        if first_error is not None and len(failures) == len(self.config.cameras):
+            if not any(state.has_frame for state in self._state.values()):
+                raise first_error  # nothing answered and nothing to re-state: the source is simply down
+        events = [self._event(now, cam) for cam in self.config.cameras]
         times = [e.observed_at for e in events if e.observed_at]
+        failing = None
+        if failures:
+            parts = "; ".join(f"{cam}: {error}" for cam, error in failures.items())
+            failing = f"{len(failures)} of {len(events)} cameras failed: {parts}"
         return Snapshot(
             source_id=self.source_id,
             events=events,
             content_time=max(times) if times else None,
-            details={"cameras": len(events), "camera_errors": errors},
+            failing=failing,
+            details={"cameras": len(events) - len(failures), "camera_errors": failures},
         )
 
-    async def _camera(self, now: datetime, cam: str) -> Event:
+    async def _camera(self, now: datetime, cam: str) -> None:
         state = self._state[cam]
         master = await self._master(now, cam, state)
         image_url = master.currentUrl or master.currProvUrl
+        state.image_url = image_url
         if not image_url or master.pause:
             raise PayloadError(f"camera {cam}: no current image URL (paused={master.pause})")
         breaker = f"{self.source_id}:{cam}"
@@ -145,21 +182,35 @@ class RiverCameraCollector:
             content_types=IMAGE_TYPES, breaker_key=breaker,
         )
         captured = await self._capture_time(master, breaker)
-        if result.not_modified and state.latest is not None:
-            state.same_polls += 1
-        else:
-            frame: Frame = await asyncio.to_thread(decode, result.body, self.config.max_pixels)
-            same = state.phash is not None and (frame.phash - state.phash) <= self.config.frozen_distance
-            state.same_polls = state.same_polls + 1 if same else 1
+        if result.not_modified and state.has_frame:
+            self._count(state, captured or state.taken_at, same_exact=True, same_perceptual=True)
+            return
+        frame: Frame = await asyncio.to_thread(decode, result.body, self.config.max_pixels)
+        taken = captured or frame.exif_time or parse_http_date(result.last_modified)
+        same_exact = state.digest == frame.digest
+        same_perceptual = state.phash is not None and (frame.phash - state.phash) <= self.config.frozen_distance
+        self._count(state, taken, same_exact=same_exact, same_perceptual=same_perceptual)
+        state.etag, state.last_modified = result.etag, result.last_modified
+        if not same_exact:  # the same pixels again are not worth another file
             store = FrameStore(self.config.image_dir / cam, self.config.keep_frames)
-            state.latest = await asyncio.to_thread(store.save, frame, now)
-            state.phash = frame.phash
-            state.etag, state.last_modified = result.etag, result.last_modified
-            state.taken_at = frame.exif_time or parse_http_date(result.last_modified)
-        taken_at = captured or state.taken_at
-        frozen = state.same_polls >= self.config.frozen_polls
-        stale = taken_at is not None and (now - taken_at).total_seconds() > self.config.stale_after_s
-        return self._event(now, cam, master, state, taken_at, frozen, stale, image_url)
+            await asyncio.to_thread(store.save, frame, now)
+            state.digest, state.phash, state.received_at = frame.digest, frame.phash, now
+            state.has_frame = True
+
+    def _count(self, state: _CameraState, taken: datetime | None, *, same_exact: bool, same_perceptual: bool) -> None:
+        """Count consecutive captures of one picture. A capture is new when the camera's time advances."""
+        if not state.has_frame:
+            state.same_captures = 1
+        elif taken is not None and state.taken_at is not None:
+            if taken <= state.taken_at:
+                return  # the same capture read again: no evidence either way (staleness goes by the clock)
+            # The camera's clock advanced: only the very same pixels are a frozen picture. A perceptual
+            # hash alone would call every calm scene frozen, where only the stamped time changes.
+            state.same_captures = state.same_captures + 1 if same_exact else 1
+        else:  # no capture time to go by: every poll is a capture, judged perceptually
+            state.same_captures = state.same_captures + 1 if same_perceptual else 1
+        if taken is not None:
+            state.taken_at = taken
 
     async def _master(self, now: datetime, cam: str, state: _CameraState) -> _ObsInfo:
         fresh = state.master_at and (now - state.master_at).total_seconds() < self.config.master_refresh_s
@@ -177,9 +228,20 @@ class RiverCameraCollector:
                                         breaker_key=breaker)
         return parse_model(_CaptureTime, result.body, "camera capture time").create_time
 
-    def _event(self, now, cam, master: _ObsInfo, state: _CameraState, taken_at, frozen, stale, image_url) -> Event:
-        jis = master.twnCd[:2] + master.twnCd[-3:] if master.twnCd else None
-        flags = "　※映像が更新されていません" if frozen or stale else ""
+    def _event(self, now: datetime, cam: str) -> Event:
+        """The camera as residents should see it now: flags from the last good state and the clock."""
+        state, master = self._state[cam], self._state[cam].master
+        unavailable = not state.has_frame
+        shown_since = state.taken_at or state.received_at
+        stale = not unavailable and shown_since is not None and (
+            (now - shown_since).total_seconds() > self.config.stale_after_s
+        )
+        frozen = not unavailable and state.same_captures >= self.config.frozen_polls
+        image_state = "unavailable" if unavailable else "stale" if stale else "frozen" if frozen else "ok"
+        name, river = (master.name, master.rvrNm) if master else (cam, None)
+        jis = master.twnCd[:2] + master.twnCd[-3:] if master and master.twnCd else None
+        flag = {"unavailable": "　※映像を取得できません", "stale": "　※映像が更新されていません",
+                "frozen": "　※映像が更新されていません", "ok": ""}[image_state]
         return Event(
             id=f"camera:{cam}",
             kind=Kind.CAMERA,
@@ -187,24 +249,23 @@ class RiverCameraCollector:
             severity=Severity.MINOR,
             certainty=Certainty.OBSERVED,
             areas=(jis,) if jis and jis in self.codes else (),
-            geometry={"type": "Point", "coordinates": [master.lon, master.lat]},
-            observed_at=taken_at,
+            geometry={"type": "Point", "coordinates": [master.lon, master.lat]} if master else None,
+            observed_at=state.taken_at,
             received_at=now,
-            title=f"{master.name} カメラ",
-            text=f"{master.rvrNm or ''} {master.name}".strip() + flags,
-            source=SourceRef(source_id=self.source_id, url=image_url, upstream_id=cam),
+            title=f"{name} カメラ",
+            text=f"{river or ''} {name}".strip() + flag,
+            source=SourceRef(source_id=self.source_id, url=state.image_url, upstream_id=cam),
             properties={
-                "name": master.name,
-                "river": master.rvrNm,
-                "image": str(state.latest) if state.latest else None,
-                "thumbnail": str(state.latest.parent / "thumb.jpg") if state.latest else None,
-                "image_url": image_url,
+                "name": name,
+                "river": river,
+                "image_url": state.image_url,
                 "image_etag": state.etag,
-                "normal_image_url": master.normallyUrl,
-                "gauge": master.obsFcd,
-                "taken_at": taken_at.isoformat() if taken_at else None,
+                "normal_image_url": master.normallyUrl if master else None,
+                "gauge": master.obsFcd if master else None,
+                "taken_at": state.taken_at.isoformat() if state.taken_at else None,
                 "frozen": frozen,
                 "stale": stale,
+                "unavailable": unavailable,
+                "image_state": image_state,
             },
         )
-

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from collectors.camera_images import FrameStore
 from geo.gauge_reading import gauge_reading
 from publishers.gauge_chart import gauge_chart_svg
 from service.api import check_params, dumps
@@ -117,21 +118,23 @@ async def chart(request: web.Request) -> web.Response:
     return await cached_response(request, svg.encode(), "image/svg+xml", newest)
 
 
-def image_roots(settings) -> list[Path]:
-    """Directories camera images may be served from: every source's image_dir and the data directory."""
-    roots = [Path(settings.service.data_dir)]
-    for source in settings.sources.values():
-        if (image_dir := getattr(source, "image_dir", None)) is not None:
-            roots.append(Path(image_dir))
-    return [root.resolve() for root in roots]
-
-
-def _read_image(path: Path, roots: list[Path]) -> tuple[bytes, float] | None:
-    resolved = path.resolve()
-    # The path comes from stored event properties: serve it only from a configured image directory.
-    if not any(resolved.is_relative_to(root) for root in roots) or not resolved.is_file():
+def camera_dir(settings, source_id: str, camera: str) -> Path | None:
+    """The directory holding a camera's frames: its source's image_dir / camera id (None if not configured)."""
+    image_dir = getattr(settings.sources.get(source_id), "image_dir", None)
+    if image_dir is None:
         return None
-    return resolved.read_bytes(), resolved.stat().st_mtime
+    root = Path(image_dir).resolve()
+    directory = (root / camera).resolve()
+    # The camera id comes from the stored event: never let it lead outside the image directory.
+    return directory if directory.parent == root else None
+
+
+def _read_latest(directory: Path) -> tuple[bytes, float] | None:
+    latest = FrameStore(directory, 0).latest()
+    try:
+        return (latest.read_bytes(), latest.stat().st_mtime) if latest is not None else None
+    except FileNotFoundError:  # the camera switched format (jpg <-> png) just now
+        return None
 
 
 @routes.get("/api/v1/cameras/{camera}/image")
@@ -142,12 +145,10 @@ async def camera_image(request: web.Request) -> web.Response:
     event = await request.app[STORE_KEY].get(f"camera:{camera}")
     if event is None:
         raise NotFound(f"no camera {camera!r}")
-    image = event.properties.get("image")
-    if not image:
-        raise NotFound(f"camera {camera!r} has no image yet")
-    found = await asyncio.to_thread(_read_image, Path(image), image_roots(request.app[SETTINGS_KEY]))
+    directory = camera_dir(request.app[SETTINGS_KEY], event.source.source_id, camera)
+    found = await asyncio.to_thread(_read_latest, directory) if directory is not None else None
     if found is None:
-        raise NotFound(f"the latest image of camera {camera!r} is not available")
+        raise NotFound(f"camera {camera!r} has no image available")
     body, mtime = found
     content_type = next((t for magic, t in IMAGE_TYPES.items() if body.startswith(magic)), None)
     if content_type is None:

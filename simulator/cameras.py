@@ -2,7 +2,8 @@
 
 A snapshot is taken every 10 scenario minutes; the frame shows the rain and the river's stage at a
 nearby crisis gauge, and carries its capture time both in the picture and in Last-Modified. The
-scenario can freeze one camera (the frame stops changing) and make one camera's image go missing.
+scenario can freeze one camera (the frame and its capture time stop changing), make one camera's
+image go missing, and make one camera's picture stick while its capture time keeps advancing.
 """
 from __future__ import annotations
 
@@ -74,6 +75,13 @@ def frame_time(cam: Camera, now: datetime, frozen: str | None, frozen_at: dateti
     if cam.id == frozen and t > floor10(frozen_at):
         return floor10(frozen_at)
     return t
+
+
+def picture_time(cam: Camera, taken: datetime, stuck: str | None, stuck_at: datetime) -> datetime:
+    """The moment whose picture a capture shows: `taken`, except for the stuck camera past its hour."""
+    if cam.id == stuck and taken > floor10(stuck_at):
+        return floor10(stuck_at)
+    return taken
 
 
 def _font(size: int) -> ImageFont.ImageFont:

@@ -178,8 +178,10 @@ async def camera_image(request: web.Request) -> web.Response:
     station = sim.camera_station[cam.id]
     if _not_modified_since(request, taken):
         return web.Response(status=304, headers={"Last-Modified": _http_date(taken)})
-    rain = sim.hydro.rain_at(station.region, taken)
-    body = cameras.render(cam, taken, rain, cameras.stage_fraction(sim.hydro, station, taken), sim.seed)
+    # A stuck camera serves one old picture (its own EXIF time included) under ever newer capture times.
+    shown = cameras.picture_time(cam, taken, sim.scenario.cameras.stuck, sim.camera_stuck_at)
+    rain = sim.hydro.rain_at(station.region, shown)
+    body = cameras.render(cam, shown, rain, cameras.stage_fraction(sim.hydro, station, shown), sim.seed)
     resp = web.Response(body=body, content_type="image/jpeg")
     resp.headers["Last-Modified"] = _http_date(taken)
     return resp

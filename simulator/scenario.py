@@ -86,6 +86,10 @@ class CameraPlan(_Closed):
     frozen: str | None = Field(None, description="Camera id whose frame stops updating")
     frozen_from_h: float = Field(0.0, description="Hours after start when it freezes")
     missing: str | None = Field(None, description="Camera id whose image URL answers 404")
+    stuck: str | None = Field(
+        None, description="Camera id whose picture stops changing while its capture time keeps advancing"
+    )
+    stuck_from_h: float = Field(0.0, description="Hours after start when its picture sticks")
 
 
 class RoadRestriction(_Closed):

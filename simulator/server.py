@@ -40,6 +40,7 @@ class Simulator:
         self.stations = {s.code: s for s in self.hydro.crisis}
         self.camera_station = {c.id: cameras.nearest_station(c, self.hydro.crisis) for c in cameras.CAMERAS}
         self.camera_freeze_at = meta.start + timedelta(hours=self.scenario.cameras.frozen_from_h)
+        self.camera_stuck_at = meta.start + timedelta(hours=self.scenario.cameras.stuck_from_h)
         self.faults = faults.FaultTable()
         for f in self.scenario.fault:
             self.faults.schedule(f, meta.start + timedelta(hours=f.from_h), f.from_h * 3600, f.until_h * 3600)

@@ -20,12 +20,17 @@ from service.settings import load_settings
 
 @asynccontextmanager
 async def service_client(
-    tmp_path: Path, prepare: Callable[[web.Application], None] | None = None
+    tmp_path: Path,
+    prepare: Callable[[web.Application], None] | None = None,
+    sources: dict[str, dict] | None = None,
 ) -> AsyncIterator[TestClient]:
-    """A client of the service with its store open; `prepare` adjusts the app before it starts."""
+    """A client of the service with its store open; `prepare` adjusts the app before it starts.
+
+    `sources` configures sources (id -> config table) without starting their pollers."""
     settings = load_settings(overrides={
         "store": {"url": str(tmp_path / "bosai.sqlite3")},
         "service": {"data_dir": str(tmp_path / "var")},
+        "sources": sources or {},
     })
     app = create_app(settings)
     if prepare is not None:

@@ -158,20 +158,24 @@ async def test_event_history_versions(loaded):
     assert [h["properties"]["version"] for h in body["history"]] == [1, 2]
 
 
-async def test_camera_image_served_from_the_image_directory(client, tmp_path):
-    image_dir = tmp_path / "var" / "cameras" / "cam1"
-    image_dir.mkdir(parents=True)
-    (image_dir / "latest.jpg").write_bytes(JPEG)
-    cam = Event(id="camera:cam1", kind=Kind.CAMERA, source=SourceRef(source_id="test"), areas=("17201",),
-                properties={"image": str(image_dir / "latest.jpg")})
-    outside = Event(id="camera:cam2", kind=Kind.CAMERA, source=SourceRef(source_id="test"),
-                    properties={"image": "/etc/passwd"})
-    await ingest(client, cam, outside)
-    resp = await client.get("/api/v1/cameras/cam1/image")
-    assert resp.status == 200 and resp.content_type == "image/jpeg" and await resp.read() == JPEG
-    assert "Content-Encoding" not in resp.headers
-    assert (await client.get("/api/v1/cameras/cam1/image", headers={"If-None-Match": resp.headers["ETag"]})).status == 304
-    assert (await client.get("/api/v1/cameras/cam2/image")).status == 404  # outside every image directory
+async def test_camera_image_served_from_its_sources_image_directory(tmp_path):
+    image_dir = tmp_path / "cameras"
+    (image_dir / "cam1").mkdir(parents=True)
+    (image_dir / "cam1" / "latest.jpg").write_bytes(JPEG)
+    cams = {"cams": {"type": "river_camera", "enabled": False, "url": "http://127.0.0.1:9/scam/",
+                     "cameras": ["cam1"], "image_dir": str(image_dir)}}
+    async with service_client(tmp_path, sources=cams) as client:
+        cam = Event(id="camera:cam1", kind=Kind.CAMERA, source=SourceRef(source_id="cams"), areas=("17201",))
+        # a stored path is never followed: the frame is found by source and camera id only
+        elsewhere = Event(id="camera:cam2", kind=Kind.CAMERA, source=SourceRef(source_id="test"),
+                          properties={"image": "/etc/passwd"})
+        await ingest(client, cam, elsewhere)
+        resp = await client.get("/api/v1/cameras/cam1/image")
+        assert resp.status == 200 and resp.content_type == "image/jpeg" and await resp.read() == JPEG
+        assert "Content-Encoding" not in resp.headers
+        etag = resp.headers["ETag"]
+        assert (await client.get("/api/v1/cameras/cam1/image", headers={"If-None-Match": etag})).status == 304
+        assert (await client.get("/api/v1/cameras/cam2/image")).status == 404  # its source keeps no images
 
 
 async def test_openapi_documents_every_route(client):

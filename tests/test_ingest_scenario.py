@@ -90,7 +90,10 @@ async def test_heavy_rain_events_appear_rise_and_lift(world):
     while sim.clock.now() <= start + timedelta(hours=24, minutes=30):
         for name in ("jma", "gauges") + (("roads",) if step % 3 == 0 else ()) + (("cameras",) if step % 24 == 0 else ()):
             status = await pollers[name].run_once()
-            assert status.state != SourceState.FAILING, (name, sim.clock.now(), status.last_error)
+            # the scenario's missing camera (listed as unavailable) is the only failing part of any source
+            failing_parts = {sim.scenario.cameras.missing} if name == "cameras" else set()
+            assert set(status.details.get("camera_errors", {})) == failing_parts, (name, sim.clock.now(), status.last_error)
+            assert (status.state == SourceState.FAILING) == bool(failing_parts), (name, status.state)
         active = await store.query()
         for e in active:
             peak[e.id] = max(peak.get(e.id, 0), e.level)
@@ -115,8 +118,12 @@ async def test_heavy_rain_events_appear_rise_and_lift(world):
     assert history[0].level == 4 and history[-1].state == State.LIFTED
     # after the rain the gauge list is empty again: that is news, not a stale source
     assert (await store.source_status("gauges")).state == SourceState.OK
-    cams = [e for e in final if e.kind == Kind.CAMERA]
-    assert len(cams) >= 5 and any(e.properties.get("frozen") for e in cams)
+    cams = {e.id.removeprefix("camera:"): e.properties for e in final if e.kind == Kind.CAMERA}
+    plan = sim.scenario.cameras
+    assert set(cams) == {c.id for c in CAMERAS}
+    assert cams[plan.missing]["image_state"] == "unavailable" and cams[plan.frozen]["stale"] is True
+    assert cams[plan.stuck]["frozen"] is True  # its capture time advanced, its picture did not
+    assert all(p["image_state"] == "ok" for cam, p in cams.items() if cam not in (plan.missing, plan.frozen, plan.stuck))
 
 
 FAULTS = [

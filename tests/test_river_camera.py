@@ -1,4 +1,5 @@
-"""Camera collector over local HTTP: real master record shape, real images made with Pillow, hostile images."""
+"""Camera collector over local HTTP: real master record shape, real images made with Pillow, hostile images;
+and against the simulator's camera endpoints with its fault modes: frozen, stale, failing and missing cameras."""
 from __future__ import annotations
 
 import io
@@ -21,6 +22,13 @@ from collectors.camera_images import DecompressionBomb, NotAnImage, decode, snif
 from collectors.http import Fetcher
 from collectors.river_camera import Config, RiverCameraCollector
 from geo.codes import AreaCodes
+from geo.store.base import SourceState
+from publishers.portal_snapshot import SNAPSHOT_KEY
+from service.keys import PIPELINE_KEY, STORE_KEY
+from service.poller import SourcePoller
+from simulator.cameras import CAMERAS
+from simulator.server import running_simulator
+from tests.service_client import service_client
 from tests.upstreams import SHARED
 
 MASTER = json.loads((SHARED / "river_cameras/livecam-jp_kawabou_scam_221320015.json").read_bytes())
@@ -109,7 +117,9 @@ async def test_snapshot_is_stored_and_described(server, fetcher, tmp_path):
     assert event.geometry == {"type": "Point", "coordinates": (139.766708333, 35.536708333)}
     props = event.properties
     latest = tmp_path / CAM / "latest.jpg"
-    assert props["image"] == str(latest) and latest.read_bytes() == server.app[STATE]["image"]
+    assert latest.read_bytes() == server.app[STATE]["image"]
+    assert str(tmp_path) not in json.dumps(event.to_feature(), default=str)  # no server file path published
+    assert props["image_state"] == "ok" and props["unavailable"] is False
     assert props["river"] == "多摩川" and props["gauge"] == "2132000400008"
     with Image.open(tmp_path / CAM / "thumb.jpg") as thumb:
         assert thumb.format == "JPEG" and thumb.width <= 160 and thumb.height <= 120
@@ -205,3 +215,129 @@ def test_arbitrary_bytes_raise_only_collector_errors(data):
             decode(body, 10_000_000)
         except CollectorError:
             pass
+
+
+# -- against the simulator's camera endpoints (simulator/cameras.py) and its fault modes ------------
+SIM_SOURCE = "river_cameras"
+
+
+@pytest.fixture
+async def sim():
+    async with running_simulator("heavy-rain", speed=60, seed=1, port=0) as s:
+        s.clock.pause()
+        yield s
+
+
+def sim_cameras(sim, fetcher, image_dir, cameras=None, **kw) -> RiverCameraCollector:
+    cfg = Config(url=f"{sim.base_url}/kawabou/file/files/master/obs/scam/", cameras=cameras or [c.id for c in CAMERAS],
+                 image_dir=image_dir, retries=0, timeout_s=2, allow_private=True, **kw)
+    return RiverCameraCollector(SIM_SOURCE, cfg, fetcher, AreaCodes.load())
+
+
+async def poll_at(sim, cams: RiverCameraCollector, hours: float) -> dict[str, dict]:
+    """Poll at a scenario hour; each camera's properties by id."""
+    sim.clock.jump_elapsed(hours)
+    snap = await cams.poll(sim.clock.now())
+    return {e.id.removeprefix("camera:"): e.properties for e in snap.events}
+
+
+async def test_live_cameras_polled_faster_than_they_capture_are_never_frozen(sim, fetcher, tmp_path):
+    plan = sim.scenario.cameras
+    live = [c.id for c in CAMERAS if c.id not in (plan.frozen, plan.missing, plan.stuck)]
+    cams = sim_cameras(sim, fetcher, tmp_path, live)
+    taken = set()
+    for step in range(30):  # every 4 scenario minutes for two hours: each capture read two or three times
+        props = await poll_at(sim, cams, 2 + step * 4 / 60)
+        assert {p["image_state"] for p in props.values()} == {"ok"}, (step, props)
+        taken.add(props[live[0]]["taken_at"])
+    assert len(taken) >= 12  # the capture time advanced all along (a calm scene: only the stamped time changed)
+
+
+async def test_stuck_picture_under_advancing_capture_times_is_frozen(sim, fetcher, tmp_path):
+    plan = sim.scenario.cameras
+    cams = sim_cameras(sim, fetcher, tmp_path, [plan.stuck])
+    flags = []
+    for step in range(10):  # one poll per capture from half an hour before the picture sticks
+        props = (await poll_at(sim, cams, plan.stuck_from_h - 0.5 + step / 6))[plan.stuck]
+        flags.append(props["frozen"])
+        assert props["stale"] is False  # its capture time is current: only the picture says it is stuck
+    # 6 captures of the same picture (frozen_polls): the one taken as it stuck and five more
+    assert flags == [False] * 8 + [True] * 2
+    assert props["image_state"] == "frozen" and "映像が更新されていません" in (await cams.poll(sim.clock.now())).events[0].text
+
+
+async def test_camera_whose_capture_time_stops_turns_stale_by_the_clock(sim, fetcher, tmp_path):
+    plan = sim.scenario.cameras
+    cams = sim_cameras(sim, fetcher, tmp_path, [plan.frozen])
+    before = (await poll_at(sim, cams, plan.frozen_from_h))[plan.frozen]
+    assert before["image_state"] == "ok"
+    after = (await poll_at(sim, cams, plan.frozen_from_h + 0.6))[plan.frozen]
+    assert after["taken_at"] == before["taken_at"] and after["stale"] is True and after["image_state"] == "stale"
+
+
+@pytest.mark.parametrize("mode", ["status", "reset", "truncate", "wrong_type"])
+async def test_stale_is_recomputed_by_the_clock_while_fetches_fail(sim, fetcher, tmp_path, mode):
+    live = [c.id for c in CAMERAS[:2]]
+    cams = sim_cameras(sim, fetcher, tmp_path, live)
+    fresh = await poll_at(sim, cams, 3.0)
+    assert all(p["stale"] is False for p in fresh.values())
+    sim.set_fault("/cam/now/*", mode)
+    sim.clock.jump_elapsed(4.0)  # an hour later, every camera failing
+    snap = await cams.poll(sim.clock.now())
+    assert set(snap.details["camera_errors"]) == set(live) and snap.failing.startswith("2 of 2 cameras failed")
+    for event in snap.events:  # the last good picture is kept, and said to be an hour old
+        props = event.properties
+        assert props["taken_at"] == fresh[event.id.removeprefix("camera:")]["taken_at"]
+        assert props["stale"] is True and props["image_state"] == "stale" and "映像が更新されていません" in event.text
+
+
+async def test_stale_fault_serving_old_captures_is_stale(sim, fetcher, tmp_path):
+    cams = sim_cameras(sim, fetcher, tmp_path, [CAMERAS[0].id])
+    await poll_at(sim, cams, 3.0)
+    sim.set_fault("/cam/now/*", "stale")
+    props = (await poll_at(sim, cams, 4.0))[CAMERAS[0].id]
+    assert props["stale"] is True and props["taken_at"] == "2026-07-10T03:00:00+09:00"
+
+
+async def test_one_failing_camera_makes_the_source_failing_and_missing_cameras_are_listed(sim, fetcher, tmp_path):
+    plan = sim.scenario.cameras
+    configured = [c.id for c in CAMERAS] + ["999999999"]  # the storm's missing image, and one unknown upstream
+    image_dir = tmp_path / "frames"
+    source = {"type": "river_camera", "enabled": False, "url": f"{sim.base_url}/kawabou/file/files/master/obs/scam/",
+              "cameras": configured, "image_dir": str(image_dir)}
+    async with service_client(tmp_path, sources={SIM_SOURCE: source}) as client:
+        cams = sim_cameras(sim, fetcher, image_dir, configured)
+        poller = SourcePoller(cams, client.app[PIPELINE_KEY], client.app[STORE_KEY], clock=sim.clock.now)
+        sim.clock.jump_elapsed(3.0)
+        status = await poller.run_once()
+        assert status.state == SourceState.FAILING
+        assert set(status.details["camera_errors"]) == {plan.missing, "999999999"}
+        head = (await client.app[STORE_KEY].feed_since(0))[-1].seq
+        await client.app[SNAPSHOT_KEY].wait_built(head)
+
+        (row,) = [r for r in (await (await client.get("/api/v1/sources")).json())["sources"] if r["id"] == SIM_SOURCE]
+        assert row["state"] == "failing" and row["last_error"].startswith("2 of 8 cameras failed: ")
+        assert f"{plan.missing}: HTTPStatusError" in row["last_error"] and "999999999: HTTPStatusError" in row["last_error"]
+        assert "404" in row["last_error"]
+
+        body = await (await client.get("/api/v1/events?kind=camera")).read()
+        assert str(tmp_path).encode() not in body and b"latest.jpg" not in body  # no server file path
+        features = {f["id"]: f for f in json.loads(body)["features"]}
+        assert set(features) == {f"camera:{c}" for c in configured}
+        missing = features[f"camera:{plan.missing}"]
+        assert missing["properties"]["properties"]["image_state"] == "unavailable"
+        assert missing["properties"]["properties"]["unavailable"] is True
+        assert missing["geometry"]["type"] == "Point" and "映像を取得できません" in missing["properties"]["text"]
+        unknown = features["camera:999999999"]
+        assert unknown["geometry"] is None and unknown["properties"]["properties"]["image_state"] == "unavailable"
+        live = features[f"camera:{CAMERAS[0].id}"]["properties"]["properties"]
+        assert live["image_state"] == "ok" and live["taken_at"] == "2026-07-10T03:00:00+09:00"
+        image = await client.get(f"/api/v1/cameras/{CAMERAS[0].id}/image")
+        assert image.status == 200 and image.content_type == "image/jpeg"
+        assert (await client.get(f"/api/v1/cameras/{plan.missing}/image")).status == 404
+
+        # without the failing cameras the source is ok again and its failure list empty
+        healthy = SourcePoller(sim_cameras(sim, fetcher, image_dir, [CAMERAS[0].id]), client.app[PIPELINE_KEY],
+                               client.app[STORE_KEY], clock=sim.clock.now)
+        recovered = await healthy.run_once()
+        assert recovered.state == SourceState.OK and recovered.details["camera_errors"] == {}

@@ -23,6 +23,7 @@ from geo.store.base import SourceState
 from service.app import create_app
 from service.keys import CLOCK_KEY, PIPELINE_KEY, POLLERS_KEY, STORE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from simulator import scenario as scenario_mod
 from simulator.cameras import CAMERAS
 from simulator.server import running_simulator
 from tests.browser.conftest import AXE
@@ -33,6 +34,7 @@ MID_STORM_H = 13
 STEP = timedelta(minutes=5)
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = {"width": 390, "height": 844}
+HEAVY_RAIN_MISSING_CAMERA = scenario_mod.load("heavy-rain").cameras.missing
 
 
 def sources(base: str, image_dir: Path) -> dict:
@@ -46,7 +48,9 @@ def sources(base: str, image_dir: Path) -> dict:
                           "extra_urls": [f"{base}/wzdx/v4.2/road-restrictions.geojson"], **common},
         "river_cameras": {
             "type": "river_camera", "url": f"{base}/kawabou/file/files/master/obs/scam/",
-            "cameras": [c.id for c in CAMERAS], "image_dir": str(image_dir), **common,
+            # all but the storm's missing camera, which would (rightly) leave the camera source failing
+            "cameras": [c.id for c in CAMERAS if c.id != HEAVY_RAIN_MISSING_CAMERA], "image_dir": str(image_dir),
+            **common,
         },
     }
 

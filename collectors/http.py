@@ -3,15 +3,16 @@
 Every collector fetches through a `Fetcher`. It enforces the source's policy (its SourceConfig):
 a total timeout per attempt, a cap on the decoded and the compressed body size enforced while
 streaming (a gzip bomb stops at the cap, not in memory), retries with exponential backoff and
-jitter for retryable failures only, conditional GET, and a host allow-list. Redirects are followed
-by hand so that each hop is checked: another host, or a loopback/private/link-local address, is
-refused unless the source allows it.
+jitter for retryable failures only, conditional GET, and a host allow-list. Every URL fetched, the
+first and each redirect hop (followed by hand), must be http(s) on an allowed host and on the
+configured port or the scheme's default; a redirect may not go from https to http. Unless the
+source allows private addresses, no URL may reach a loopback/private/link-local address: IP
+literals are checked here, names by the resolver on the connection itself
+(collectors/public_resolver.py), so the address checked is the address connected to.
 """
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -19,11 +20,14 @@ from typing import Any
 
 import aiohttp
 import tenacity
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from collectors.base import CollectorError, PayloadError, SourceConfig
+from collectors.public_resolver import PrivateAddress, PublicResolver, check_literal
 
 MAX_REDIRECTS = 5
+DEFAULT_PORTS = {"http": 80, "https": 443}
 CHUNK_BYTES = 64 * 1024
 
 JSON_TYPES = frozenset({"application/json", "application/geo+json", "text/json", "text/plain"})
@@ -147,25 +151,6 @@ class CircuitBreaker:
         self._trial_running = False
 
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def resolve_host(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to (the system resolver)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
-
-
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-        or ip.is_multicast or ip.is_unspecified
-    )
-
-
 def _media_type(headers: Mapping[str, str]) -> str | None:
     value = headers.get("Content-Type")
     if not value:
@@ -174,9 +159,12 @@ def _media_type(headers: Mapping[str, str]) -> str | None:
 
 
 class Fetcher:
-    """Fetches URLs for collectors through one shared aiohttp.ClientSession.
+    """Fetches URLs for collectors through shared aiohttp sessions.
 
-    Pass the app's session, or use the Fetcher as an async context manager to own one.
+    Sources that allow private addresses (the simulator, tests) use `session`: pass the app's, or
+    use the Fetcher as an async context manager to own one. Every other source goes through a
+    session of the Fetcher's own whose connector resolves through `PublicResolver(resolver)`;
+    `close()` (or leaving the context manager) closes it.
     """
 
     def __init__(
@@ -185,7 +173,7 @@ class Fetcher:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        resolver: Resolver = resolve_host,
+        resolver: AbstractResolver | None = None,
         breaker_threshold: int = 5,
         breaker_cooldown_s: float = 60.0,
         backoff_initial_s: float = 0.5,
@@ -196,7 +184,8 @@ class Fetcher:
         self._owns_session = False
         self._clock = clock
         self._sleep = sleep
-        self._resolver = resolver
+        self._resolver = resolver  # the name service under PublicResolver (None: the system's)
+        self._public_session: aiohttp.ClientSession | None = None
         self._breaker_threshold = breaker_threshold
         self._breaker_cooldown_s = breaker_cooldown_s
         self._backoff_initial_s = backoff_initial_s
@@ -211,10 +200,26 @@ class Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the sessions the Fetcher made (a session passed in is its owner's to close)."""
+        if self._public_session is not None:
+            await self._public_session.close()
+            self._public_session = None
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
             self._owns_session = False
+
+    def _session_for(self, policy: SourceConfig) -> aiohttp.ClientSession:
+        if policy.allow_private:
+            assert self._session is not None
+            return self._session
+        if self._public_session is None:
+            connector = aiohttp.TCPConnector(resolver=PublicResolver(self._resolver))
+            self._public_session = aiohttp.ClientSession(connector=connector)
+        return self._public_session
 
     def breaker(self, key: str) -> CircuitBreaker:
         """The circuit breaker of one source (created closed on first use)."""
@@ -244,8 +249,7 @@ class Fetcher:
         if policy.url.host:
             allowed.add(policy.url.host.lower())
         start = URL(url)
-        if (start.host or "").lower() not in allowed:
-            raise HostNotAllowed(f"host {start.host!r} of {url} is not configured for this source")
+        self._check_url(start, policy, allowed, "URL")
         breaker = self.breaker(breaker_key or str(policy.url))
         breaker.before_request()
         started = time.perf_counter()
@@ -296,21 +300,24 @@ class Fetcher:
             request_headers["If-None-Match"] = etag
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
-        assert self._session is not None
         try:
             # One deadline for the whole attempt: connect, every redirect hop and the body.
             async with asyncio.timeout(policy.timeout_s):
+                session = self._session_for(policy)
                 for hop in range(MAX_REDIRECTS + 1):
                     if hop:
-                        await self._check_redirect(url, policy, allowed)
-                    async with self._session.get(
+                        self._check_url(url, policy, allowed, "redirect")
+                    async with session.get(
                         url, headers=request_headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=None)
                     ) as resp:
                         if resp.status in (301, 302, 303, 307, 308):
                             location = resp.headers.get("Location")
                             if not location:
                                 raise ConnectionFailed(f"redirect {resp.status} from {url} without Location")
-                            url = url.join(URL(location))
+                            target = url.join(URL(location))
+                            if url.scheme == "https" and target.scheme != "https":
+                                raise HostNotAllowed(f"redirect from {url} down to {target.scheme}: {target}")
+                            url = target
                             continue
                         if resp.status == 304:
                             return 304, b"", resp.headers, url
@@ -328,26 +335,29 @@ class Fetcher:
             raise FetchTimeout(f"no complete response from {url} within {policy.timeout_s:g}s") from None
         except aiohttp.ClientPayloadError as exc:
             raise ConnectionFailed(f"body from {url} cut short or corrupt: {exc}") from None
+        except aiohttp.ClientConnectorDNSError as exc:
+            if isinstance(exc.os_error, PrivateAddress):
+                raise HostNotAllowed(f"{url}: {exc.os_error}") from None
+            raise ConnectionFailed(f"cannot resolve {url.host!r}: {exc.os_error}") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientResponseError, OSError) as exc:
             raise ConnectionFailed(f"connection to {url} failed: {exc.__class__.__name__}: {exc}") from None
 
-    async def _check_redirect(self, url: URL, policy: SourceConfig, allowed: set[str]) -> None:
+    @staticmethod
+    def _check_url(url: URL, policy: SourceConfig, allowed: set[str], what: str) -> None:
+        """Refuse a URL (the first or a redirect hop) outside what the source configures."""
         host = (url.host or "").lower()
-        if url.scheme not in ("http", "https"):
-            raise HostNotAllowed(f"redirect to non-HTTP URL {url}")
+        if url.scheme not in DEFAULT_PORTS:
+            raise HostNotAllowed(f"{what} {url} is not an http(s) URL")
         if host not in allowed:
-            raise HostNotAllowed(f"redirect to host {host!r} ({url}) is not allowed for this source")
-        # The configured host is the operator's choice (the simulator runs on loopback); a hop
-        # back to it reaches nothing new. Any other host must resolve to public addresses only.
-        if policy.allow_private or host == (policy.url.host or "").lower():
-            return
-        try:
-            addresses = [host] if _is_ip(host) else await self._resolver(host, url.port or 443)
-        except OSError as exc:
-            raise ConnectionFailed(f"cannot resolve redirect host {host!r}: {exc}") from None
-        private = [a for a in addresses if _is_private(a)]
-        if private:
-            raise HostNotAllowed(f"redirect to {host!r} resolves to non-public address {private[0]}")
+            raise HostNotAllowed(f"{what} to host {host!r} ({url}) is not allowed for this source")
+        # Another port on an allowed host is another service (a database, an admin console).
+        if url.port not in (policy.url.port, DEFAULT_PORTS[url.scheme]):
+            raise HostNotAllowed(f"{what} {url}: port {url.port} is neither the configured one nor the default")
+        if not policy.allow_private:
+            try:
+                check_literal(host)
+            except PrivateAddress as exc:
+                raise HostNotAllowed(f"{what} {url}: {exc}") from None
 
     @staticmethod
     async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, url: URL) -> bytes:
@@ -365,10 +375,3 @@ class Fetcher:
             chunks.append(chunk)
         return b"".join(chunks)
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

@@ -14,6 +14,7 @@ from geo.model import utcnow
 from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
+from geo.store.redis_connect import safe_url
 from publishers import lalert, portal_snapshot, shelter_pages
 from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
@@ -47,14 +48,7 @@ async def _open_with_backoff(app: web.Application) -> None:
         with attempt:
             await store.open()
     app[STORE_READY_KEY].set()
-    log.info("store_open", url=_redact(store_url(app[SETTINGS_KEY])))
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    log.info("store_open", url=safe_url(store_url(app[SETTINGS_KEY])))
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -69,7 +63,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         log.error("store_unavailable", error=str(exc), retrying=True)
     else:
         app[STORE_READY_KEY].set()
-        log.info("store_open", url=_redact(store_url(app[SETTINGS_KEY])))
+        log.info("store_open", url=safe_url(store_url(app[SETTINGS_KEY])))
     opener = asyncio.create_task(_open_with_backoff(app)) if not app[STORE_READY_KEY].is_set() else None
     yield
     if opener is not None:

@@ -137,4 +137,5 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     if scheduler.running:
         scheduler.shutdown(wait=False)
     await inflight.drain(settings.service.shutdown_timeout_s)
+    await fetcher.close()
     await session.close()

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
+import ssl
 
 import aiohttp
 import pytest
+import trustme
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 from aiohttp.test_utils import TestServer
 
 from collectors.base import SourceConfig
@@ -18,6 +22,7 @@ from collectors.http import (
     ConnectionFailed,
     ContentTypeError,
     Fetcher,
+    FetchError,
     FetchTimeout,
     HostNotAllowed,
     HTTPStatusError,
@@ -151,11 +156,14 @@ async def fetcher():
         f.delays = delays  # type: ignore[attr-defined]
         f.fake_clock = clock  # type: ignore[attr-defined]
         yield f
+        await f.close()
 
 
 def policy(server: TestServer, path: str = "/sample.json", **kw) -> SourceConfig:
+    """The test server's source; it is on loopback, so private addresses are allowed unless a test says not."""
     kw.setdefault("retries", 0)
     kw.setdefault("timeout_s", 2)
+    kw.setdefault("allow_private", True)
     return SourceConfig(type="test", url=str(server.make_url(path)), **kw)
 
 
@@ -223,7 +231,7 @@ async def test_connection_reset(server, fetcher):
 
 
 async def test_connection_refused(fetcher):
-    cfg = SourceConfig(type="test", url="http://127.0.0.1:9/x", retries=0, timeout_s=2)
+    cfg = SourceConfig(type="test", url="http://127.0.0.1:9/x", retries=0, timeout_s=2, allow_private=True)
     with pytest.raises(ConnectionFailed):
         await fetcher.get("http://127.0.0.1:9/x", cfg)
 
@@ -263,21 +271,99 @@ async def test_redirect_to_another_host_is_refused(server, fetcher):
     assert "/sample.json" not in server.app[HITS]
 
 
-async def test_redirect_to_loopback_name_is_refused_unless_private_allowed(server, fetcher):
+async def test_redirect_to_loopback_name_is_followed_only_when_private_allowed(server, fetcher):
     target = f"http://localhost:{server.port}/sample.json"
-    strict = policy(server, allow_hosts=["localhost"])
-    with pytest.raises(HostNotAllowed, match="non-public address"):
-        await fetcher.get(url(server, f"/redirect?to={target}"), strict)
-    assert "/sample.json" not in server.app[HITS]
-    lenient = policy(server, allow_hosts=["localhost"], allow_private=True)
+    lenient = policy(server, allow_hosts=["localhost"])
     result = await fetcher.get(url(server, f"/redirect?to={target}"), lenient)
     assert result.body == SAMPLE
+    strict = policy(server, allow_hosts=["localhost"], allow_private=False)
+    with pytest.raises(HostNotAllowed, match="not a public address"):
+        await fetcher.get(url(server, f"/redirect?to={target}"), strict)
 
 
-async def test_redirect_to_link_local_metadata_address_is_refused(server, fetcher):
-    cfg = policy(server, allow_hosts=["169.254.169.254"])
+async def test_link_local_metadata_address_is_refused_without_a_request(server, fetcher):
+    # The same check vets the first URL and every redirect hop.
+    cfg = policy(server, allow_hosts=["169.254.169.254"], allow_private=False)
     with pytest.raises(HostNotAllowed, match="169.254.169.254"):
-        await fetcher.get(url(server, "/redirect?to=http://169.254.169.254/latest/meta-data/"), cfg)
+        await fetcher.get("http://169.254.169.254/latest/meta-data/", cfg)
+
+
+async def test_start_url_at_a_private_address_is_refused_unless_private_allowed(server, fetcher):
+    # Before: the configured host was exempt from the check that redirect hops had.
+    with pytest.raises(HostNotAllowed, match="127.0.0.1 is not a public address"):
+        await fetcher.get(url(server, "/sample.json"), policy(server, allow_private=False))
+    assert "/sample.json" not in server.app[HITS]
+    assert (await fetcher.get(url(server, "/sample.json"), policy(server))).body == SAMPLE
+
+
+async def test_start_url_by_a_name_resolving_to_loopback_is_refused(server, fetcher):
+    start = f"http://localhost:{server.port}/sample.json"
+    cfg = SourceConfig(type="test", url=start, retries=0, timeout_s=2)
+    with pytest.raises(HostNotAllowed, match="non-public address"):
+        await fetcher.get(start, cfg)
+    assert "/sample.json" not in server.app[HITS]
+
+
+class RebindingResolver(AbstractResolver):
+    """A name service that answers a public address once, then the loopback test server (DNS rebinding)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list:
+        self.calls += 1
+        address = "93.184.216.34" if self.calls == 1 else "127.0.0.1"
+        return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_address_checked_is_the_address_connected_to(server):
+    # A check that looks the name up and a connection that looks it up again would see the public
+    # answer, then connect to the loopback server. One lookup, on the connection, never reaches it.
+    dns = RebindingResolver()
+    start = f"http://upstream.test:{server.port}/sample.json"
+    cfg = SourceConfig(type="test", url=start, retries=0, timeout_s=1)
+    async with Fetcher(resolver=dns) as fetcher:
+        with pytest.raises(FetchError):  # the public address is unreachable from the test machine
+            await fetcher.get(start, cfg)
+    assert dns.calls == 1
+    assert "/sample.json" not in server.app[HITS]
+
+
+async def test_redirect_to_another_port_on_the_configured_host_is_refused(server, fetcher):
+    other = TestServer(make_app(), host="127.0.0.1", port=0)
+    await other.start_server()
+    try:
+        target = str(other.make_url("/sample.json"))
+        with pytest.raises(HostNotAllowed, match="port"):
+            await fetcher.get(url(server, f"/redirect?to={target}"), policy(server))
+        assert "/sample.json" not in other.app[HITS]
+    finally:
+        await other.close()
+
+
+async def test_redirect_from_https_to_http_is_refused():
+    authority = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    authority.configure_trust(client_tls)
+    secure = TestServer(make_app(), host="127.0.0.1", port=0, scheme="https")
+    await secure.start_server(ssl=server_tls)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_tls)) as session:
+            fetcher = Fetcher(session)
+            cfg = SourceConfig(type="test", url=str(secure.make_url("/sample.json")), retries=0, timeout_s=2,
+                               allow_private=True)
+            assert (await fetcher.get(str(secure.make_url("/sample.json")), cfg)).body == SAMPLE
+            same_place = f"http://127.0.0.1:{secure.port}/sample.json"
+            with pytest.raises(HostNotAllowed, match="https"):
+                await fetcher.get(str(secure.make_url(f"/redirect?to={same_place}")), cfg)
+    finally:
+        await secure.close()
 
 
 async def test_unconfigured_host_is_never_fetched(server, fetcher):

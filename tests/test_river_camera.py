@@ -104,7 +104,7 @@ async def fetcher():
 
 
 def collector(server, fetcher, tmp_path, **kw) -> RiverCameraCollector:
-    cfg = Config(url=str(server.make_url("/master/obs/scam/")), cameras=[CAM], image_dir=tmp_path,
+    cfg = Config(allow_private=True, url=str(server.make_url("/master/obs/scam/")), cameras=[CAM], image_dir=tmp_path,
                  retries=0, **kw)
     return RiverCameraCollector("cams", cfg, fetcher, AreaCodes.load())
 

@@ -69,7 +69,7 @@ async def fetcher():
 
 
 def area_collector(server, fetcher, codes, **kw) -> RiverGaugeCollector:
-    cfg = Config(url=str(server.make_url("/swin/files/area_info/current/17000.json")), format="area_info",
+    cfg = Config(allow_private=True, url=str(server.make_url("/swin/files/area_info/current/17000.json")), format="area_info",
                  retries=0, **kw)
     return RiverGaugeCollector("gauges", cfg, fetcher, codes)
 
@@ -159,7 +159,7 @@ async def test_tmlist_steps_back_to_the_latest_file_in_either_encoding(server, f
     doc["obsName"] = "油山"  # non-ASCII, so the encoding matters
     body = json.dumps(doc, ensure_ascii=False).encode(encoding)
     server.app[FILES]["/tmlist/swstg/20250917/0900/2200000053.json"] = body
-    cfg = Config(
+    cfg = Config(allow_private=True,
         url=str(server.make_url("/tmlist/swstg/")), format="tmlist", retries=0, cadence_low_s=86400,
         stations={"2200000053": {"name": "油山", "town_code": "17201", "lat": 34.99, "lon": 138.35,
                                  "thresholds": {"start_m": 96.0, "standby_m": 96.0, "danger_m": 96.5}}},
@@ -172,7 +172,7 @@ async def test_tmlist_steps_back_to_the_latest_file_in_either_encoding(server, f
 
 
 async def test_tmlist_missing_everywhere_fails_the_poll(server, fetcher, codes):
-    cfg = Config(url=str(server.make_url("/tmlist/stg/")), format="tmlist", retries=0,
+    cfg = Config(allow_private=True, url=str(server.make_url("/tmlist/stg/")), format="tmlist", retries=0,
                  stations={"0563300400042": {}})
     with pytest.raises(CollectorError, match="404"):
         await RiverGaugeCollector("tm", cfg, fetcher, codes).poll(datetime(2025, 9, 17, 9, 25, tzinfo=JST))
@@ -189,7 +189,7 @@ async def test_sensorthings_thresholds_from_thing_properties(server, fetcher, co
         "properties": {"thresholds": {"standby_m": 1.5, "caution_m": 2.0, "evacuation_m": 2.6}},
         "Locations": [{"location": {"type": "Point", "coordinates": [136.68, 36.58]}}],
     }).encode()
-    cfg = Config(url=str(server.make_url("/v1.1")), format="sensorthings", retries=0, cadence_low_s=600,
+    cfg = Config(allow_private=True, url=str(server.make_url("/v1.1")), format="sensorthings", retries=0, cadence_low_s=600,
                  stations={"1700000124": {"datastream": "7", "town_code": "17201"}})
     snap = await RiverGaugeCollector("sta", cfg, fetcher, codes).poll(now)
     (event,) = snap.events

@@ -84,7 +84,7 @@ def serve(server, path: str, doc, etag: str = '"1"') -> str:
 
 def mlit_collector(server, fetcher, **kw) -> RoadClosureCollector:
     url = serve(server, "/TukoKisei/5637.json", MESH_5637)
-    cfg = Config(url=url, format="mlit", retries=0, **kw)
+    cfg = Config(url=url, format="mlit", retries=0, allow_private=True, **kw)
     return RoadClosureCollector("road_mlit", cfg, fetcher, AreaCodes.load())
 
 
@@ -125,7 +125,7 @@ async def test_wzdx_real_examples(server, fetcher):
     for path in sorted(WZDX_DIR.glob("*.geojson")):
         server.app[FILES]["/wzdx/" + path.name] = (path.read_bytes(), '"w"')
     url = str(server.make_url("/wzdx/scenario4_detour_linestring_example.geojson"))
-    cfg = Config(url=url, format="wzdx", retries=0)
+    cfg = Config(url=url, format="wzdx", retries=0, allow_private=True)
     collector = RoadClosureCollector("wzdx", cfg, fetcher, AreaCodes.load())
     in_force = await collector.poll(datetime(2010, 1, 5, tzinfo=timezone.utc))
     regs = {e.id: e.properties["regulation"] for e in in_force.events}
@@ -208,7 +208,7 @@ async def test_wzdx_rain_closure_in_a_restriction_feed_is_a_level_2_closure_not_
         _restriction("rain-1", "白山市白峰〜福井県境（谷峠）", "closed", "国道157号 白山市白峰〜福井県境（谷峠）: 事前通行規制（雨量）による通行止"),
         _restriction("snow-1", "84-157-0002", "open", "国道157号: 積雪によるチェーン規制"),
     ))
-    cfg = Config(url=works, extra_urls=[restrictions], format="wzdx", retries=0)
+    cfg = Config(url=works, extra_urls=[restrictions], format="wzdx", retries=0, allow_private=True)
     snap = await RoadClosureCollector("roads", cfg, fetcher, AreaCodes.load()).poll(NOW)
     rain, snow = snap.events
     assert (rain.level, rain.properties["closed"], rain.properties["construction"]) == (2, True, False)

@@ -1,7 +1,7 @@
 """Turning a store URL into a redis.asyncio client, and naming it safely in errors."""
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -18,13 +18,18 @@ RETRY_CONNECTION_ERRORS = dict(backoff=ExponentialWithJitterBackoff(cap=0.5, bas
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password replaced, fit for error messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with its password replaced, fit for error messages and logs: the one redaction used
+    wherever a store URL is shown.
+
+    The user information ends at the *last* '@' before the host, so a password that itself holds
+    an '@' (or a '/', which ends the netloc for urlsplit) is hidden whole.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
         return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    userinfo, _, location = rest.rpartition("@")
+    user = userinfo.split(":", 1)[0] if ":" in userinfo else userinfo
+    return f"{scheme}://{user}:***@{location}"
 
 
 def client_from_url(url: str, connect_timeout_s: float, socket_timeout_s: float | None = None) -> aioredis.Redis:

@@ -15,9 +15,10 @@ rendered again — a shelter's own status, its municipality's orders and warning
     /shelters/{共通ID}/?lang=en      -> shelters/{共通ID}/index.en.html   (ja, en, easy)
     /shelters/area/{JIS}/?lang=ja    -> shelters/area/{JIS}/index.ja.html
 
-At start every page is written in the background, a share of the time at a time; until a page's
-file exists nginx falls back to the app, which renders it from the same read model. Files of an
-earlier run are removed first, so nginx never serves a page older than the store.
+A page's files are written on its first request (nginx falls back to the app until they exist) or,
+with `prewrite`, for every shelter in the background at start, a share of the time at a time; from
+then on every change that concerns the page rewrites them. Files of an earlier run are removed at
+start, so nginx never serves a page older than the store.
 """
 from __future__ import annotations
 
@@ -103,7 +104,13 @@ class ShelterPages:
         self._changed: set[str] = set()
         self._dirty = asyncio.Event()
         self._built = asyncio.Condition()
-        self._background: list[int] = []  # sites not yet written since start
+        self._background: list[int] = []  # sites not yet written since start (with `prewrite`)
+        # Sites and municipalities whose files exist: kept current on every change that concerns them.
+        self.written_sites: set[int] = set()
+        self.written_towns: set[str] = set()
+        # Write every page at start (a share of the time at a time); off, a page's file is written on its
+        # first request (nginx falls back to the app until then) and kept current from then on.
+        self.prewrite = False
         # One writer at a time: a render started before a change must not land after the change's own.
         self._writing = asyncio.Lock()
         self.background_duty = BACKGROUND_DUTY
@@ -122,13 +129,14 @@ class ShelterPages:
         head = await feed_head(self.store)
         self.seen_seq = head.seq if head is not None else 0
         self._changed, self.pages = set(), {}  # everything is read and written anew
+        self.written_sites, self.written_towns = set(), set()
         self._dirty.clear()
         events = await self.store.query()
         self.world = Surroundings({e.id: e for e in events if _shown(e)}, tuple(await self.store.source_statuses()),
                                   head.at if head is not None else None)
         if self.static_dir is not None:
             await asyncio.to_thread(shutil.rmtree, self.static_dir / "shelters", True)
-        self._background = list(range(len(self.sites)))
+        self._background = list(range(len(self.sites))) if self.prewrite else []
         async with self._built:
             self.built_seq = self.seen_seq
             self._built.notify_all()
@@ -176,7 +184,7 @@ class ShelterPages:
                 continue
             if _late(statuses) != _late(self.world.statuses):
                 self.world = Surroundings(self.world.events, statuses, self.world.changed_at)
-                await self._render_and_write(range(len(self.sites)), set(self.by_town))
+                await self._render_and_write(range(len(self.sites)), set(self.by_town), only_written=True)
             else:
                 self.world = Surroundings(self.world.events, statuses, self.world.changed_at)
 
@@ -199,7 +207,7 @@ class ShelterPages:
         newest = max((e.received_at for e in fresh.values()), default=self.world.changed_at)
         self.world = Surroundings(events, self.world.statuses, newest)
         sites, towns = self.concerned([*before, *fresh.values()])
-        await self._render_and_write(sites, towns)
+        await self._render_and_write(sites, towns, only_written=True)
         async with self._built:
             self.built_seq = max(self.built_seq, seq)
             self._built.notify_all()
@@ -234,11 +242,16 @@ class ShelterPages:
         await self._render_and_write(chunk, towns)
         await asyncio.sleep((time.monotonic() - started) * (1 / self.background_duty - 1))
 
-    async def _render_and_write(self, sites: Iterable[int], towns: Iterable[str]) -> None:
+    async def _render_and_write(self, sites: Iterable[int], towns: Iterable[str], only_written: bool = False) -> None:
         async with self._writing:
+            sites, towns = set(sites), set(towns)
+            if only_written:  # the others are rendered when first asked for, from the same read model
+                sites, towns = sites & self.written_sites, towns & self.written_towns
             rendered = await asyncio.to_thread(self._render, sorted(sites), sorted(towns))
             pages = {path: body for path, body in rendered.items() if self.pages.get(path) != body}  # changed only
             self.pages.update(pages)
+            self.written_sites |= sites
+            self.written_towns |= towns
             if self.static_dir is not None:
                 await asyncio.to_thread(self._write, pages)
 
@@ -275,10 +288,19 @@ class ShelterPages:
         for path, body in pages.items():
             write_atomic(self.static_dir / path, body, durable=False)
 
-    def page(self, path: str, render: Callable[[], bytes]) -> bytes:
-        """A page's bytes as last written, or rendered now (before the background write reached it)."""
-        body = self.pages.get(path)
-        return body if body is not None else render()
+    async def site_page(self, n: int, lang: str) -> bytes:
+        """A shelter page's bytes, written (with its other languages) on its first request."""
+        path = page_file(self.sites[n].id, lang)
+        if path not in self.pages:
+            await self._render_and_write([n], [])
+        return self.pages[path]
+
+    async def town_page(self, code: str, lang: str) -> bytes:
+        """A municipality index's bytes, written on its first request."""
+        path = index_file(code, lang)
+        if path not in self.pages:
+            await self._render_and_write([], [code])
+        return self.pages[path]
 
 
 def _shown(event: Event) -> bool:
@@ -317,8 +339,7 @@ async def shelter_page(request: web.Request) -> web.StreamResponse:
     n = pages.index.get(request.match_info["shelter_id"])
     if n is None:
         raise NotFound(f"no designated shelter has the id {request.match_info['shelter_id']}")
-    site_id = pages.sites[n].id
-    return await _send(request, pages.page(page_file(site_id, lang), lambda: pages.render_page(n, lang)), pages)
+    return await _send(request, await pages.site_page(n, lang), pages)
 
 
 @routes.get("/shelters/area/{code}/")
@@ -327,7 +348,7 @@ async def shelter_index(request: web.Request) -> web.StreamResponse:
     pages, lang, code = request.app[SHELTER_PAGES_KEY], _lang(request), request.match_info["code"]
     if code not in pages.by_town:
         raise NotFound(f"no shelters are listed for municipality {code}")
-    return await _send(request, pages.page(index_file(code, lang), lambda: pages.render_index(code, lang)), pages)
+    return await _send(request, await pages.town_page(code, lang), pages)
 
 
 def install(app: web.Application) -> None:

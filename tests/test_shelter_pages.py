@@ -57,9 +57,11 @@ def _static(client) -> Path:
 async def client(tmp_path):
     def faster(app):
         app[SHELTER_PAGES_KEY].status_tick_s = 0.2
-        app[SHELTER_PAGES_KEY].background_duty = 1.0  # the first full write without pauses
 
     async with service_client(tmp_path, faster) as client:
+        # the first request of a page writes its files; from then on the changes that concern it do
+        for path in (f"/shelters/{SITE}/", f"/shelters/{FAR_SITE}/", "/shelters/area/17201/"):
+            assert (await client.get(path)).status == 200
         await _ingest(client, *_events())
         yield client
 
@@ -98,12 +100,7 @@ async def test_text_browser_reads_the_warnings(client):
 
 
 async def test_a_change_rewrites_the_pages_it_concerns_and_only_those(client):
-    pages: ShelterPages = client.app[SHELTER_PAGES_KEY]
     static = _static(client)
-    for _ in range(1200):  # the first full write runs in the background: wait until it is done
-        if not pages._background and not pages._writing.locked():
-            break
-        await asyncio.sleep(0.1)
     far = static / f"shelters/{FAR_SITE}/index.ja.html"
     far_before = far.stat().st_mtime_ns
     store = client.app[STORE_KEY]
@@ -149,3 +146,26 @@ async def test_index_and_unknown_ids(client):
     assert html.index("伏見台小学校") < html.index("緑小学校")  # shelters recorded open come first
     assert (await client.get("/shelters/E0000000000000/")).status == 404
     assert (await client.get("/shelters/area/99999/")).status == 404
+
+
+async def test_prewrite_writes_every_page_at_start_and_removes_an_earlier_runs(tmp_path):
+    old = tmp_path / "var" / "static" / "shelters" / "E0000000000000" / "index.ja.html"
+    old.parent.mkdir(parents=True)
+    old.write_text("from an earlier run")
+
+    def prewrite(app):
+        app[SHELTER_PAGES_KEY].prewrite = True
+        app[SHELTER_PAGES_KEY].background_duty = 1.0
+
+    async with service_client(tmp_path, prewrite) as client:
+        pages: ShelterPages = client.app[SHELTER_PAGES_KEY]
+        for _ in range(1200):
+            if pages.written_sites and not pages._background and not pages._writing.locked():
+                break
+            await asyncio.sleep(0.1)
+        assert not old.exists()
+        assert len(pages.written_sites) == len(pages.sites)
+        files = list((_static(client) / "shelters").glob("*/index.easy.html"))
+        assert len(files) == len(pages.sites)
+        assert all(len(f.read_bytes()) < LIMIT for f in files)
+        assert (_static(client) / "shelters/area/17201/index.en.html").exists()

@@ -80,6 +80,10 @@ def hazards_of(event: Event) -> frozenset[Hazard]:
         by_family = frozenset(h for word, h in _BY_WORD if word in family)
         if by_family:
             return by_family
+    if event.kind == Kind.EVACUATION:
+        # A municipality's order names its disaster (土砂災害, 洪水...); one that names none narrows nothing.
+        said = f"{event.properties.get('disaster', '')} {event.title}"
+        return frozenset(h for word, h in _BY_WORD if word in said)
     if event.kind in (Kind.WEATHER_WARNING, Kind.NOTICE):
         found = frozenset(h for word, h in _BY_WORD if word in event.title)
         if not found and "大雨" in event.title:

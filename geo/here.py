@@ -1,9 +1,10 @@
 """"What affects this point": the answer a resident needs for one place, from the store.
 
 Rules (documented for the API):
-- An areal event (sediment warning, flood forecast, weather warning, notice) covers the point
-  when its own polygon covers it, or, when it has no polygon of its own (none, a point, or an
-  outline derived from its areas), when its areas include the point's municipality.
+- An areal event (a municipality's evacuation order, sediment warning, flood forecast, weather
+  warning, notice) covers the point when its own polygon covers it, or, when it has no polygon of
+  its own (none, a point, or an outline derived from its areas), when its areas include the
+  point's municipality.
 - The level in force is the highest level among covering events (0 when none).
 - `hazards` lists every hazard of the covering events; only those at warning level (3+) restrict
   the shelter choice (geo/shelter_advice.py has the rules): `shelters` are the suitable sites
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from geo.registry import GeoRegistry
     from geo.store.base import Store
 
-AREAL_KINDS = (Kind.SEDIMENT_WARNING, Kind.FLOOD_FORECAST, Kind.WEATHER_WARNING, Kind.NOTICE)
+# A municipality's order (避難指示...) covers its area like any warning, and speaks with its own words.
+AREAL_KINDS = (Kind.EVACUATION, Kind.SEDIMENT_WARNING, Kind.FLOOD_FORECAST, Kind.WEATHER_WARNING, Kind.NOTICE)
 _POLYGONAL = {"Polygon", "MultiPolygon"}
 
 

@@ -260,3 +260,16 @@ def test_contacts_cover_the_19_municipalities_with_provenance_and_no_guesses():
         if c.website:
             assert re.fullmatch(r"https?://[a-z0-9.]+\.(lg\.jp|ishikawa\.jp)/", c.website), jis
     assert sum(bool(c.website) for c in contacts.values()) >= 13
+
+
+async def test_a_municipal_order_covers_its_town_with_its_own_words_and_hazard(store, registry):
+    order = Event(
+        id="evacuation:17201", kind=Kind.EVACUATION, level=4, areas=("17201",), title="金沢市 避難指示（警戒レベル４）",
+        source=SRC, properties={"municipality": "金沢市", "disaster": "土砂災害", "orders": []},
+    )
+    await _put(store, registry, order)
+    report = await what_affects(store, registry, *KANAZAWA)
+    assert [e["id"] for e in report["events"]] == ["evacuation:17201"]
+    assert (report["level"], report["name_ja"], report["label_ja"]) == (4, "避難指示", "警戒レベル４")
+    assert [h["hazard"] for h in report["shelter_advice"]["hazards"]] == ["sediment"]
+    assert all("sediment" in s["hazards"] for s in report["shelters"])

@@ -79,7 +79,7 @@ class FailedDocuments:
 
     def give_up(self, now: datetime, long_feed: tuple[frozenset[str], datetime] | None = None) -> list[str]:
         """Give up the documents that left the long feed (`long_feed`: the URLs it lists and its
-        oldest entry's time) or are older than it keeps; they stay listed as unreadable."""
+        oldest entry's time) or were listed longer ago than `keep_for_s`; they stay listed as unreadable."""
         gone = []
         for url, doc in list(self.failing.items()):
             too_old = (now - doc.entry.updated).total_seconds() > self.keep_for_s
@@ -87,7 +87,7 @@ class FailedDocuments:
             if too_old or left:
                 del self.failing[url]
                 self.unreadable[url] = {**doc.as_json(), "given_up_at": now.isoformat(),
-                                        "reason": "left the long feed" if left else "older than the long feed keeps"}
+                                        "reason": "left the long feed" if left else "not read within retry_for_s"}
                 self.unreadable.move_to_end(url)
                 while len(self.unreadable) > self.remember:
                     self.unreadable.popitem(last=False)

@@ -161,6 +161,8 @@ class JmaFeedCollector:
         # Reports that could not be read: retried with backoff, given up only once gone from the long feed.
         self._failed = FailedDocuments(config.retry_first_s, config.retry_max_s, config.retry_for_s)
         self._long_listing: tuple[frozenset[str], datetime] | None = None
+        self._listing_read_at: datetime | None = None  # when the long feed was last read for that
+        self._listing_last_modified: str | None = None
         self._content_time: datetime | None = None
         self._feed_time: datetime | None = None  # `updated` of the short feed last read
         self._gap: Gap | None = None
@@ -308,6 +310,7 @@ class JmaFeedCollector:
             events.extend(read.events)
             if read.scope is not None:
                 scopes.append(read.scope)
+        await self._check_listing(now)
         self._failed.give_up(now, self._long_listing)
         self._gap, self._long_last_modified = gap, long_last_modified
         if feed is not None:
@@ -326,6 +329,29 @@ class JmaFeedCollector:
                 "since": self._gap.since and self._gap.since.isoformat(), "until": self._gap.until.isoformat(),
             },
         })
+
+    async def _check_listing(self, now: datetime) -> None:
+        """While reports fail to read, learn whether the long feed still lists them (read at most hourly,
+        as JMA rebuilds it); one it no longer lists is given up. A failed read only waits an hour."""
+        cfg = self.config
+        if not self._failed.failing or cfg.catchup_url is None:
+            return
+        if self._listing_read_at is not None and now - self._listing_read_at < timedelta(hours=1):
+            return
+        self._listing_read_at = now
+        try:
+            result = await self.fetcher.get(
+                str(cfg.catchup_url), cfg, last_modified=self._listing_last_modified, content_types=ATOM_TYPES
+            )
+            if result.not_modified:
+                return
+            feed = parse_feed(result.body, cfg.max_bytes)
+        except CollectorError as exc:
+            log.info("jma_long_feed_unread", reason=str(exc))
+            return
+        self._listing_last_modified = result.last_modified
+        if feed.entries:
+            self._long_listing = (frozenset(e.url for e in feed.entries), min(e.updated for e in feed.entries))
 
     def _snapshot(self, events: list[Event], cancellations: list[Cancellation], scopes: list[ScopeState],
                   details: dict) -> Snapshot:

@@ -93,11 +93,11 @@ async def test_a_report_that_never_reads_is_given_up_and_shown(upstream, collect
         upstream.docs[bad] = (b"<html><body>maintenance</body></html>", "土砂災害警戒情報")
     snap = await collector.poll(NOW)
     assert snap.events == [] and bad in snap.failing
-    day = NOW + timedelta(days=1, minutes=1)  # older than the long feed keeps
+    day = NOW + timedelta(days=1, minutes=1)  # not read within retry_for_s (no long feed configured)
     snap = await collector.poll(day)
     assert snap.failing is None
     (gone,) = snap.details["unreadable_documents"]
-    assert gone["url"].endswith(bad) and gone["reason"] == "older than the long feed keeps"
+    assert gone["url"].endswith(bad) and gone["reason"] == "not read within retry_for_s"
     assert gone["attempts"] >= 2
 
 async def test_operators_see_the_documents_not_read_in_the_sources_api(upstream, collector, tmp_path):
@@ -139,3 +139,23 @@ def test_a_failed_report_is_given_up_once_it_has_left_the_long_feed():
     assert gone == [old.url] and list(failed.failing) == [listed.url]
     assert failed.unreadable[old.url]["reason"] == "left the long feed"
     assert "listed.xml" in failed.summary()
+
+
+async def test_a_report_is_retried_while_the_long_feed_lists_it_and_given_up_once_it_does_not(upstream):
+    bad, good = "20130902063800_0_VXWW50_170000.xml", "20130902085000_0_VXWW50_170000.xml"
+    feed = upstream.base + "/feed"  # this server's one feed serves as the long feed too
+    config = Config(url=feed, catchup_url=feed, allow_private=True, retries=0)
+    async with Fetcher() as fetcher:
+        collector = JmaFeedCollector("jma", config, fetcher, AreaCodes.load())
+        upstream.add(bad, ISSUE, updated=NOW)
+        upstream.statuses[bad] = 404
+        snap = await collector.poll(NOW)
+        assert bad in snap.failing
+        snap = await collector.poll(NOW + timedelta(minutes=5))  # still listed: kept, retried
+        assert bad in snap.failing and upstream.requests[bad] >= 2
+        upstream.order.remove(bad)  # the long feed no longer lists it
+        upstream.add(good, LIFT, updated=NOW + timedelta(hours=2))
+        snap = await collector.poll(NOW + timedelta(hours=2))
+        assert snap.failing is None
+        (gone,) = snap.details["unreadable_documents"]
+        assert gone["url"].endswith(bad) and gone["reason"] == "left the long feed"

@@ -18,6 +18,7 @@ given up as unreadable, listed in the source's details, only once it has left th
 """
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -198,7 +199,7 @@ class JmaFeedCollector:
         )
         if result.not_modified:
             return [], gap, self._long_last_modified
-        feed = parse_feed(result.body, cfg.max_bytes)
+        feed = await asyncio.to_thread(parse_feed, result.body, cfg.max_bytes)
         if feed.entries:
             self._long_listing = (frozenset(e.url for e in feed.entries), min(e.updated for e in feed.entries))
         listed = select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None)
@@ -227,7 +228,9 @@ class JmaFeedCollector:
         result = await self.fetcher.get(
             str(cfg.url), cfg, last_modified=self._last_modified, content_types=ATOM_TYPES
         )
-        feed = None if result.not_modified else parse_feed(result.body, cfg.max_bytes)
+        # Parsing runs in a worker thread: a multi-MB report or long feed would otherwise hold every
+        # request the event loop is answering for tens of milliseconds.
+        feed = None if result.not_modified else await asyncio.to_thread(parse_feed, result.body, cfg.max_bytes)
         gap = self._gap_after(feed, now)
         if cfg.catchup_url is None:
             gap = None  # logged; nothing here can fill it
@@ -277,7 +280,9 @@ class JmaFeedCollector:
                 continue
             self._remember(entry.url)
             try:
-                read = read_report(doc.body, self.codes, self.source_id, entry.url, cfg.document_max_bytes)
+                read = await asyncio.to_thread(
+                    read_report, doc.body, self.codes, self.source_id, entry.url, cfg.document_max_bytes
+                )
             except UnsupportedDocument as exc:
                 self._failed.read(entry.url)
                 skipped += 1

@@ -132,7 +132,20 @@ async def index(request: web.Request) -> web.Response:
 
 @routes.get("/list")
 async def list_view(request: web.Request) -> web.Response:
-    """Everything on the map as server-rendered text; no script needed."""
+    """Everything on the map as server-rendered text; no script needed.
+
+    Without a query string (what nginx answers from the snapshot's file when the `lang` cookie
+    names the file), the page the portal snapshot materialised for the language: the same bytes, at
+    most a build or a page tick behind. Rendered per request instead, it was rendered again at every
+    new feed head: a few answers a second while ingesting. `?lang=` and `?area=` render live.
+    """
+    from publishers.portal_snapshot import SNAPSHOT_KEY, Paths  # it renders through this module
+
+    snapshot = request.app.get(SNAPSHOT_KEY)
+    if snapshot is not None and not request.query_string:
+        lang = _language(request)
+        if (page := snapshot.get(Paths.list_page(lang))) is not None:
+            return await _respond(request, page, lang)
     return await _data_page(request, "list.html")
 
 

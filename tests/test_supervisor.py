@@ -85,7 +85,7 @@ async def test_readyz_and_healthz_follow_the_store_and_the_tasks(tmp_path):
         resp = await client.get("/readyz")
         body = await resp.json()
         assert resp.status == 200 and body["status"] == "ready" and body["store"] == "ok"
-        assert set(body["tasks"]) == {"portal_snapshot", "change_feed_fanout"}
+        assert {"portal_snapshot", "change_feed_fanout"} <= set(body["tasks"])  # and any other module's
         assert resp.headers["Cache-Control"] == "no-store"
 
         supervisor.settle_s = 60  # a task that keeps failing stays down

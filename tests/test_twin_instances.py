@@ -90,3 +90,35 @@ async def test_faults_on_one_twin_end_in_the_same_state(tmp_path):
         # every VXWW50 report B met as a maintenance page was read in the end
         assert (await store_b.get("sediment:17201")).state == (await store_a.get("sediment:17201")).state
         assert State.ACTIVE in {e.state for e in await store_b.history("sediment:17201")}
+
+
+async def test_a_service_restarted_on_a_store_that_outlived_the_storm_reaches_the_state_in_force(tmp_path):
+    """Stopped mid-storm, started again after every 解除 has left the short feed: the long feed's
+    newest report of each office and type ends what it no longer keeps in force."""
+    geo = GeoRegistry.default()
+    async with AsyncExitStack() as stack:
+        sim, store, jma = await twin(stack, tmp_path, "outlived", geo)
+        steady_sim, steady_store, steady = await twin(stack, tmp_path, "steady", geo)
+        start = sim.scenario.scenario.start
+        for s in (sim, steady_sim):
+            s.clock.jump(start)
+        stop, restart = start + timedelta(hours=16), start + timedelta(hours=23)
+        while sim.clock.now() <= restart:
+            now = sim.clock.now()
+            if now <= stop:
+                await jma.run_once()
+            await steady.run_once()
+            for s in (sim, steady_sim):
+                s.clock.jump(now + STEP)
+        stale = in_force(await store.query())
+        assert any(i.startswith("sediment:") for i in stale), "warnings in force when it stopped"
+        # the same store, a new process: nothing remembered but what the store holds
+        config = jma.collector.config
+        fresh = SourcePoller(
+            JmaFeedCollector("jma", config, jma.collector.fetcher, geo.codes),
+            Pipeline(store, geo.codes, enrich=geo.enricher(), clock=sim.clock.now), store, clock=sim.clock.now,
+        )
+        assert config.catchup_url is not None
+        assert (await fresh.run_once()).state == SourceState.OK
+        assert in_force(await store.query()) == in_force(await steady_store.query())
+        assert not [i for i in in_force(await store.query()) if i.startswith("sediment:")]

@@ -2,8 +2,15 @@
 every time the service shows is on the storm's clock."""
 from __future__ import annotations
 
+import json
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -15,7 +22,7 @@ from service.app import create_app
 from service.cli import build_parser
 from service.demo import fresh_store, resume_point, sqlite_path
 from service.keys import CLOCK_KEY, STORE_KEY
-from service.settings import load_settings
+from service.settings import PROJECT_ROOT, load_settings
 from simulator import scenario as scenario_mod
 
 STORM = scenario_mod.load("heavy-rain").scenario
@@ -87,6 +94,62 @@ async def test_a_kept_store_resumes_the_storm_and_every_time_shown_is_storm_time
         as_of = datetime.fromisoformat(body["as_of"])
         assert START <= as_of < START + SPAN  # storm time, never the wall clock
         assert abs(as_of - now) < timedelta(minutes=5)
+
+
+def _demo_config(tmp_path) -> tuple[Path, int, int]:
+    """config/default.toml on free ports, with its store and images under tmp_path."""
+    web_port, sim_port = _free_port(), _free_port()
+    text = (PROJECT_ROOT / "config" / "default.toml").read_text(encoding="utf-8")
+    text = text.replace("127.0.0.1:8081", f"127.0.0.1:{sim_port}").replace("port = 8081", f"port = {sim_port}")
+    text = text.replace("port = 8080", f"port = {web_port}").replace('"var/', f'"{tmp_path}/')
+    path = tmp_path / "demo.toml"
+    path.write_text(text, encoding="utf-8")
+    return path, web_port, sim_port
+
+
+def _get_json(url: str, data: bytes | None = None) -> dict:
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _wait_for(predicate, timeout_s: float = 60.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            found = predicate()
+            if found:
+                return found
+        except (OSError, ValueError):
+            pass  # not listening yet, or mid-start
+        if time.monotonic() > deadline:
+            raise AssertionError("the demo did not get there in time")
+        time.sleep(0.5)
+
+
+def test_bosai_run_demo_twice_starts_the_storm_afresh_each_time(tmp_path):
+    """The issue's reproduction: a restarted demo used to show the old store's 10:00 warnings at 00:11."""
+    config, web_port, sim_port = _demo_config(tmp_path)
+    here = f"http://127.0.0.1:{web_port}/api/v1/here?lat=36.5613&lon=136.6562"
+    bosai = [sys.executable, "-m", "service.cli", "run", "--demo", "--config", str(config)]
+    for run in (1, 2):
+        proc = subprocess.Popen(bosai, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            first = _wait_for(lambda: _get_json(here))
+            as_of = datetime.fromisoformat(first["as_of"])
+            assert START <= as_of < START + timedelta(hours=1), (run, as_of)  # 00:xx of the storm, both times
+            if run == 1:
+                # Jump the storm to 10:00 and let the service record it, as a demo left running would.
+                _get_json(f"http://127.0.0.1:{sim_port}/_sim/clock", json.dumps({"elapsed_h": 10}).encode())
+                _wait_for(lambda: datetime.fromisoformat(_get_json(here)["as_of"]) >= START + timedelta(hours=10))
+                _wait_for(lambda: _get_json(here)["level"] >= 3)
+            else:
+                assert first["level"] < 3 and not [e for e in first["events"] if e["level"] >= 3]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            output = proc.communicate(timeout=30)[0]
+        assert proc.returncode == 0, output
+        if run == 2:
+            assert "demo starts on a fresh store" in output
 
 
 async def test_a_fresh_store_starts_the_storm_at_its_beginning(tmp_path):

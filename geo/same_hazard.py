@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from geo.model import Event, Kind, SourceRef
 
@@ -73,6 +74,15 @@ class HazardEntry:
     def sources(self) -> tuple[SourceRef, ...]:
         """Provenance: every merged event's source."""
         return tuple(e.source for e in self.events)
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready: the entry's area, hazard, level, first issue time, shown event and provenance."""
+        first = self.first_issued_at
+        return {
+            "area": self.area, "hazard": self.hazard, "level": self.level, "event": self.event.id,
+            "first_issued_at": first.isoformat() if first else None, "ids": list(self.ids),
+            "sources": [s.model_dump(mode="json", exclude_none=True) for s in self.sources],
+        }
 
 
 def _rank(event: Event) -> tuple:

@@ -34,6 +34,9 @@ def test_vxww50_and_r06_sediment_of_one_town_are_one_entry():
         "渡島・檜山地方土砂災害警戒情報", "気象警報・注意報（Ｒ０６）（土砂）|稚内地方気象台"}
     # first issued: the earlier of the two reports (2013 VXWW50 vs the 2020 Ｒ０６ sample)
     assert entry.first_issued_at == min(e.issued_at for e in entry.events)
+    as_json = entry.as_json()
+    assert as_json["level"] == 4 and as_json["event"] in entry.ids and len(as_json["sources"]) == 2
+    assert as_json["first_issued_at"] == entry.first_issued_at.isoformat()
     # the other town of the VXWW50 report is an entry of its own
     assert [e.ids for e in merge_same_hazard(events) if e.area == "01332"] == [("sediment:01332",)]
 

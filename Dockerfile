@@ -1,13 +1,14 @@
 # The portal's assets are built with npm (the map library comes from the npm registry, never a CDN);
 # the service image carries the built files and no Node.js.
-FROM node:20-bookworm-slim AS assets
+# Base images are pinned to exact releases, so a rebuild gets the same runtime.
+FROM node:20.18.3-bookworm-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY frontend frontend
 RUN mkdir -p service/portal/static && npm run build
 
-FROM python:3.11-slim-bookworm
+FROM python:3.11.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./

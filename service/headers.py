@@ -1,8 +1,8 @@
 """The security headers every answer of the service carries, and the hook that adds them.
 
 The portal loads only its own scripts, stylesheets and data (no CDN, no map tiles: the map draws
-the boundaries the app serves), so the policy allows 'self' and nothing inline: a string that
-slipped into the page as markup cannot run. The JSON data block the portal reads
+the boundaries the app serves), so the policy allows scripts from 'self' only and never inline: a
+string that slipped into a page as markup cannot run. The JSON data block the portal reads
 (`<script type="application/json">`) is data, not script, and needs no exception. config/nginx.conf
 sends the same policy on the files it serves itself.
 """
@@ -13,7 +13,8 @@ from aiohttp import web
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
-    "style-src 'self'",
+    # Styles may be inline: a shelter Wi-Fi page carries its own to stay one small file. Scripts never.
+    "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data:",  # data: for the marker and control images the map library inlines
     "connect-src 'self'",
     "object-src 'none'",

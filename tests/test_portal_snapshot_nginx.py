@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import getpass
 import gzip
+import http.client
+import json
 import os
 import shutil
 import socket
@@ -24,6 +26,7 @@ from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
 from publishers.portal_snapshot import SNAPSHOT_KEY, Paths
 from service.app import create_app
+from service.headers import SECURITY_HEADERS
 from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.settings import load_settings
@@ -171,3 +174,92 @@ async def test_nginx_serves_the_events_snapshot_file(stack):
     assert headers["content-type"] == "application/geo+json"
     status, headers, _ = await asyncio.to_thread(fetch, f"{base}/api/v1/events?bogus=1")
     assert status == 400  # any other query string: the app, which rejects unknown parameters
+
+
+def headers_of(base: str, path: str, source: str = "127.0.0.1") -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, every header as sent, body) of one GET from the given local source address."""
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, [(k.lower(), v) for k, v in resp.getheaders()], resp.read()
+    finally:
+        conn.close()
+
+
+async def test_every_nginx_answer_carries_the_security_headers_once_and_no_version(stack):
+    client, base = stack
+    await client.app[SNAPSHOT_KEY].wait_built(client.app[SNAPSHOT_KEY].seen_seq)
+    for path, status in [("/api/v1/events", 200), ("/list", 200), ("/feeds/cap.atom", 200),  # files
+                         ("/api/v1/sources", 200), ("/", 200), ("/api/v1/events?area=1", 400),  # the app
+                         ("/nothing/here", 404), ("/metrics", 403)]:
+        got, headers, _ = await asyncio.to_thread(headers_of, base, path)
+        assert got == status, path
+        for name, value in SECURITY_HEADERS.items():
+            if name == "Server":
+                assert [v for k, v in headers if k == "server"] == ["nginx"], path  # server_tokens off
+            else:
+                assert [v for k, v in headers if k == name.lower()] == [value], (path, name)
+
+
+async def test_metrics_are_not_public_through_nginx(stack):
+    client, base = stack
+    status, _, body = await asyncio.to_thread(headers_of, base, "/metrics")
+    assert status == 403 and b"bosai_http_requests_total" not in body
+    assert (await client.get("/metrics")).status == 200  # scraped on the internal network
+
+
+async def test_requests_per_address_are_limited_with_a_problem_answer(stack):
+    client, base = stack
+    await client.app[SNAPSHOT_KEY].wait_built(client.app[SNAPSHOT_KEY].seen_seq)
+    host, port = base.removeprefix("http://").split(":")
+
+    def hammer() -> tuple[int, int, list[tuple[str, str]], bytes]:
+        # One keep-alive connection from another loopback address (127.0.0.1 is not limited).
+        conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=("127.0.0.2", 0))
+        try:
+            for sent in range(1, 3001):
+                conn.request("GET", "/api/v1/events")
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status == 429:
+                    return sent, resp.status, [(k.lower(), v) for k, v in resp.getheaders()], body
+                assert resp.status == 200
+            return sent, 200, [], b""
+        finally:
+            conn.close()
+
+    sent, status, headers, body = await asyncio.to_thread(hammer)
+    assert status == 429 and sent > 300, sent  # the burst passes, the flood does not
+    assert dict(headers)["content-type"] == "application/problem+json"
+    assert json.loads(body)["status"] == 429
+    assert dict(headers)["content-security-policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+    # Another address is not affected.
+    assert (await asyncio.to_thread(headers_of, base, "/api/v1/events", "127.0.0.3"))[0] == 200
+
+
+async def test_change_streams_are_capped_per_address(stack):
+    _, base = stack
+    host, port = base.removeprefix("http://").split(":")
+
+    def open_stream(source: str) -> tuple[socket.socket, bytes]:
+        sock = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
+        sock.sendall(b"GET /api/v1/stream HTTP/1.1\r\nHost: bosai\r\nAccept: text/event-stream\r\n\r\n")
+        return sock, sock.recv(4096).split(b"\r\n", 1)[0]
+
+    opened: list[socket.socket] = []
+    try:
+        for _ in range(20):
+            sock, status_line = await asyncio.to_thread(open_stream, "127.0.0.2")
+            opened.append(sock)
+            assert b" 200 " in status_line, status_line
+        sock, status_line = await asyncio.to_thread(open_stream, "127.0.0.2")
+        opened.append(sock)
+        assert b" 429 " in status_line, status_line
+        sock, status_line = await asyncio.to_thread(open_stream, "127.0.0.3")
+        opened.append(sock)
+        assert b" 200 " in status_line, status_line  # the cap is per address
+    finally:
+        for sock in opened:
+            sock.close()

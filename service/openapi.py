@@ -92,7 +92,8 @@ PATHS: dict[str, Any] = {
         [_path_param("camera", "Camera id (the natural key of its camera:{id} event).")], not_found=True),
     "/api/v1/here": _get(
         "What affects one point: level in force, events, hazards (each with `restricts_shelters`), gauges within "
-        "`gauge_radius_m`, road closures within `radius_m`, suitable shelters within `shelter_limit_m` and "
+        "`gauge_radius_m` (each with `reading` against its thresholds and its `chart`), road closures within "
+        "`radius_m` (`display`: route and section in words), suitable shelters within `shelter_limit_m` and "
         "`shelter_advice` (`kind` shelter / indoor_safety / no_shelter_nearby, guidance, the municipality's "
         "contact); `complete` is false while any source is failing or stale (then level 0 is no all-clear), "
         "`incomplete_sources` names them.", "application/json",

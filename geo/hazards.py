@@ -37,6 +37,31 @@ HAZARD_LABELS_JA = {
     Hazard.VOLCANO: "火山現象",
 }
 
+# The same hazards for English and やさしい日本語 readers (ja is HAZARD_LABELS_JA, the GSI column names).
+HAZARD_LABELS = {
+    "ja": HAZARD_LABELS_JA,
+    "en": {
+        Hazard.FLOOD: "River flooding",
+        Hazard.SEDIMENT: "Landslides, debris flows and slope failures",
+        Hazard.STORM_SURGE: "Storm surge",
+        Hazard.EARTHQUAKE: "Earthquake",
+        Hazard.TSUNAMI: "Tsunami",
+        Hazard.LARGE_FIRE: "Large-scale fire",
+        Hazard.INLAND_FLOOD: "Inland flooding (rain water the drains cannot take)",
+        Hazard.VOLCANO: "Volcanic eruption",
+    },
+    "easy": {
+        Hazard.FLOOD: "かわの みずが あふれる こと",
+        Hazard.SEDIMENT: "がけくずれ・どしゃくずれ",
+        Hazard.STORM_SURGE: "たかしお（うみの みずが たかく なる こと）",
+        Hazard.EARTHQUAKE: "じしん",
+        Hazard.TSUNAMI: "つなみ",
+        Hazard.LARGE_FIRE: "おおきな かじ",
+        Hazard.INLAND_FLOOD: "あめの みずが まちに あふれる こと",
+        Hazard.VOLCANO: "かざんの ふんか",
+    },
+}
+
 _HAZARD_VALUES = frozenset(h.value for h in Hazard)
 
 # The lowest level at which an event's hazards restrict the shelter choice (警報 = 警戒レベル３相当).
@@ -104,3 +129,8 @@ def hazards_in_force(events: Iterable[Event]) -> frozenset[Hazard]:
 def restricting_hazards(events: Iterable[Event]) -> frozenset[Hazard]:
     """Hazards that narrow the shelter choice: those of active events at warning level (3) or above."""
     return hazards_in_force(e for e in events if e.level >= WARNING_LEVEL)
+
+
+def hazard_names(hazard: Hazard) -> dict[str, str]:
+    """A hazard's name in ja, en and easy."""
+    return {lang: labels[hazard] for lang, labels in HAZARD_LABELS.items()}

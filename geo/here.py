@@ -24,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from geo.areas import InvalidGeometry, read_geometry
 from geo.enrich import GEOMETRY_FROM_AREAS
 from geo.gauge_reading import gauge_reading
-from geo.hazards import HAZARD_LABELS_JA, WARNING_LEVEL, hazards_of, restricting_hazards
+from geo.hazards import HAZARD_LABELS_JA, WARNING_LEVEL, hazard_names, hazards_of, restricting_hazards
 from geo.model import Event, Kind
 from geo.readings import name_readings
 from geo.shelter_advice import advise
@@ -133,7 +133,13 @@ def _hazards(covering: list[Event]) -> list[dict[str, Any]]:
         for hazard in hazards_of(event):
             top[hazard] = max(top.get(hazard, 0), event.level)
     return [
-        {"hazard": h.value, "name_ja": HAZARD_LABELS_JA[h], "level": top[h], "restricts_shelters": top[h] >= WARNING_LEVEL}
+        {
+            "hazard": h.value,
+            "name_ja": HAZARD_LABELS_JA[h],
+            "names": hazard_names(h),
+            "level": top[h],
+            "restricts_shelters": top[h] >= WARNING_LEVEL,
+        }
         for h in sorted(top)
     ]
 

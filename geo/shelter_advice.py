@@ -27,7 +27,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry.base import BaseGeometry
 
-from geo.hazards import HAZARD_LABELS_JA, Hazard
+from geo.hazards import HAZARD_LABELS_JA, Hazard, hazard_names
 from geo.readings import name_readings
 from geo.shelters import Recommendation, ShelterStatus
 
@@ -180,7 +180,7 @@ def advise(
     answer: dict[str, Any] = {
         "kind": SHELTER if picks else (INDOOR_SAFETY if restricting else NO_SHELTER_NEARBY),
         "limit_m": round(limit_m),
-        "hazards": [{"hazard": h.value, "name_ja": HAZARD_LABELS_JA[h]} for h in restricting],
+        "hazards": [{"hazard": h.value, "name_ja": HAZARD_LABELS_JA[h], "names": hazard_names(h)} for h in restricting],
         "point_in_hazard_zones": [h.value for h in registry.hazard_zones.at(lon, lat)],
         "shelters": [shelter_summary(r, restricting) for r in picks],
         "nearest_suitable_m": None,

@@ -8,7 +8,7 @@ import shapely
 
 from geo.areas import OutOfRegion
 from geo.enrich import enrich_event
-from geo.hazards import Hazard
+from geo.hazards import Hazard, hazard_names
 from geo.here import HereOptions, what_affects
 from geo.model import Event, Kind, SourceRef, State, Status
 from geo.registry import GeoRegistry
@@ -94,7 +94,8 @@ async def test_sediment_warning_over_the_municipality(store, registry):
     assert (report["level"], report["name_ja"], report["label_ja"]) == (4, "土砂災害警戒情報", "警戒レベル４相当")
     assert [e["id"] for e in report["events"]] == ["sediment:17203"]  # not the drill, not the lifted one
     assert report["hazards"] == [
-        {"hazard": "sediment", "name_ja": "崖崩れ、土石流及び地滑り", "level": 4, "restricts_shelters": True}
+        {"hazard": "sediment", "name_ja": "崖崩れ、土石流及び地滑り", "names": hazard_names(Hazard.SEDIMENT),
+         "level": 4, "restricts_shelters": True}
     ]
     assert [g["id"] for g in report["gauges"]] == ["gauge:1700000002", "gauge:1700000001", "gauge:1700000003"]
     assert [g["trend_m_per_10min"] for g in report["gauges"]] == [-0.01, 0.12, 0.30]
@@ -130,7 +131,9 @@ async def test_flood_forecast_polygon_covers_the_point_but_never_excludes_shelte
     )
     report = await what_affects(store, registry, LON, LAT)
     assert report["level"] == 3 and [e["id"] for e in report["events"]] == ["flood:kakehashi"]
-    assert report["hazards"] == [{"hazard": "flood", "name_ja": "洪水", "level": 3, "restricts_shelters": True}]
+    assert report["hazards"] == [
+        {"hazard": "flood", "name_ja": "洪水", "names": hazard_names(Hazard.FLOOD), "level": 3, "restricts_shelters": True}
+    ]
     picks = report["shelters"]
     assert all("flood" in s["hazards"] for s in picks)
     # A warning's polygon is not a hazard zone: only configured zones exclude (geo/shelter_advice.py).

@@ -21,7 +21,7 @@ from collectors.river_gauge import Config as GaugeConfig
 from collectors.river_gauge import RiverGaugeCollector
 from geo.codes import AreaCodes
 from geo.enrich import enrich_event
-from geo.hazards import Hazard, hazards_of, restricting_hazards
+from geo.hazards import Hazard, hazard_names, hazards_of, restricting_hazards
 from geo.here import HereOptions, what_affects
 from geo.model import Event, Kind, SourceRef
 from geo.registry import GeoRegistry
@@ -245,6 +245,8 @@ def test_hazards_restricting_the_choice():
     assert hazards_of(weather(3, "高潮", "輪島市 レベル３高潮警報")) == {Hazard.STORM_SURGE}
     events = [weather(2, "高潮", "金沢市 レベル２高潮注意報"), weather(3, "大雨", "金沢市 レベル３大雨警報")]
     assert restricting_hazards(events) == {Hazard.INLAND_FLOOD}
+    for hazard in Hazard:  # every hazard is named for every reader
+        assert all(hazard_names(hazard)[lang] for lang in ("ja", "en", "easy"))
 
 
 def test_contacts_cover_the_19_municipalities_with_provenance_and_no_guesses():

@@ -28,9 +28,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM."""
-    from aiohttp import web
-
     from geo.store.base import StoreError
+    from service import serve
     from service.app import create_app
     from service.logging import configure
 
@@ -52,14 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     host, port = settings.service.host, settings.service.port
     print(f"bosai-hub portal: http://{host}:{port}/", flush=True)
     try:
-        web.run_app(
-            app,
-            host=host,
-            port=port,
-            print=None,
-            shutdown_timeout=settings.service.shutdown_timeout_s,
-            handle_signals=True,
-        )
+        # As web.run_app, with requests aiohttp cannot parse answered as problem+json (service/serve.py).
+        serve.run(app, host, port, settings.service.shutdown_timeout_s)
     except StoreError as exc:
         print(f"bosai: cannot start: {exc}", file=sys.stderr)
         return 1

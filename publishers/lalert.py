@@ -1,23 +1,33 @@
-"""L-Alert: the 公共情報コモンズ documents of the events in force, offered as `/feeds/lalert.atom`.
+"""L-Alert: the 公共情報コモンズ channel (SOAP `publish`) and `/feeds/lalert.atom`.
 
-Each entry carries one event version's document inline (Atom `content` of type application/xml:
-the EDXL-DE envelope around its Report), so a participant's relay can read the feed with the same
-reader as the documents. Documents come from publishers/lalert_content.py (what to say, the
+The channel (`type = "lalert"` in `[channels]`) publishes each outbox message the rules make for it
+(orders, shelter status, sediment warnings, flood forecasts, 特別警報) as one document revision by
+SOAP `publish` over HTTP(S); the push pipeline's dispatcher claims, retries and records the receipt
+(publishers/dispatcher.py). Exercise and test events go only to a channel configured with
+`drill = true` (the drill endpoint), as 訓練 / 試験 documents.
+
+The feed's entries carry one event version's document each, inline (Atom `content` of type
+application/xml: the EDXL-DE envelope around its Report), so a participant's relay can read the feed
+with the same reader as the documents. Documents come from publishers/lalert_content.py (what to say, the
 documentID / documentRevision lifecycle) and publishers/lalert_document.py (the public v1.x
 structure, the one module a v2 writer replaces).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Literal
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 from lxml import etree
+from pydantic import Field
 
 from geo.codes import AreaCodes
 from geo.model import Event, utcnow
 from geo.store.base import Store
 from publishers import lalert_document as ld
+from publishers.channel import ChannelConfig, Post, Quota, RateLimited, Receipt, Rejected, Retryable
 from publishers.lalert_content import document_for, sendable
 from service.api import check_params
 from service.cap import in_feed
@@ -107,3 +117,112 @@ def install(app: web.Application) -> None:
     """Create the app's document cache (the feed's and the channel's)."""
     host = urlsplit(app[SETTINGS_KEY].service.public_url).hostname or "bosai-hub"
     app[DOCUMENTS_KEY] = DocumentCache(app[STORE_KEY], app[AREA_CODES_KEY], f"bosai-hub@{host}")
+
+
+# -- the channel: SOAP `publish` through the push pipeline's dispatcher and outbox ------------------
+
+class LAlertConfig(ChannelConfig):
+    """An L-Alert (公共情報コモンズ) endpoint taking SOAP `publish` requests; password from BOSAI_LALERT_PASSWORD.
+
+    A drill endpoint is a second channel of this type with `drill = true`: exercise and test events
+    (訓練 documents) go there and nowhere else.
+    """
+
+    type: Literal["lalert"] = "lalert"
+    endpoint: str = Field(description="URL of the SOAP publish endpoint (https in production).")
+    username: str | None = Field(default=None, description="HTTP Basic user, with BOSAI_LALERT_PASSWORD.")
+    sender_id: str = Field(default="bosai-hub", description="EDXL-DE senderID and the documentIDs' namespace.")
+    office_name: str = Field(default="危機対策課", description="The publishing office named in every document.")
+    langs: list[Literal["ja"]] = Field(default=["ja"], min_length=1, description="L-Alert documents are in Japanese.")
+    link: Literal["first", "always", "never"] = Field(default="never", description="Unused: documents carry no link.")
+    coalesce_window_s: float = Field(default=0, ge=0, description="0: every document goes on its own, never as a digest.")
+
+
+class LAlertChannel:
+    """Publishes each outbox message's event version as one document revision.
+
+    A message's key is its outbox id, `{channel}:{lang}:{event id}@{version}` (publishers/rules.py):
+    the document is built from that version and its history, so every attempt sends the same
+    bytes with the same distributionID, and a repeat is recognisable at the hub. That makes a
+    resend after a timeout or a crash safe: timeouts are retried, and a duplicate answer is taken as
+    the receipt of the earlier attempt.
+    """
+
+    resend_window_s = 24 * 3600.0  # the same distributionID: a resend is recognisable for as long as the hub keeps it
+
+    def __init__(self, name: str, config: LAlertConfig, password: str | None,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.limit = 1_000_000  # the dispatcher's rendered text is not what is sent
+        self.dry = False
+        self.quota = Quota()
+        self.auth = aiohttp.encode_basic_auth(config.username, password or "") if config.username else None
+        self._own_session = session is None
+        self.session = session
+        self.documents: DocumentCache | None = None
+        self.sent_documents: list[ld.Document] = []  # what was published, for the console and tests
+
+    def bind(self, store: Store, codes: AreaCodes) -> None:
+        """The store and codes the documents are built from (given once the app has them)."""
+        self.documents = DocumentCache(store, codes, self.config.sender_id)
+
+    def weigh(self, text: str) -> int:
+        """Length of the dispatcher's text (unused: the document is sent)."""
+        return len(text)
+
+    async def document(self, key: str) -> ld.Document:
+        """The document of the event version an outbox message id names."""
+        assert self.documents is not None, "bind() the channel to the store first"
+        ref = key.split(":", 2)[2]
+        event_id, _, version = ref.rpartition("@")
+        history = await self.documents.store.history(event_id)
+        event = next((e for e in history if e.version == int(version)), None)
+        if event is None:
+            raise Rejected(f"{ref}: no such event version in the store")
+        return document_for(event, history, self.documents.codes, sender=self.config.sender_id,
+                            office_name=self.config.office_name)
+
+    async def send(self, post: Post) -> Receipt:
+        """POST the SOAP publish request; classify the answer."""
+        doc = await self.document(post.key)
+        body = ld.soap_publish(doc)
+        if self.session is None:
+            self.session = aiohttp.ClientSession()
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"publish"'}
+        if self.auth:
+            headers["Authorization"] = self.auth
+        try:
+            async with self.session.post(self.config.endpoint, data=body, headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=self.config.timeout_s)) as response:
+                status, text = response.status, await response.read()
+        except TimeoutError:
+            raise Retryable(f"no answer within {self.config.timeout_s} s (a resend is the same document)") from None
+        except aiohttp.ClientError as exc:
+            raise Retryable(f"cannot reach {self.config.endpoint}: {exc}") from None
+        if status == 429:
+            raise RateLimited("the endpoint asks to slow down")
+        if status >= 500:
+            raise Retryable(f"HTTP {status} from {self.config.endpoint}")
+        if status >= 400:
+            raise Rejected(f"HTTP {status}: {text[:200]!r}")
+        receipt_id, duplicate = _receipt(text)
+        self.sent_documents.append(doc)
+        return Receipt(id=receipt_id or ld.distribution_id(doc), url=None, duplicate=duplicate)
+
+    async def close(self) -> None:
+        """Release connections."""
+        if self.session is not None and self._own_session:
+            await self.session.close()
+
+
+def _receipt(body: bytes) -> tuple[str | None, bool]:
+    """The receipt id in a publishResponse (its `return` text) and whether it says duplicate."""
+    try:
+        root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return None, False
+    text = next((e.text for e in root.iter() if isinstance(e.tag, str) and e.tag.endswith("}return")), None)
+    duplicate = any(isinstance(e.tag, str) and e.tag.endswith("}duplicate") and (e.text or "").strip() == "true"
+                    for e in root.iter())
+    return (text.strip() if text else None), duplicate

@@ -22,6 +22,7 @@ from geo.codes import AreaCodes
 from geo.store.base import Store
 from publishers.channel import Channel, DryChannel, DryConfig
 from publishers.dispatcher import Dispatcher
+from publishers.lalert import LAlertChannel, LAlertConfig
 from publishers.mastodon import MastodonChannel, MastodonConfig
 from publishers.rules import PushRules
 from publishers.x import LIMIT as X_LIMIT
@@ -30,7 +31,7 @@ from publishers.x import weigh as x_weigh
 
 log = structlog.get_logger(__name__)
 
-ChannelSettings = Annotated[Union[XConfig, MastodonConfig, DryConfig], Field(discriminator="type")]  # noqa: UP007
+ChannelSettings = Annotated[Union[XConfig, MastodonConfig, LAlertConfig, DryConfig], Field(discriminator="type")]  # noqa: UP007
 
 DISPATCHERS_KEY: web.AppKey[dict[str, Dispatcher]] = web.AppKey("dispatchers")
 
@@ -56,6 +57,11 @@ def build_channel(name: str, config: Any, secrets: Any) -> Channel:
         if config.dry_run or not token:
             return DryChannel(name, config, config.limit)
         return MastodonChannel(name, config, token)
+    if isinstance(config, LAlertConfig):
+        password = _secret(secrets.lalert_password)
+        if config.dry_run or (config.username and not password):
+            return DryChannel(name, config)
+        return LAlertChannel(name, config, password)
     return DryChannel(name, config)
 
 
@@ -113,11 +119,14 @@ def install(app: web.Application) -> None:
 
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start dispatchers once the store is open; stop them and close channels on shutdown."""
-    from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+    from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
     from service.settings import secrets
 
     settings = app[SETTINGS_KEY]
     channels = {name: build_channel(name, c, secrets()) for name, c in settings.channels.items() if c.enabled}
+    for channel in channels.values():
+        if isinstance(channel, LAlertChannel):  # its documents are built from the event versions in the store
+            channel.bind(app[STORE_KEY], app[AREA_CODES_KEY])
     app[DISPATCHERS_KEY] = {}
     tasks: list[asyncio.Task] = []
 

@@ -11,6 +11,8 @@ Exercise and test events go to every channel configured as a drill channel (`dri
 nowhere else, stamped 【訓練】 (【試験】 for tests); a drill channel never gets a real event.
 
     rule                       kinds              threshold  channels               priority
+    避難情報（市町の発令）     evacuation         3          x, mastodon, lalert    top
+    避難所の開設・混雑・閉鎖   shelter            (status)   lalert                 routine
     特別警報                   weather_warning    5          x, mastodon, lalert    top
     土砂災害警戒情報           sediment_warning   4          x, mastodon, lalert    urgent
     レベル４土砂災害危険警報   weather_warning    4 (土砂災害) x, mastodon, lalert  urgent
@@ -79,6 +81,10 @@ SNS = ["x", "mastodon"]
 SNS_LALERT = ["x", "mastodon", "lalert"]
 
 DEFAULT_RULES = [
+    # A municipality's own orders come first: they are what residents act on (publishers/lalert.py).
+    Rule(name="避難情報（市町の発令）", kinds=[Kind.EVACUATION], min_level=3, channels=SNS_LALERT, top=True),
+    # Shelters: opened, crowded, closed (their status, not a level) go to L-Alert's Shelter document.
+    Rule(name="避難所の開設・混雑・閉鎖", kinds=[Kind.SHELTER], min_level=1, channels=["lalert"]),
     Rule(name="特別警報", kinds=[Kind.WEATHER_WARNING], min_level=5, channels=SNS_LALERT, top=True),
     Rule(name="土砂災害警戒情報", kinds=[Kind.SEDIMENT_WARNING], min_level=4, channels=SNS_LALERT),
     Rule(name="レベル４土砂災害危険警報", kinds=[Kind.WEATHER_WARNING], families=["土砂災害"], min_level=4,
@@ -89,9 +95,32 @@ DEFAULT_RULES = [
 ]
 
 
+OPEN_STATUSES = ("open", "crowded")
+
+
+def shelter_happening(change: Change, previous: Event | None) -> Happening | None:
+    """A shelter's status change: opened (issued), crowded / open again, closed (lifted), corrected."""
+    new = change.event
+    was = previous.properties.get("status") if previous is not None and not previous.ended else None
+    now = new.properties.get("status") if not new.ended else None
+    if change.op == ChangeOp.CANCELLED:
+        return Happening.CANCELLED if was in OPEN_STATUSES else None
+    if now == was or now not in (*OPEN_STATUSES, "closed"):
+        return None  # a new head count, or nothing known: no announcement
+    if new.properties.get("correction"):
+        return Happening.CORRECTED  # never announced as a new opening
+    if now == "closed":
+        return Happening.LIFTED if was in OPEN_STATUSES else None
+    if was not in OPEN_STATUSES:
+        return Happening.ISSUED
+    return Happening.RAISED if now == "crowded" else Happening.LOWERED
+
+
 def happening(change: Change, previous: Event | None, min_level: int) -> Happening | None:
     """What `change` means under a threshold, given the version it replaces; None = nothing to post."""
     new = change.event
+    if new.kind == Kind.SHELTER:
+        return shelter_happening(change, previous)
     was_in = previous is not None and not previous.ended and previous.level >= min_level
     if change.op == ChangeOp.CANCELLED:
         return Happening.CANCELLED if was_in else None
@@ -102,12 +131,20 @@ def happening(change: Change, previous: Event | None, min_level: int) -> Happeni
         return Happening.LIFTED
     assert previous is not None
     if new.level == previous.level and set(new.areas) == set(previous.areas):
+        if new.kind == Kind.EVACUATION and _districts(new) != _districts(previous):
+            return Happening.CORRECTED if new.properties.get("correction") else Happening.AREAS
         return None  # 継続, a new serial or reading: nothing a resident must learn
     if new.properties.get("correction"):
         return Happening.CORRECTED
     if new.level > previous.level:
         return Happening.RAISED
     return Happening.LOWERED if new.level < previous.level else Happening.AREAS
+
+
+def _districts(event: Event) -> set[tuple[int, str]]:
+    """The (level, 地区) pairs an order is in force for."""
+    return {(int(o.get("level", 0)), d) for o in event.properties.get("orders", [])
+            if o.get("action") == "発令" for d in o.get("districts") or ["*"]}
 
 
 def coalesce_until(at: datetime, window_s: float) -> datetime | None:

@@ -41,10 +41,10 @@ def test_every_container_has_no_new_privileges_and_a_read_only_root():
 
 def test_redis_requires_the_password_from_the_environment():
     services = _services()
-    assert "--requirepass" in services["redis"] and "$$REDIS_PASSWORD" in services["redis"]
-    assert "REDIS_PASSWORD: ${BOSAI_REDIS_PASSWORD:?" in services["redis"]
+    assert '"--requirepass", "${BOSAI_REDIS_PASSWORD:?' in services["redis"]
+    assert 'command: ["redis-server"' in services["redis"]  # the entrypoint then drops root
+    assert "REDISCLI_AUTH: ${BOSAI_REDIS_PASSWORD:?" in services["redis"]  # the health check authenticates
     assert "BOSAI_STORE_URL: redis://:${BOSAI_REDIS_PASSWORD:?" in services["app"]
-    assert "REDISCLI_AUTH" in services["redis"]  # the health check authenticates too
 
 
 def _compose(env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -64,3 +64,4 @@ def test_compose_refuses_to_start_without_a_redis_password():
     accepted = _compose({"BOSAI_REDIS_PASSWORD": "0123abcd"})
     assert accepted.returncode == 0, accepted.stderr
     assert "redis://:0123abcd@redis:6379/0" in accepted.stdout
+    assert "--requirepass\n    - 0123abcd" in accepted.stdout

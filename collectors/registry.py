@@ -15,6 +15,15 @@ COLLECTOR_MODULES: dict[str, tuple[str, str]] = {
     "publiccommons": ("collectors.publiccommons", "PublicCommonsCollector"),
 }
 
+# Types whose events can set or lift a 警戒レベル somewhere (orders, warnings, gauges, rain closures).
+# A camera never does: a missing picture makes its own source failing, not a resident's level unknown.
+LEVEL_SOURCE_TYPES = frozenset({"jma_feed", "river_gauge", "road_closure", "publiccommons"})
+
+
+def level_sources(sources: dict[str, SourceConfig]) -> frozenset[str]:
+    """Ids of the configured sources a level answer depends on (see LEVEL_SOURCE_TYPES)."""
+    return frozenset(source_id for source_id, config in sources.items() if config.type in LEVEL_SOURCE_TYPES)
+
 
 @cache
 def config_classes() -> dict[str, type[SourceConfig]]:

@@ -11,7 +11,9 @@ Rules (documented for the API):
   within `shelter_limit_m`, and `shelter_advice` says what to do when there is none.
 - Gauges: the nearest few within `gauge_radius_m`; road closures: all within `radius_m`. Each list
   states the radius it was searched in, so an empty list never reads as "none anywhere".
-- `complete` is true only when every source answered fresh; `incomplete_sources` names the others.
+- `complete` is true only when every source the level depends on answered fresh (`answer_sources`;
+  all sources when not given: a camera's failure is its own, never a resident's level unknown);
+  `incomplete_sources` names the others; `sources` lists every source with its state.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ class HereOptions:
     shelters: int = 3
     warning_search_m: float = 10000.0  # areal events with polygons of their own looked at near the point
     shelter_limit_m: float | None = None  # farthest shelter offered; None: the region's (GeoConfig)
+    answer_sources: frozenset[str] | None = None  # sources the level depends on; None: every source
 
 
 def level_words(level: int, kind: Kind | str = Kind.NOTICE) -> dict[str, Any]:
@@ -94,7 +97,10 @@ async def what_affects(
     gauges = await _nearest_gauges(store, registry, lon, lat, options)
     roads = await _road_closures(store, registry, point, lon, lat, options.radius_m)
     sources = await store.source_statuses()
-    not_ok = [st for st in sources if st.state != SourceState.OK]
+    relevant = [st for st in sources if options.answer_sources is None or st.source_id in options.answer_sources]
+    not_ok = [st.source_id for st in relevant if st.state != SourceState.OK]
+    # A source the answer depends on that has not reported yet is not fresh either.
+    not_ok += sorted((options.answer_sources or frozenset()) - {st.source_id for st in sources})
 
     return {
         "point": {"lon": lon, "lat": lat},
@@ -110,8 +116,8 @@ async def what_affects(
         "gauge_radius_m": options.gauge_radius_m,
         "shelter_limit_m": round(limit_m),
         # Truth over appearance: level 0 is an all-clear only when every source answered fresh.
-        "complete": bool(sources) and not not_ok,
-        "incomplete_sources": [st.source_id for st in not_ok],
+        "complete": bool(relevant) and not not_ok,
+        "incomplete_sources": not_ok,
         "sources": [
             {
                 "id": st.source_id,

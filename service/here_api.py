@@ -8,13 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import replace
 
 from aiohttp import web
 
+from collectors.registry import level_sources
 from geo.areas import OutOfRegion
 from geo.here import HereOptions, what_affects
 from service.errors import BadRequest
-from service.keys import GEO_KEY, STORE_KEY
+from service.keys import GEO_KEY, SETTINGS_KEY, STORE_KEY
 
 routes = web.RouteTableDef()
 
@@ -56,6 +58,8 @@ def parse_here_query(query) -> tuple[float, float, HereOptions]:
 async def here(request: web.Request) -> web.Response:
     """What affects the point: level in force, covering events, gauges, road closures, shelters."""
     lon, lat, options = parse_here_query(request.query)
+    if (settings := request.app.get(SETTINGS_KEY)) is not None:
+        options = replace(options, answer_sources=level_sources(settings.sources))
     try:
         report = await what_affects(request.app[STORE_KEY], request.app[GEO_KEY], lon, lat, options)
     except OutOfRegion as exc:

@@ -102,3 +102,34 @@ async def test_here_is_not_an_all_clear_while_a_source_is_failing(tmp_path):
         assert (await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions()))["complete"] is True
     finally:
         await store.close()
+
+
+async def test_a_failing_camera_never_makes_the_level_unknown_but_a_silent_level_source_does(tmp_path):
+    """`complete` covers the sources a level depends on: cameras apart, and a level source not yet heard from counts."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from collectors.registry import level_sources
+    from geo.here import HereOptions, what_affects
+    from geo.store.base import SourceState, SourceStatus
+    from service.settings import load_settings
+
+    settings = load_settings(Path(__file__).resolve().parent.parent / "config" / "default.toml")
+    answer = level_sources(settings.sources)
+    assert answer == {"jma_extra", "crisis_gauges", "road_closures", "municipal_orders"}  # not river_cameras
+    answer = frozenset({"jma_extra", "crisis_gauges"})  # the two this test reports for
+    store = open_store(str(tmp_path / "here.sqlite3"))
+    await store.open()
+    try:
+        now = datetime(2026, 7, 10, 3, 0, tzinfo=timezone.utc)
+        ok = dict(last_success=now, content_time=now)
+        await store.set_source_status(SourceStatus("jma_extra", SourceState.OK, **ok))
+        await store.set_source_status(SourceStatus("river_cameras", SourceState.FAILING, last_attempt=now))
+        report = await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions(answer_sources=answer))
+        assert report["complete"] is False and report["incomplete_sources"] == ["crisis_gauges"]  # never reported
+        await store.set_source_status(SourceStatus("crisis_gauges", SourceState.OK, **ok))
+        report = await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions(answer_sources=answer))
+        assert report["complete"] is True and report["incomplete_sources"] == []
+        assert {s["id"]: s["state"] for s in report["sources"]}["river_cameras"] == "failing"  # still shown as it is
+    finally:
+        await store.close()

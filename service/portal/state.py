@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from collectors.registry import level_sources
 from geo.here import HereOptions, what_affects
 from geo.model import LEVEL_COLOURS
 from geo.registry import GeoRegistry
@@ -83,7 +84,9 @@ class Portal:
 
     async def what_affects(self, store: Any, lon: float, lat: float) -> dict[str, Any]:
         """geo.here's report for a point, as /api/v1/here gives it."""
-        return await what_affects(store, self.registry, lon, lat, HereOptions())
+        sources = getattr(self.settings, "sources", None)
+        options = HereOptions(answer_sources=level_sources(sources) if sources is not None else None)
+        return await what_affects(store, self.registry, lon, lat, options)
 
     def client_data(self, lang: str) -> dict[str, Any]:
         """Strings, level words and colours the map script needs, in one JSON object."""

@@ -7,6 +7,7 @@ import json
 import os
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import brotli
 import pytest
@@ -15,7 +16,7 @@ from babel.messages.pofile import read_po
 from lxml import html as lxml_html
 
 from collectors.base import Snapshot
-from geo.model import Event, Kind, SourceRef, utcnow
+from geo.model import Event, Kind, SourceRef, State, utcnow
 from geo.store.base import SourceState, SourceStatus
 from service.app import create_app
 from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
@@ -95,8 +96,9 @@ async def test_portal_lists_active_warning_with_level_words_and_colour_class(cli
     assert resp.status == 200 and resp.content_type == "text/html"
     body = await resp.text()
     warnings = text_of(body, "//section[@aria-labelledby='warnings-h']")
-    assert "金沢市" in warnings and "警戒レベル4" in warnings and "避難指示" in warnings
-    assert "危険な場所から全員避難してください。" in warnings
+    assert "金沢市" in warnings and "警戒レベル４相当" in warnings and "土砂災害警戒情報" in warnings
+    assert "危険な場所から全員避難" in warnings
+    assert "避難指示" not in body  # an order's words only on a municipality's order
     doc = lxml_html.fromstring(body)
     assert doc.xpath("//section[@aria-labelledby='warnings-h']//span[contains(@class,'badge') and contains(@class,'lv4')]")
     assert "御影大橋" in text_of(body, "//section[@aria-labelledby='gauges-h']")
@@ -108,9 +110,9 @@ async def test_portal_lists_active_warning_with_level_words_and_colour_class(cli
 @pytest.mark.parametrize(
     ("lang", "html_lang", "expected", "absent"),
     [
-        ("en", "en", "Evacuation instruction", "避難指示"),
+        ("en", "en", "Alert level 4 equivalent", "避難指示"),
         ("easy", "ja", "みんな にげて", "避難指示"),
-        ("ja", "ja", "避難指示", "Evacuation instruction"),
+        ("ja", "ja", "警戒レベル４相当", "Alert level"),
     ],
 )
 async def test_language_switch_changes_text_and_is_remembered(client, lang, html_lang, expected, absent):
@@ -170,7 +172,7 @@ async def test_area_picker_is_near_me_without_javascript(client):
     await feed(client, warning("17201", 4), warning("17202", 3))
     body = await (await client.get("/?lang=en&area=17201")).text()
     near = text_of(body, "//section[@class='near']")
-    assert "Your area: Kanazawa" in near and "Level 4" in near
+    assert "Your area: Kanazawa" in near and "Alert level 4 equivalent" in near  # the events covering it
     assert lxml_html.fromstring(body).xpath("//section[@class='near']//ol/li")  # nearest shelters listed
     warnings = text_of(body, "//section[@aria-labelledby='warnings-h']")
     assert "Kanazawa" in warnings and "Nanao" not in warnings
@@ -180,7 +182,7 @@ async def test_area_picker_is_near_me_without_javascript(client):
 
 async def test_titles_are_escaped(client):
     await feed(client, warning("17201", 4, title="<script>alert(1)</script>"))
-    body = await (await client.get("/list")).text()
+    body = await (await client.get("/list?lang=en")).text()
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
 
 
@@ -196,7 +198,9 @@ async def test_list_fragment_for_live_updates(client):
     body = await (await client.get("/?lang=en&partial=list")).text()
     doc = lxml_html.fragment_fromstring(body, create_parent="div")
     assert [d.get("id") for d in doc.xpath("./div")] == ["portal-status", "portal-list"]
-    assert "Level 5" in body and "Emergency safety measures" in body and "<html" not in body
+    assert "Alert level 5 equivalent" in body and "Heavy rain emergency warning (landslides)" in body
+    assert "Emergency safety measures" not in body and "<html" not in body
+    assert lxml_html.fragment_fromstring(body, create_parent="div").xpath("./section[@id='answer']/@data-title")
 
 
 async def test_boundaries_layer_compressed_and_cacheable(client):
@@ -306,7 +310,8 @@ async def test_page_rendered_once_until_data_changes(tmp_path, monkeypatch):
         assert "No warnings are in force." in await bodies[0].text()
         await feed(client, warning("17201", 4))
         after = await client.get("/list?lang=en")
-        assert after.headers["ETag"] != bodies[0].headers["ETag"] and "Level 4" in await after.text()
+        assert after.headers["ETag"] != bodies[0].headers["ETag"]
+        assert "Alert level 4 equivalent" in await after.text()
         await mark(app[STORE_KEY], "jma_extra", SourceState.FAILING, minutes_ago=30)
         assert "cannot be reached" in await (await client.get("/list?lang=en")).text()
         await asyncio.sleep(app[SNAPSHOT_KEY].page_tick_s * 1.5)  # let the snapshot's tick ask for the page too
@@ -320,3 +325,120 @@ async def test_list_page_may_be_reused_briefly_and_the_portal_is_revalidated(cli
     assert portal.status == 200 and portal.headers["Cache-Control"] == "no-cache"
     again = await client.get("/list", headers={"If-None-Match": listing.headers["ETag"]})
     assert again.status == 304 and again.headers["Cache-Control"] == "public, max-age=10"
+
+
+def evacuation(code: str, level: int) -> Event:
+    return Event(
+        id=f"evacuation:{code}",
+        kind=Kind.EVACUATION,
+        level=level,
+        areas=(code,),
+        title="避難指示",
+        issued_at=utcnow(),
+        source=SourceRef(source_id="city"),
+    )
+
+
+def answer_of(body: str) -> str:
+    return text_of(body, "//section[@id='answer']")
+
+
+async def test_answer_first_carries_level_action_since_and_title(client):
+    """The first section under the heading answers for the area: level words, action, since when, title."""
+    store = client.app[STORE_KEY]
+    t0 = utcnow().replace(hour=1, minute=10, second=0, microsecond=0)
+    await feed(client, warning("17201", 3).model_copy(update={"issued_at": t0}))
+    became_4 = t0 + timedelta(minutes=40)
+    await feed(client, warning("17201", 4).model_copy(update={"issued_at": became_4}))
+    later = warning("17201", 4, title="土砂災害警戒情報（更新）").model_copy(update={"issued_at": became_4 + timedelta(hours=1)})
+    await feed(client, later, warning("17202", 3))
+    assert len(await store.history("sediment_warning:17201")) == 3
+    await mark(store, "jma_extra", SourceState.OK)
+    for path in ("/?area=17201", "/list?area=17201"):
+        body = await (await client.get(path, headers={"Accept-Language": "ja"})).text()
+        doc = lxml_html.fromstring(body)
+        assert doc.findtext(".//title") == "【警戒レベル４相当】金沢市 | 石川県 防災情報"
+        first = doc.xpath("//main/h1/following-sibling::*[1]")[0]
+        assert first.get("id") == "answer"
+        answer = answer_of(body)
+        assert "金沢市" in answer and "警戒レベル４相当" in answer and "土砂災害警戒情報" in answer
+        assert "危険な場所から全員避難" in answer
+        local = became_4.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert f"{local.month}月{local.day}日 {local:%H:%M} から" in answer  # since it became level 4
+        assert "避難指示" not in body
+    # without an area: the prefecture's worst level and where it is in force
+    body = await (await client.get("/?lang=en")).text()
+    doc = lxml_html.fromstring(body)
+    assert doc.findtext(".//title") == "[Alert level 4 equivalent] Ishikawa | Disaster information for Ishikawa"
+    assert "Where: Kanazawa" in answer_of(body) and "Nanao" not in answer_of(body)
+
+
+async def test_incomplete_answer_says_unknown_never_no_action(client):
+    store = client.app[STORE_KEY]
+    await mark(store, "jma_extra", SourceState.FAILING, minutes_ago=30)
+    expected = {"ja": ("不明", "【不明】"), "en": ("Unknown", "[Unknown]"), "easy": ("わかりません", "【わからない】")}
+    for lang, (words, title) in expected.items():
+        body = await (await client.get(f"/?lang={lang}&area=17201")).text()
+        answer = answer_of(body)
+        assert words in answer and lxml_html.fromstring(body).findtext(".//title").startswith(title)
+        for calm in ("今は特別な行動は必要ありません", "No action needed", "No warnings are in force", "警戒レベルなし"):
+            assert calm not in body
+    await feed(client, warning("17201", 3))
+    answer = answer_of(await (await client.get("/?lang=en&area=17201")).text())
+    assert "Alert level 3 equivalent" in answer and "It may be higher: some sources are not up to date." in answer
+    await mark(store, "jma_extra", SourceState.OK)
+    await feed(client, warning("17201", 3).model_copy(update={"state": State.LIFTED, "level": 0}))
+    body = await (await client.get("/?lang=en&area=17201")).text()
+    assert "No warnings are in force." in answer_of(body) and "Unknown" not in answer_of(body)
+    assert lxml_html.fromstring(body).findtext(".//title").startswith("[No alert level] Kanazawa")
+
+
+async def test_a_municipal_order_speaks_in_order_words(client):
+    await feed(client, warning("17201", 4))
+    await client.app[PIPELINE_KEY].ingest(Snapshot("city", [evacuation("17201", 4)]))
+    body = await (await client.get("/?area=17201&lang=ja")).text()
+    answer = answer_of(body)
+    assert "警戒レベル４" in answer and "警戒レベル４相当" not in answer and "避難指示" in answer
+    assert lxml_html.fromstring(body).findtext(".//title").startswith("【警戒レベル４】金沢市")
+
+
+async def test_prefecture_list_grouped_per_municipality_collapsible_worst_first(client):
+    await feed(client, warning("17202", 3), warning("17201", 4), warning("17203", 2))
+    doc = lxml_html.fromstring(await (await client.get("/list?lang=en")).text())
+    groups = doc.xpath("//section[@aria-labelledby='warnings-h']//li[@class='card']/details")
+    assert [" ".join(g.xpath("./summary//span[@class='place']//text()")) for g in groups] == ["Kanazawa", "Nanao", "Komatsu"]
+    assert [g.get("open") for g in groups] == [None, None, None]  # collapsed until chosen
+    assert "Alert level 4 equivalent" in " ".join(groups[0].xpath("./summary//text()"))
+    doc = lxml_html.fromstring(await (await client.get("/list?lang=en&area=17202")).text())
+    assert [d.get("open") is not None for d in doc.xpath("//section[@aria-labelledby='warnings-h']//details")] == [True]
+
+
+def test_cameras_flagged_and_missing_ones_listed_roads_without_internal_ids(tmp_path):
+    """Frozen and old pictures are flagged, a configured camera that sent nothing is unavailable."""
+    from geo.registry import GeoRegistry
+    from service.portal.view import Clock, shape_view
+
+    cam = {"type": "river_camera", "url": "http://127.0.0.1:9/obs/", "cameras": ["c1", "c2", "c3", "c4"],
+           "image_dir": str(tmp_path), "stale_after_s": 1800}
+    settings = load_settings(overrides={"store": {"url": str(tmp_path / "s.sqlite3")}, "sources": {"cams": cam}})
+    now = utcnow()
+
+    def camera(key: str, taken_min_ago: int, **flags) -> Event:
+        taken = now - timedelta(minutes=taken_min_ago)
+        return Event(id=f"camera:{key}", kind=Kind.CAMERA, areas=("17201",), title=f"{key} カメラ", observed_at=taken,
+                     properties={"name": f"川{key}", "taken_at": taken.isoformat(), "frozen": False, "stale": False,
+                                 "image": "x.jpg", **flags}, source=SourceRef(source_id="cams"))
+
+    closure = road().model_copy(update={"properties": {
+        "route": "国道157号", "section": "84-157-0001", "reason": "国道157号 白山市白峰〜福井県境: 事前通行規制（雨量）",
+        "regulation": "通行止", "started_at": (now - timedelta(days=1)).isoformat()}})
+    events = [camera("c1", 5), camera("c2", 5, frozen=True), camera("c3", 90), closure]
+    view = shape_view(events, [], GeoRegistry.default(), settings, Clock(ZoneInfo("Asia/Tokyo"), now), lambda s: s)
+    by_key = {c["key"]: c for c in view.cameras}
+    assert not by_key["c1"]["frozen"] and not by_key["c1"]["stale"] and not by_key["c1"]["missing"]
+    assert by_key["c2"]["frozen"]
+    assert by_key["c3"]["stale"]  # the collector said fresh an hour ago; the clock says the frame is old
+    assert by_key["c4"]["missing"] and not by_key["c4"]["image"]
+    (row,) = view.roads
+    assert row["section"] is None and "84-157-0001" not in str(row)
+    assert row["reason"].startswith("白山市白峰") and "/" in row["since"]  # yesterday: the date is shown

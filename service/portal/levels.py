@@ -1,15 +1,17 @@
-"""警戒レベル as residents see it: colour, a text colour that keeps contrast, words and instruction.
+"""警戒レベル as residents see it: the words of geo.wording, a colour class, and a text colour.
 
-Colours are the Cabinet Office / JMA ones (geo.model.LEVEL_COLOURS); the words come from the
-message catalogs so every language says the same thing. A level is never shown by colour alone:
-every badge carries "Level N" and the level's name.
+The words come from the one wording table (geo.wording.level_words), in the page's language: JMA
+information and gauges give a level *equivalent* (警戒レベル４相当) under their own names, and only
+a municipality's order (`evacuation`) says 避難指示 and the like. A level is never shown by colour
+alone: every badge carries its label.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from geo.model import LEVEL_COLOURS
+from geo.model import Kind
+from geo.wording import Voice, level_words
 
 Gettext = Callable[[str], str]
 
@@ -19,38 +21,21 @@ def N_(message: str) -> str:
     return message
 
 
-# Names per the Cabinet Office 警戒レベル guidance (令和3年5月), translated in the catalogs.
-LEVEL_NAMES = {
-    5: N_("Emergency safety measures"),
-    4: N_("Evacuation instruction"),
-    3: N_("Elderly people evacuate"),
-    2: N_("Heavy rain / flood advisory"),
-    1: N_("Early warning"),
-    0: N_("No alert level"),
-}
-# What to do at each level: the guidance's action line.
-LEVEL_ACTIONS = {
-    5: N_("Disaster is happening or imminent. Your life is in danger: secure your safety now."),
-    4: N_("Everyone in a dangerous place must evacuate."),
-    3: N_("Elderly people and others who need time must evacuate from dangerous places."),
-    2: N_("Check how and where you would evacuate."),
-    1: N_("Be prepared for a disaster."),
-    0: N_("No action needed now."),
-}
 # Text on each background: white only where it keeps WCAG AA contrast (black and purple).
 TEXT_COLOURS = {5: "#ffffff", 4: "#ffffff", 3: "#000000", 2: "#000000", 1: "#000000", 0: "#000000"}
 
 
 @dataclass(frozen=True, slots=True)
 class LevelView:
-    """A level ready for a template: number, label, name, action, colours, CSS class."""
+    """A level ready for a template: number, label, the source's name for it, action, colours."""
 
     level: int
-    label: str
-    name: str
-    action: str
+    label: str  # 警戒レベル４相当 / Alert level 4 equivalent / けいかいレベル４（そうとう）
+    name: str  # the speaker's term (土砂災害警戒情報, 氾濫危険水位, 避難指示 for an order); may be ""
+    action: str  # what the level asks of residents; "" at level 0
     colour: str
     text_colour: str
+    order: bool = False  # a municipality's order (避難指示 ...), not information equivalent to a level
 
     @property
     def css(self) -> str:
@@ -58,14 +43,15 @@ class LevelView:
         return f"lv{self.level}"
 
 
-def level_view(level: int, _: Gettext) -> LevelView:
-    """The presentation of a 警戒レベル in the request's language."""
-    label = _("Level %(n)d") % {"n": level} if level else _("No alert level")
+def level_view(level: int, kind: Kind | str, lang: str) -> LevelView:
+    """The presentation of a 警戒レベル given by an event of `kind`, in the page's language."""
+    words = level_words(level, kind, lang)
     return LevelView(
         level=level,
-        label=label,
-        name=_(LEVEL_NAMES[level]),
-        action=_(LEVEL_ACTIONS[level]),
-        colour=LEVEL_COLOURS[level],
+        label=words.label,
+        name=words.name,
+        action=words.action,
+        colour=words.colour,
         text_colour=TEXT_COLOURS[level],
+        order=words.voice == Voice.ORDER,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from geo.model import Kind
 from service.errors import BadRequest, Unavailable
 from service.http_cache import Representation, send
 from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
@@ -68,7 +69,7 @@ def _render(portal: Portal, template: str, lang: str, **context: Any) -> bytes:
             languages=list(i18n.LANGUAGES.values()),
             prefecture=portal.prefecture_name(lang),
             assets=portal.manifest,
-            legend=[level_view(n, portal.gettext(lang)) for n in (5, 4, 3, 2, 1)],
+            legend=[level_view(n, Kind.NOTICE, lang) for n in (5, 4, 3, 2, 1)],
             **context,
         )
         .encode()
@@ -76,11 +77,15 @@ def _render(portal: Portal, template: str, lang: str, **context: Any) -> bytes:
 
 
 def _shape_and_render(portal: Portal, template: str, lang: str, area: str | None, clock: Clock,
-                      events: list, statuses: list, report: dict[str, Any] | None) -> bytes:
+                      events: list, statuses: list, report: dict[str, Any] | None, since: dict) -> bytes:
     _ = portal.gettext(lang)
-    view = shape_view(events, statuses, portal.registry, portal.settings, clock, _, area)
-    near = near_view(report, portal.registry, _) if report is not None else None
-    context = {"view": view, "near": near, "selected_area": area, "area_place": near["place"] if near else None}
+    clock = Clock(clock.zone, clock.now, _("%(m)d/%(d)d"))  # dates in the page's language
+    view = shape_view(events, statuses, portal.registry, portal.settings, clock, _, area, lang, since)
+    near = near_view(report, portal.registry, lang, _) if report is not None else None
+    context = {
+        "view": view, "near": near, "clock": clock, "selected_area": area,
+        "area_place": near["place"] if near else None,
+    }
     return _render(portal, template, lang, client=portal.client_data(lang), **context)
 
 
@@ -113,12 +118,13 @@ async def data_page(app: web.Application, template: str, lang: str, area: str | 
     async def render() -> bytes:
         # Every language and area rendered at this head shares one query of the current events.
         events = await portal.pages.current_events(store, head)
+        since = await portal.level_since(store, events)
         report = None
         if area is not None:
             report = await portal.what_affects(store, *portal.area_point(area))
         # Shaping and rendering a list of a few thousand items takes a tenth of a second: done in a
         # worker thread, so requests keep being answered meanwhile (it yields the GIL every few ms).
-        return await asyncio.to_thread(_shape_and_render, portal, template, lang, area, clock, events, statuses, report)
+        return await asyncio.to_thread(_shape_and_render, portal, template, lang, area, clock, events, statuses, report, since)
 
     cache_control = CACHE_CONTROL.get(template, PAGE_CACHE_CONTROL)
     return await portal.pages.get((template, lang, area), version, render, cache_control)

@@ -1,6 +1,7 @@
 """The portal's shared state, built once per app: template environments, catalogs, region, assets."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,11 +11,13 @@ from aiohttp import web
 
 from collectors.registry import level_sources
 from geo.here import HereOptions, what_affects
-from geo.model import LEVEL_COLOURS
+from geo.model import Event, Kind
 from geo.registry import GeoRegistry
+from geo.wording import level_words
 from service.portal import i18n
+from service.portal.answer import PORTAL_AREAL_KINDS, level_since
 from service.portal.assets import Encoded, Manifest, boundaries_geojson
-from service.portal.levels import N_, TEXT_COLOURS, level_view
+from service.portal.levels import N_, TEXT_COLOURS
 from service.portal.page_cache import PageCache
 from service.portal.view import SHELTER_WORDS
 
@@ -22,8 +25,6 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 # Strings the map script shows (popups, "near me"), sent to it in the page in the chosen language.
 CLIENT_STRINGS = [
-    N_("Level %(n)d"),
-    N_("No alert level"),
     N_("Water level"),
     N_("as of %(t)s"),
     N_("Camera"),
@@ -35,8 +36,16 @@ CLIENT_STRINGS = [
     N_("Your area: %(place)s"),
     N_("Nearest shelters"),
     N_("Image of %(name)s"),
-    N_("Level %(n)d: %(name)s"),
+    N_("Not updated: the picture may be old"),
+    N_("The picture has not changed (camera may be frozen)"),
+    N_("Unavailable"),
+    N_("Road closures"),
+    N_("River cameras"),
+    N_("Shelters"),
+    N_("Open the list of these places"),
 ]
+# Kinds whose level words the map script shows (gauge pins, warning areas).
+CLIENT_KINDS = (Kind.GAUGE, Kind.WEATHER_WARNING)
 
 
 class Portal:
@@ -51,6 +60,7 @@ class Portal:
         self.environments = {code: self._environment(code) for code in i18n.LANGUAGES}
         self.boundaries = Encoded.of(boundaries_geojson(registry))
         self.pages = PageCache()
+        self._since: dict[tuple[str, int], datetime | None] = {}
         points = registry.boundaries.polygons
         self._area_points = {
             code: (float(p.x), float(p.y))
@@ -88,16 +98,34 @@ class Portal:
         options = HereOptions(answer_sources=level_sources(sources) if sources is not None else None)
         return await what_affects(store, self.registry, lon, lat, options)
 
+    async def level_since(self, store: Any, events: list[Event]) -> dict[str, datetime]:
+        """When each warning's current level began, read from its history once per version."""
+        known = self._since
+        fresh: dict[tuple[str, int], datetime | None] = {}
+        for event in events:
+            if event.kind not in PORTAL_AREAL_KINDS or event.level == 0:
+                continue
+            key = (event.id, event.version)
+            if key in known:
+                fresh[key] = known[key]
+            else:
+                fresh[key] = level_since(await store.history(event.id), event)
+        self._since = fresh  # only current versions are kept
+        return {event_id: moment for (event_id, _), moment in fresh.items() if moment is not None}
+
     def client_data(self, lang: str) -> dict[str, Any]:
-        """Strings, level words and colours the map script needs, in one JSON object."""
+        """Strings, level words (geo.wording) and colours the map script needs, in one JSON object."""
         _ = self.gettext(lang)
         return {
             "lang": lang,
             "strings": {s: _(s) for s in CLIENT_STRINGS},
             "levels": {
-                str(n): {"label": v.label, "name": v.name, "colour": LEVEL_COLOURS[n], "text": TEXT_COLOURS[n]}
-                for n in range(6)
-                for v in [level_view(n, _)]
+                kind.value: {
+                    str(n): {"label": w.label, "name": w.name, "colour": w.colour, "text": TEXT_COLOURS[n]}
+                    for n in range(6)
+                    for w in [level_words(n, kind, lang)]
+                }
+                for kind in CLIENT_KINDS
             },
             "shelter": {status.value: _(words) for status, words in SHELTER_WORDS.items()},
             "bounds": self.registry.boundaries.bounds,

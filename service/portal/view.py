@@ -1,4 +1,4 @@
-"""What the portal shows, read from the store once per render: warnings, gauges, roads, sources.
+"""What the portal shows, read from the store once per render: the answer, warnings, gauges, roads, sources.
 
 The same model feeds the full page, the JavaScript-free list and the fragment the page reloads on
 live updates. "No warnings" is only ever said when every source is known to be fresh: while a
@@ -6,16 +6,17 @@ source is failing or stale, or has not answered yet, the portal says it cannot t
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from geo.here import AREAL_KINDS
 from geo.model import Event, Kind
 from geo.shelters import ShelterStatus
 from geo.store.base import SourceState, SourceStatus
-from service.portal.levels import N_, Gettext, LevelView, level_view
+from service.portal.answer import Answer, AreaWarnings, Place, answer_for, group_warnings, place_of
+from service.portal.levels import N_, Gettext, level_view
 
 # Source kinds by collector `type`; a source of unknown type is shown by its id.
 SOURCE_KINDS = {
@@ -23,12 +24,6 @@ SOURCE_KINDS = {
     "river_gauge": N_("River water levels"),
     "river_camera": N_("River cameras"),
     "road_closure": N_("Road closures"),
-}
-KIND_NAMES = {
-    Kind.SEDIMENT_WARNING: N_("Sediment disaster alert"),
-    Kind.FLOOD_FORECAST: N_("Flood forecast"),
-    Kind.WEATHER_WARNING: N_("Weather warning"),
-    Kind.NOTICE: N_("Notice"),
 }
 STATE_WORDS = {
     SourceState.OK: N_("up to date"),
@@ -42,25 +37,11 @@ SHELTER_WORDS = {
     ShelterStatus.CLOSED: N_("Closed"),
     ShelterStatus.UNKNOWN: N_("Status unknown"),
 }
-
-
-@dataclass(slots=True)
-class Place:
-    """A municipality with its name, reading and English name."""
-
-    code: str
-    name: str
-    kana: str
-    name_en: str
-
-
-@dataclass(slots=True)
-class AreaWarnings:
-    """The warnings in force in one municipality, highest level first."""
-
-    place: Place
-    level: LevelView
-    items: list[dict[str, Any]] = field(default_factory=list)
+# Gauge thresholds from the lowest, with the level each one starts (collectors/gauge_formats.py).
+GAUGE_LADDER = (("standby_m", 1), ("caution_m", 2), ("evacuation_m", 3), ("danger_m", 4), ("flooding_m", 5))
+CAMERA_STALE_S = 1800.0  # a frame older than this is not "now", unless the source configures otherwise
+# A road section that is an upstream key ("17-033-0001") rather than words: not shown to residents.
+_INTERNAL_ID = re.compile(r"^[0-9A-Za-z]+(?:[-_][0-9A-Za-z]+)+$")
 
 
 @dataclass(slots=True)
@@ -80,6 +61,7 @@ class PortalView:
     """Everything a portal page renders."""
 
     as_of: str
+    answer: Answer
     warnings: list[AreaWarnings]
     gauges: list[dict[str, Any]]
     roads: list[dict[str, Any]]
@@ -98,6 +80,7 @@ class Clock:
 
     zone: tzinfo
     now: datetime
+    day_format: str = "%(m)d/%(d)d"  # the date in the page's language (the catalog gives 7月10日)
 
     def hhmm(self, moment: datetime | None) -> str | None:
         """'HH:MM', with the date in front when it is not today."""
@@ -105,15 +88,14 @@ class Clock:
             return None
         local = moment.astimezone(self.zone)
         today = self.now.astimezone(self.zone).date()
-        return local.strftime("%H:%M") if local.date() == today else local.strftime("%m/%d %H:%M")
+        return local.strftime("%H:%M") if local.date() == today else self.stamp(moment)
 
-
-def _place(registry: Any, code: str) -> Place:
-    try:
-        m = registry.codes.municipality(code)
-    except ValueError:
-        return Place(code, code, "", code)
-    return Place(m.jis, m.name, m.kana, m.name_en)
+    def stamp(self, moment: datetime | None) -> str | None:
+        """Date and time, always both (for "since when")."""
+        if moment is None:
+            return None
+        local = moment.astimezone(self.zone)
+        return f"{self.day_format % {'m': local.month, 'd': local.day}} {local:%H:%M}"
 
 
 def _source_views(statuses: list[SourceStatus], settings: Any, clock: Clock, _: Gettext) -> list[SourceView]:
@@ -133,38 +115,7 @@ def _source_views(statuses: list[SourceStatus], settings: Any, clock: Clock, _: 
     return views
 
 
-def _warnings(events: list[Event], registry: Any, clock: Clock, _: Gettext, area: str | None) -> list[AreaWarnings]:
-    grouped: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        if event.kind in AREAL_KINDS and event.level > 0:
-            for code in event.areas:
-                if area is None or code == area:
-                    grouped[code].append(event)
-    result = []
-    for code, items in grouped.items():
-        items.sort(key=lambda e: (-e.level, e.kind.value, e.id))
-        top = items[0].level
-        result.append(
-            AreaWarnings(
-                _place(registry, code),
-                level_view(top, _),
-                [
-                    {
-                        "id": e.id,
-                        "kind": _(KIND_NAMES.get(e.kind, e.kind.value)),
-                        "title": e.title,
-                        "level": level_view(e.level, _),
-                        "issued": clock.hhmm(e.issued_at),
-                    }
-                    for e in items
-                ],
-            )
-        )
-    result.sort(key=lambda w: (-w.level.level, w.place.code))
-    return result
-
-
-def _gauge(event: Event, clock: Clock, _: Gettext) -> dict[str, Any]:
+def _gauge(event: Event, clock: Clock, lang: str, _: Gettext) -> dict[str, Any]:
     props = event.properties
     trend = props.get("trend_m_per_10min")
     if trend is None:
@@ -175,25 +126,87 @@ def _gauge(event: Event, clock: Clock, _: Gettext) -> dict[str, Any]:
         trend_words = _("falling")
     else:
         trend_words = _("steady")
+    level_m = props.get("level_m")
+    next_up = None
+    thresholds = props.get("thresholds") or {}
+    if isinstance(level_m, (int, float)):
+        for key, level in GAUGE_LADDER:
+            value = thresholds.get(key)
+            if isinstance(value, (int, float)) and value > level_m:
+                name = level_view(level, Kind.GAUGE, lang).name
+                next_up = {"name": name, "value_m": value, "below_m": value - level_m}
+                break
     return {
         "id": event.id,
         "name": props.get("name") or event.title,
-        "level": level_view(event.level, _),
-        "level_m": props.get("level_m"),
+        "level": level_view(event.level, Kind.GAUGE, lang),
+        "level_m": level_m,
+        "next": next_up,
+        "silent": bool(props.get("silent")),
         "trend": trend_words,
         "observed": clock.hhmm(event.observed_at),
     }
 
 
-def _road(event: Event, _: Gettext) -> dict[str, Any]:
+def _road(event: Event, clock: Clock, _: Gettext) -> dict[str, Any]:
     props = event.properties
+    route = props.get("route") or event.title
+    section = props.get("section")
+    if section and _INTERNAL_ID.match(section):
+        section = None
+    reason = props.get("reason")
+    if reason and route and reason.startswith(route):
+        reason = reason[len(route):].lstrip(" 　")  # the route is already the row's name
+    started = props.get("started_at")
     return {
         "id": event.id,
-        "title": props.get("route") or event.title,
-        "section": props.get("section"),
-        "reason": props.get("reason"),
+        "title": route,
+        "section": section,
+        "reason": reason,
         "regulation": props.get("regulation") or _("Road closed"),
+        "since": clock.hhmm(datetime.fromisoformat(started)) if started else clock.hhmm(event.issued_at),
+        "until": clock.hhmm(event.expires_at),
     }
+
+
+def _cameras(events: list[Event], settings: Any, clock: Clock, area: str | None) -> list[dict[str, Any]]:
+    """Every camera with its honesty flags; a configured camera that sent nothing is listed as unavailable."""
+    configured: dict[str, float] = {}
+    expected: list[str] = []
+    for config in (getattr(settings, "sources", {}) or {}).values():
+        if getattr(config, "type", None) == "river_camera" and getattr(config, "enabled", True):
+            for cam in getattr(config, "cameras", []):
+                expected.append(cam)
+                configured[cam] = float(getattr(config, "stale_after_s", CAMERA_STALE_S))
+    seen = set()
+    shown = []
+    for event in sorted(events, key=lambda e: e.id):
+        key = event.id.split(":", 1)[1]
+        seen.add(key)
+        if area is not None and area not in event.areas:
+            continue
+        props = event.properties
+        taken = props.get("taken_at")
+        taken_at = datetime.fromisoformat(taken) if taken else event.observed_at
+        # Stale by the clock as well as by the collector's last look: an old frame is not "now".
+        too_old = taken_at is None or clock.now - taken_at > timedelta(seconds=configured.get(key, CAMERA_STALE_S))
+        missing = props.get("available") is False or props.get("missing") is True
+        shown.append({
+            "id": event.id,
+            "key": key,
+            "name": props.get("name") or event.title,
+            "taken": clock.hhmm(taken_at),
+            "frozen": bool(props.get("frozen")),
+            "stale": bool(props.get("stale")) or too_old,
+            "missing": missing,
+            "image": not missing and bool(props.get("image", True)),
+        })
+    if area is None:
+        for key in expected:
+            if key not in seen:
+                shown.append({"id": f"camera:{key}", "key": key, "name": key, "taken": None,
+                              "frozen": False, "stale": False, "missing": True, "image": False})
+    return shown
 
 
 def _shelters(events: list[Event], registry: Any, _: Gettext, area: str | None) -> list[dict[str, Any]]:
@@ -227,6 +240,8 @@ def shape_view(
     clock: Clock,
     _: Gettext,
     area: str | None = None,
+    lang: str = "ja",
+    since: dict[str, datetime] | None = None,
 ) -> PortalView:
     """The portal's view of the current events and source statuses (no I/O: safe in a worker thread)."""
     by_kind: dict[Kind, list[Event]] = defaultdict(list)
@@ -235,35 +250,35 @@ def shape_view(
     gauges = [g for g in by_kind[Kind.GAUGE] if g.level > 0 and (area is None or area in g.areas)]
     gauges.sort(key=lambda e: (-e.level, e.id))
     roads = [r for r in by_kind[Kind.ROAD_CLOSURE] if area is None or area in r.areas]
-    cameras = [c for c in by_kind[Kind.CAMERA] if area is None or area in c.areas]
     sources = _source_views(statuses, settings, clock, _)
     stale = [s for s in sources if s.bad]
-    places = [_place(registry, code) for code in sorted(registry.codes.municipalities)]
+    trustworthy = bool(sources) and not stale
+    places = [place_of(registry, code) for code in sorted(registry.codes.municipalities)]
+    warnings = group_warnings(events, registry, since or {}, lang, _, area)
     return PortalView(
         as_of=clock.hhmm(clock.now) or "",
-        warnings=_warnings(events, registry, clock, _, area),
-        gauges=[_gauge(g, clock, _) for g in gauges],
-        roads=[_road(r, _) for r in sorted(roads, key=lambda e: e.id)],
+        answer=answer_for(warnings, registry, area, trustworthy, lang),
+        warnings=warnings,
+        gauges=[_gauge(g, clock, lang, _) for g in gauges],
+        roads=[_road(r, clock, _) for r in sorted(roads, key=lambda e: e.id)],
         shelters=_shelters(by_kind[Kind.SHELTER], registry, _, area),
-        cameras=[
-            {"id": c.id, "key": c.id.split(":", 1)[1], "name": c.properties.get("name") or c.title}
-            for c in sorted(cameras, key=lambda e: e.id)
-        ],
+        cameras=_cameras(by_kind[Kind.CAMERA], settings, clock, area),
         sources=sources,
         stale=stale,
-        trustworthy=bool(sources) and not stale,
+        trustworthy=trustworthy,
         places=places,
     )
 
 
-def near_view(report: dict[str, Any], registry: Any, _: Gettext) -> dict[str, Any]:
+def near_view(report: dict[str, Any], registry: Any, lang: str, _: Gettext) -> dict[str, Any]:
     """Shape a geo.here report (the /api/v1/here answer) for the "your area" section."""
     municipality = report.get("municipality") or {}
     code = municipality.get("code")
+    events = report["events"]
     return {
-        "place": _place(registry, code) if code else Place("", "", "", ""),
-        "level": level_view(report["level"], _),
-        "events": [{"title": e["title"], "level": level_view(e["level"], _)} for e in report["events"]],
+        "place": place_of(registry, code) if code else Place("", "", "", ""),
+        "level": level_view(report["level"], events[0]["kind"] if events else Kind.NOTICE, lang),
+        "events": [{"title": e["title"], "level": level_view(e["level"], e["kind"], lang)} for e in events],
         "shelters": [
             {
                 "name": s["name"],
@@ -274,7 +289,11 @@ def near_view(report: dict[str, Any], registry: Any, _: Gettext) -> dict[str, An
             for s in report["shelters"]
         ],
         "gauges": [
-            {"title": g["title"], "level": level_view(g["level"], _), "distance": _distance(g["distance_m"], _)}
+            {
+                "title": g["title"],
+                "level": level_view(g["level"], Kind.GAUGE, lang),
+                "distance": _distance(g["distance_m"], _),
+            }
             for g in report["gauges"]
         ],
     }

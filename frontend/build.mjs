@@ -1,7 +1,7 @@
 // Build the portal's static assets: copy the map library from node_modules and the portal's own
 // script and styles into service/portal/static/build/ under content-hashed names, write .gz and .br
 // beside each, and a manifest.json mapping logical names to hashed ones. No bundler needed: the
-// page loads two scripts and two stylesheets, all served by the app (never from a CDN).
+// page loads three scripts and three stylesheets, all served by the app (never from a CDN).
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -11,10 +11,13 @@ import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "service", "portal", "static", "build");
 const leaflet = join(root, "node_modules", "leaflet", "dist");
+const cluster = join(root, "node_modules", "leaflet.markercluster", "dist");
 
 const assets = {
   "leaflet.js": join(leaflet, "leaflet.js"),
   "leaflet.css": join(leaflet, "leaflet.css"),
+  "markercluster.js": join(cluster, "leaflet.markercluster.js"),
+  "markercluster.css": join(cluster, "MarkerCluster.css"),
   "portal.js": join(root, "frontend", "portal.js"),
   "portal.css": join(root, "frontend", "portal.css"),
 };

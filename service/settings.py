@@ -35,6 +35,18 @@ class ServiceSettings(Closed):
     shutdown_timeout_s: float = Field(default=15, gt=0, description="Time allowed for in-flight work on shutdown.")
 
 
+class PortalSettings(Closed):
+    tile_url: str = Field(
+        default="https://cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png",
+        description="Base map tiles ({z}/{x}/{y} template; default GSI 淡色地図). Empty: the municipality outline alone.",
+    )
+    tile_attribution: str = Field(default="地理院タイル", description="Credit shown on the map for the tiles (text).")
+    tile_attribution_url: str = Field(
+        default="https://maps.gsi.go.jp/development/ichiran.html", description="Where the tiles' credit links to."
+    )
+    tile_max_zoom: int = Field(default=18, ge=1, le=22, description="Highest zoom the tile server offers.")
+
+
 class StoreSettings(Closed):
     url: str = Field(
         default="var/bosai.sqlite3",
@@ -82,6 +94,7 @@ def _settings_model() -> type[BaseModel]:
         __base__=Closed,
         service=(ServiceSettings, Field(default_factory=ServiceSettings, description="HTTP service.")),
         store=(StoreSettings, Field(default_factory=StoreSettings, description="Where events are kept.")),
+        portal=(PortalSettings, Field(default_factory=PortalSettings, description="The resident portal's map.")),
         region=(GeoConfig, Field(default_factory=GeoConfig, description="The prefecture served: codes, boundaries, shelters.")),
         sources=(_sources_field(), Field(default_factory=dict, description="Upstreams polled, by source id.")),
         channels=(dict[str, ChannelSettings], Field(

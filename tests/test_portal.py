@@ -363,8 +363,8 @@ async def test_answer_first_carries_level_action_since_and_title(client):
         answer = answer_of(body)
         assert "金沢市" in answer and "警戒レベル４相当" in answer and "土砂災害警戒情報" in answer
         assert "危険な場所から全員避難" in answer
-        local = became_4.astimezone(ZoneInfo("Asia/Tokyo"))
-        assert f"{local.month}月{local.day}日 {local:%H:%M} から" in answer  # since it became level 4
+        local = t0.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert f"{local.month}月{local.day}日 {local:%H:%M} から" in answer  # first issued, read from its history
         assert "避難指示" not in body
     # without an area: the prefecture's worst level and where it is in force
     body = await (await client.get("/?lang=en")).text()

@@ -2,8 +2,8 @@
 
 Warnings are grouped per municipality, worst first. The answer for an area is its highest level in
 the words of whoever gives it (geo.wording: an order only from an `evacuation` event, 相当 for JMA
-information), the action that level asks, and since when the level has been in force (the first
-version at or above it, from the store's history). While any source is not known to be fresh the
+information), the action that level asks, and since when (the warning's first issue, geo.same_hazard). JMA's
+transition says one hazard twice (土砂災害警戒情報 and レベル４土砂災害危険警報): it is one entry. While any source is not known to be fresh the
 answer says it is incomplete: "unknown", never "no action needed".
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from geo.here import AREAL_KINDS
 from geo.model import Event, Kind
+from geo.same_hazard import HazardEntry, first_issued, merge_same_hazard
 from service.portal.levels import N_, Gettext, LevelView, level_view
 
 # Areal kinds the portal groups by municipality: JMA's and a municipality's own orders.
@@ -69,7 +70,7 @@ class WarningItem:
     id: str
     kind: str  # the kind, translated (土砂災害警戒情報 is a "Sediment disaster alert")
     name: str  # the warning in the page's language (the source's own title in Japanese)
-    title: str  # the source's title, as issued (Japanese)
+    titles: list[str]  # the sources' titles, as issued (Japanese): one per report saying the same
     level: LevelView
     since: datetime | None
 
@@ -123,48 +124,61 @@ def warning_name(event: Event, lang: str, _: Gettext) -> str:
     return words.name or _(KIND_NAMES.get(event.kind, event.kind.value))
 
 
-def _top(items: list[Event]) -> Event:
-    """The event whose words give an area's level: an order before information at the same level."""
-    level = max(e.level for e in items)
-    at_top = [e for e in items if e.level == level]
-    return next((e for e in at_top if e.kind == Kind.EVACUATION), at_top[0])
-
-
 def group_warnings(
-    events: list[Event], registry: Any, since: dict[str, datetime], lang: str, _: Gettext, area: str | None
+    events: list[Event], registry: Any, lang: str, _: Gettext, area: str | None, first: dict[str, datetime]
 ) -> list[AreaWarnings]:
-    """Warnings in force per municipality, worst first (then by code)."""
-    grouped: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        if event.kind in PORTAL_AREAL_KINDS and event.level > 0:
-            for code in event.areas:
-                if area is None or code == area:
-                    grouped[code].append(event)
+    """Warnings in force per municipality, one entry per hazard (geo.same_hazard), worst first.
+
+    `first` gives when each event was first issued where the event does not say it itself.
+    """
+    in_force = [e for e in events if e.kind in PORTAL_AREAL_KINDS and e.level > 0]
+    grouped: dict[str, list[HazardEntry]] = defaultdict(list)
+    for entry in merge_same_hazard(in_force):
+        for code in (entry.area,) if entry.area else entry.event.areas:
+            if area is None or code == area:
+                grouped[code].append(entry)
     result = []
-    for code, items in grouped.items():
-        items.sort(key=lambda e: (-e.level, e.kind != Kind.EVACUATION, e.kind.value, e.id))
-        top = _top(items)
-        top_since = [since.get(e.id) for e in items if e.level == top.level]
-        result.append(
-            AreaWarnings(
-                place_of(registry, code),
-                level_view(top.level, top.kind, lang),
-                min((t for t in top_since if t is not None), default=None),
-                [
-                    WarningItem(
-                        id=e.id,
-                        kind=_(KIND_NAMES.get(e.kind, e.kind.value)),
-                        name=warning_name(e, lang, _),
-                        title=e.title,
-                        level=level_view(e.level, e.kind, lang),
-                        since=since.get(e.id),
-                    )
-                    for e in items
-                ],
+    for code, entries in grouped.items():
+        # An order's words before information's at the same level: only a municipality orders.
+        entries.sort(key=lambda h: (-h.level, h.event.kind != Kind.EVACUATION, h.event.kind.value, h.event.id))
+        top = entries[0]
+        items = [
+            WarningItem(
+                id=entry.event.id,
+                kind=_(KIND_NAMES.get(entry.event.kind, entry.event.kind.value)),
+                name=warning_name(entry.event, lang, _),
+                titles=list(dict.fromkeys(e.title for e in entry.events)),
+                level=level_view(entry.level, entry.event.kind, lang),
+                since=_since(entry, first),
             )
+            for entry in entries
+        ]
+        top_since = [item.since for item in items if item.level.level == top.level and item.since is not None]
+        result.append(
+            AreaWarnings(place_of(registry, code), items[0].level, min(top_since, default=None), items)
         )
     result.sort(key=lambda w: (-w.level.level, w.place.code))
     return result
+
+
+def _since(entry: HazardEntry, first: dict[str, datetime]) -> datetime | None:
+    """The entry's first issue: the event's own word for it, else its history's (`first`), else its report time."""
+    times = []
+    for event in entry.events:
+        moment = first_issued(event) if "first_issued_at" in event.properties else first.get(event.id, event.issued_at)
+        if moment is not None:
+            times.append(moment)
+    return min(times, default=None)
+
+
+def first_issue_in(history: list[Event]) -> datetime | None:
+    """When the warning now in force was first issued: the oldest version of its unbroken active run."""
+    start: Event | None = None
+    for version in reversed(history):
+        if version.ended or version.level == 0:
+            break
+        start = version
+    return (start.issued_at or start.received_at) if start is not None else None
 
 
 def answer_for(
@@ -183,14 +197,3 @@ def answer_for(
     names = list(dict.fromkeys(item.name for item in tops))
     since = min((w.since for w in worst if w.since is not None), default=None)
     return Answer(place, voice, names, since, complete, [w.place for w in worst] if area is None else [])
-
-
-def level_since(history: list[Event], current: Event) -> datetime | None:
-    """When the current level began: the oldest version in the unbroken run at or above it."""
-    first: Event | None = None
-    for version in reversed(history):
-        if version.ended or version.level < current.level:
-            break
-        first = version
-    first = first or current
-    return first.issued_at or first.received_at

@@ -77,16 +77,25 @@ def _render(portal: Portal, template: str, lang: str, **context: Any) -> bytes:
 
 
 def _shape_and_render(portal: Portal, template: str, lang: str, area: str | None, clock: Clock,
-                      events: list, statuses: list, report: dict[str, Any] | None, since: dict) -> bytes:
+                      events: list, statuses: list, report: dict[str, Any] | None, first: dict) -> bytes:
     _ = portal.gettext(lang)
     clock = Clock(clock.zone, clock.now, _("%(m)d/%(d)d"))  # dates in the page's language
-    view = shape_view(events, statuses, portal.registry, portal.settings, clock, _, area, lang, since)
+    view = shape_view(events, statuses, portal.registry, portal.settings, clock, _, area, lang, first)
     near = near_view(report, portal.registry, lang, _) if report is not None else None
     context = {
         "view": view, "near": near, "clock": clock, "selected_area": area,
         "area_place": near["place"] if near else None,
     }
-    return _render(portal, template, lang, client=portal.client_data(lang), **context)
+    client = {**portal.client_data(lang), "now": clock.now.isoformat(), "near": _near_client(report)}
+    return _render(portal, template, lang, client=client, **context)
+
+
+def _near_client(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The chosen area's recommended shelters for the map script (drawn with their status)."""
+    if report is None:
+        return None
+    keys = ("name", "lat", "lon", "status")
+    return {"point": None, "shelters": [{k: s[k] for k in keys} for s in report["shelters"]]}
 
 
 async def _data_page(request: web.Request, template: str) -> web.Response:
@@ -118,13 +127,13 @@ async def data_page(app: web.Application, template: str, lang: str, area: str | 
     async def render() -> bytes:
         # Every language and area rendered at this head shares one query of the current events.
         events = await portal.pages.current_events(store, head)
-        since = await portal.level_since(store, events)
+        first = await portal.first_issues(store, events)
         report = None
         if area is not None:
             report = await portal.what_affects(store, *portal.area_point(area))
         # Shaping and rendering a list of a few thousand items takes a tenth of a second: done in a
         # worker thread, so requests keep being answered meanwhile (it yields the GIL every few ms).
-        return await asyncio.to_thread(_shape_and_render, portal, template, lang, area, clock, events, statuses, report, since)
+        return await asyncio.to_thread(_shape_and_render, portal, template, lang, area, clock, events, statuses, report, first)
 
     cache_control = CACHE_CONTROL.get(template, PAGE_CACHE_CONTROL)
     return await portal.pages.get((template, lang, area), version, render, cache_control)

@@ -15,11 +15,11 @@ from geo.model import Event, Kind
 from geo.registry import GeoRegistry
 from geo.wording import level_words
 from service.portal import i18n
-from service.portal.answer import PORTAL_AREAL_KINDS, level_since
+from service.portal.answer import PORTAL_AREAL_KINDS, first_issue_in
 from service.portal.assets import Encoded, Manifest, boundaries_geojson
 from service.portal.levels import N_, TEXT_COLOURS
 from service.portal.page_cache import PageCache
-from service.portal.view import SHELTER_WORDS
+from service.portal.view import CAMERA_STALE_S, SHELTER_WORDS
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -60,7 +60,16 @@ class Portal:
         self.environments = {code: self._environment(code) for code in i18n.LANGUAGES}
         self.boundaries = Encoded.of(boundaries_geojson(registry))
         self.pages = PageCache()
-        self._since: dict[tuple[str, int], datetime | None] = {}
+        cameras = [c for c in (getattr(settings, "sources", {}) or {}).values() if getattr(c, "type", "") == "river_camera"]
+        self.camera_stale_s = min((float(c.stale_after_s) for c in cameras), default=CAMERA_STALE_S)
+        portal = getattr(settings, "portal", None)
+        self.tiles = {
+            "url": getattr(portal, "tile_url", ""),
+            "attribution": getattr(portal, "tile_attribution", ""),
+            "attribution_url": getattr(portal, "tile_attribution_url", ""),
+            "max_zoom": getattr(portal, "tile_max_zoom", 18),
+        }
+        self._first: dict[tuple[str, int], datetime | None] = {}
         points = registry.boundaries.polygons
         self._area_points = {
             code: (float(p.x), float(p.y))
@@ -98,19 +107,16 @@ class Portal:
         options = HereOptions(answer_sources=level_sources(sources) if sources is not None else None)
         return await what_affects(store, self.registry, lon, lat, options)
 
-    async def level_since(self, store: Any, events: list[Event]) -> dict[str, datetime]:
-        """When each warning's current level began, read from its history once per version."""
-        known = self._since
+    async def first_issues(self, store: Any, events: list[Event]) -> dict[str, datetime]:
+        """When each warning in force was first issued, for events that do not carry it (read once per version)."""
+        known = self._first
         fresh: dict[tuple[str, int], datetime | None] = {}
         for event in events:
-            if event.kind not in PORTAL_AREAL_KINDS or event.level == 0:
+            if event.kind not in PORTAL_AREAL_KINDS or event.level == 0 or "first_issued_at" in event.properties:
                 continue
             key = (event.id, event.version)
-            if key in known:
-                fresh[key] = known[key]
-            else:
-                fresh[key] = level_since(await store.history(event.id), event)
-        self._since = fresh  # only current versions are kept
+            fresh[key] = known[key] if key in known else first_issue_in(await store.history(event.id))
+        self._first = fresh  # only the current versions are kept
         return {event_id: moment for (event_id, _), moment in fresh.items() if moment is not None}
 
     def client_data(self, lang: str) -> dict[str, Any]:
@@ -128,6 +134,8 @@ class Portal:
                 for kind in CLIENT_KINDS
             },
             "shelter": {status.value: _(words) for status, words in SHELTER_WORDS.items()},
+            "tiles": self.tiles,
+            "camera_stale_s": self.camera_stale_s,
             "bounds": self.registry.boundaries.bounds,
         }
 

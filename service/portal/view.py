@@ -241,7 +241,7 @@ def shape_view(
     _: Gettext,
     area: str | None = None,
     lang: str = "ja",
-    since: dict[str, datetime] | None = None,
+    first: dict[str, datetime] | None = None,
 ) -> PortalView:
     """The portal's view of the current events and source statuses (no I/O: safe in a worker thread)."""
     by_kind: dict[Kind, list[Event]] = defaultdict(list)
@@ -254,7 +254,7 @@ def shape_view(
     stale = [s for s in sources if s.bad]
     trustworthy = bool(sources) and not stale
     places = [place_of(registry, code) for code in sorted(registry.codes.municipalities)]
-    warnings = group_warnings(events, registry, since or {}, lang, _, area)
+    warnings = group_warnings(events, registry, lang, _, area, first or {})
     return PortalView(
         as_of=clock.hhmm(clock.now) or "",
         answer=answer_for(warnings, registry, area, trustworthy, lang),

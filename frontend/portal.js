@@ -86,6 +86,13 @@
   var nearLayer = L.layerGroup().addTo(map);
   var areaLevels = {};
   var areaLayers = {};
+  var byId = {};
+  // "#show=<event id>" (a link from the list): zoom until that pin stands alone and open it.
+  function showFromHash() {
+    var m = /^#show=(.+)$/.exec(location.hash);
+    var pin = m && byId[decodeURIComponent(m[1])];
+    if (pin) points.zoomToShowLayer(pin, function () { pin.openPopup(); });
+  }
 
   function areaStyle(feature) {
     var n = areaLevels[feature.properties.code] || 0;
@@ -110,7 +117,7 @@
   }
   function zoomToArea(code) {
     var layer = areaLayers[code];
-    if (layer) map.fitBounds(layer.getBounds(), { padding: [12, 12], maxZoom: 13 });
+    if (layer) map.fitBounds(layer.getBounds(), { padding: [12, 12], maxZoom: 13, animate: false });
   }
 
   function marker(ll, icon, title, level) {
@@ -196,6 +203,7 @@
 
   function drawEvents(collection) {
     areaLevels = {};
+    byId = {};
     roads.clearLayers();
     points.clearLayers();
     var pins = [];
@@ -209,12 +217,14 @@
       if (p.kind === "road_closure") { roads.addLayer(roadLayer(f)); return; }
       if (f.geometry.type !== "Point") return;
       var ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
-      if (p.kind === "gauge") pins.push(gaugeMarker(f, ll));
-      else if (p.kind === "camera") pins.push(cameraMarker(f, ll));
+      var pin = null;
+      if (p.kind === "gauge") pin = gaugeMarker(f, ll);
+      else if (p.kind === "camera") pin = cameraMarker(f, ll);
       else if (p.kind === "shelter") {
         var props = p.properties || {};
-        pins.push(shelterMarker({ name: props.name || p.title }, ll, props.status || "unknown"));
+        pin = shelterMarker({ name: props.name || p.title }, ll, props.status || "unknown");
       }
+      if (pin) { pins.push(pin); byId[f.id] = pin; }
     });
     points.addLayers(pins);
     labels.clearLayers();
@@ -239,7 +249,7 @@
     boundaries.addData(fc);
     if (area) zoomToArea(area);
     drawNear(cfg.near);
-    return loadEvents();
+    return loadEvents().then(showFromHash);
   }).catch(function (err) { console.error(err); });
 
   // The list is rendered by the server; on a change it is fetched again and swapped in whole. It is

@@ -110,6 +110,8 @@ def warning_name(event: Event, lang: str, _: Gettext) -> str:
     """What a warning is called on the page: JMA's own name in Japanese, translated otherwise."""
     props = event.properties
     words = level_view(event.level, event.kind, lang)
+    if event.kind == Kind.EVACUATION and words.name:
+        return words.name  # 避難指示 etc.: the order itself, in the one table's words
     if lang == "ja":
         if event.kind == Kind.SEDIMENT_WARNING:
             return words.name or event.title

@@ -24,6 +24,7 @@ SOURCE_KINDS = {
     "river_gauge": N_("River water levels"),
     "river_camera": N_("River cameras"),
     "road_closure": N_("Road closures"),
+    "publiccommons": N_("Municipal evacuation information"),
 }
 STATE_WORDS = {
     SourceState.OK: N_("up to date"),
@@ -288,6 +289,7 @@ def near_view(report: dict[str, Any], registry: Any, lang: str, _: Gettext) -> d
             }
             for s in report["shelters"]
         ],
+        "advice": _advice(report.get("shelter_advice") or {}, lang, _),
         "gauges": [
             {
                 "title": g["title"],
@@ -296,6 +298,18 @@ def near_view(report: dict[str, Any], registry: Any, lang: str, _: Gettext) -> d
             }
             for g in report["gauges"]
         ],
+    }
+
+
+def _advice(advice: dict[str, Any], lang: str, _: Gettext) -> dict[str, Any]:
+    """When no suitable shelter is within the limit: the guidance and whom to ask (geo.shelter_advice)."""
+    contact = advice.get("contact") or {}
+    nearest = advice.get("nearest_suitable_m")
+    return {
+        "limit": _("%(km).1f km") % {"km": advice["limit_m"] / 1000} if advice.get("limit_m") else None,
+        "nearest": _distance(nearest, _) if nearest else None,
+        "guidance": [g.get(lang) or g["ja"] for g in advice.get("guidance", [])],
+        "contact": contact,
     }
 
 

@@ -6,148 +6,33 @@ warnings, flood forecasts, gauges above normal, road closures and camera frames.
 """
 from __future__ import annotations
 
-import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
-import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, State
 from geo.store.base import SourceState
 from publishers.shelter_pages import SHELTER_PAGES_KEY
-from service.app import create_app
-from service.keys import CLOCK_KEY, PIPELINE_KEY, POLLERS_KEY, STORE_KEY, STORE_READY_KEY
-from service.settings import load_settings
-from simulator import scenario as scenario_mod
-from simulator.cameras import CAMERAS
-from simulator.server import running_simulator
-from tests.browser.conftest import AXE
+from service.keys import PIPELINE_KEY, POLLERS_KEY, STORE_KEY
+from tests.browser.conftest import axe_violations, map_ready, watch_csp
+from tests.browser.world import DESKTOP, PHONE, running_world
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MID_STORM_H = 13
-STEP = timedelta(minutes=5)
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-PHONE = {"width": 390, "height": 844}
-HEAVY_RAIN_MISSING_CAMERA = scenario_mod.load("heavy-rain").cameras.missing
-
-
-def sources(base: str, image_dir: Path) -> dict:
-    common = {"interval_s": 3600, "jitter_s": 0, "allow_private": True, "retries": 0, "timeout_s": 2}
-    return {
-        "jma_extra": {"type": "jma_feed", "url": f"{base}/developer/xml/feed/extra.xml", **common},
-        "crisis_gauges": {
-            "type": "river_gauge", "format": "area_info", "url": f"{base}/swin/files/area_info/current/17000.json", **common,
-        },
-        "road_closures": {"type": "road_closure", "format": "wzdx", "url": f"{base}/wzdx/v4.2/road-events.geojson",
-                          "extra_urls": [f"{base}/wzdx/v4.2/road-restrictions.geojson"], **common},
-        "river_cameras": {
-            "type": "river_camera", "url": f"{base}/kawabou/file/files/master/obs/scam/",
-            # all but the storm's missing camera, which would (rightly) leave the camera source failing
-            "cameras": [c.id for c in CAMERAS if c.id != HEAVY_RAIN_MISSING_CAMERA], "image_dir": str(image_dir),
-            **common,
-        },
-    }
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory) -> AsyncIterator[tuple]:
     """(simulator, app, base URL of the service) with the storm stepped to mid-storm."""
-    tmp = tmp_path_factory.mktemp("portal-browser")
-    async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim:
-        sim.clock.pause()
-        settings = load_settings(
-            overrides={"store": {"url": str(tmp / "bosai.sqlite3")}, "sources": sources(sim.base_url, tmp / "cameras")}
-        )
-        app = create_app(settings)
-        app[CLOCK_KEY].source = sim.clock.now
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        try:
-            await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
-            pollers = app[POLLERS_KEY]
-            end = sim.clock.now() + timedelta(hours=MID_STORM_H)
-            while sim.clock.now() < end:
-                await pollers["jma_extra"].run_once()
-                sim.clock.jump(sim.clock.now() + STEP)
-            for source_id in ("jma_extra", "crisis_gauges", "road_closures", "river_cameras"):
-                status = await pollers[source_id].run_once()
-                assert status.state == SourceState.OK, (source_id, status.last_error)
-            base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            await served_events_match_store(base, app)
-            yield sim, app, base
-        finally:
-            await runner.cleanup()
-
-
-async def served_events_match_store(base: str, app: web.Application, timeout_s: float = 20) -> None:
-    """Wait until /api/v1/events (a snapshot rebuilt after changes) serves what the store holds."""
-    expected = {e.id for e in await app[STORE_KEY].query()}
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(f"{base}/api/v1/events") as resp:
-                served = {f["id"] for f in (await resp.json(content_type=None))["features"]}
-            if served == expected:
-                return
-            assert asyncio.get_running_loop().time() < deadline, f"events served {len(served)}, stored {len(expected)}"
-            await asyncio.sleep(0.2)
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser, world):
-    """A fresh phone-sized page (no cookies) with the world's location set to Kanazawa."""
-    context = await browser.new_context(
-        viewport=PHONE, locale="ja-JP", geolocation={"latitude": 36.5613, "longitude": 136.6562},
-        permissions=["geolocation"], base_url=world[2],
-    )
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    violations = await watch_csp(page)
-    yield page
-    await context.close()
-    assert not errors, errors
-    assert not violations, f"Content-Security-Policy violations: {violations}"
-
-
-async def watch_csp(page) -> list[str]:
-    """Every Content-Security-Policy violation on the page, from its event and from the console."""
-    violations: list[str] = []
-    await page.expose_function("bosaiCspViolation", lambda text: violations.append(text))
-    # An init script is the browser's own (not subject to the page's policy) and runs in every document.
-    await page.add_init_script(
-        "document.addEventListener('securitypolicyviolation', e => window.bosaiCspViolation("
-        "e.effectiveDirective + ' blocked ' + (e.blockedURI || 'inline') + ': ' + (e.sample || '')))"
-    )
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-    return violations
-
-
-async def map_ready(page) -> int:
-    """Wait until the map has drawn the events; the number of features drawn."""
-    await page.wait_for_selector("#map[data-features]", timeout=15000)
-    return int(await page.get_attribute("#map", "data-features"))
-
-
-async def axe_violations(page) -> list[dict]:
-    # Evaluated by the driver rather than added as a <script>: the page's policy forbids inline script.
-    await page.evaluate(AXE.read_text())
-    result = await page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
-    )
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"]
-    ]
+    async with running_world(tmp_path_factory.mktemp("portal-browser"), "heavy-rain", MID_STORM_H) as world:
+        yield world
 
 
 async def test_map_shows_gauges_areas_roads_and_cameras(page, world, shots):
@@ -165,17 +50,40 @@ async def test_map_shows_gauges_areas_roads_and_cameras(page, world, shots):
     # warning areas carry their level number on the map, not colour alone
     area_label = page.locator(".pin.area:not(.lv0)").first
     assert (await area_label.inner_text()).strip() in {"1", "2", "3", "4", "5"}
-    assert await page.locator(".pin.camera").count() >= 5
     assert await page.locator("#map path[stroke-dasharray]").count() + await page.locator(".pin.road").count() > 0
+    # pins close together are clustered (a 44 px target each), never stacked on one another
+    assert await page.locator(".pin.cluster").count() > 0
+    boxes = await page.locator(".leaflet-marker-icon.pin-wrap").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect()).map(r => [r.width, r.height])")
+    assert boxes and all(w >= 44 and h >= 44 for w, h in boxes)
     await page.locator("#map").scroll_into_view_if_needed()
     await page.screenshot(path=str(shots / "portal-ja-phone.png"))
+    # choosing an area zooms the map to it; a pin named in the address is shown on its own
+    await page.goto("/?area=17201#show=camera:104353128")
+    await map_ready(page)
+    chosen = await page.locator("#map path[stroke-width='4']").bounding_box()  # Kanazawa, outlined
+    assert chosen["width"] > 150 or chosen["height"] > 150, chosen
+    await page.locator(".leaflet-popup-content").wait_for(timeout=10000)
+    await page.keyboard.press("Escape")
     # a camera's popup opens from the keyboard and shows its latest frame from the API
-    await page.locator(".leaflet-marker-icon:has(.pin.camera)").first.focus()
+    await page.locator(".leaflet-marker-icon:has(.pin.camera:not(.flagged))").first.focus()
     await page.keyboard.press("Enter")
     image = page.locator(".leaflet-popup-content img")
     await image.wait_for(timeout=5000)
     await page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=await image.element_handle())
     assert await image.get_attribute("alt")
+
+
+async def reveal(page, locator, tries: int = 8) -> None:
+    """Open clusters (zoom in, then spread) until `locator` is a pin of its own on the map."""
+    for _ in range(tries):
+        if await locator.count():
+            return
+        await page.locator(".pin.cluster").evaluate_all(
+            "els => { const c = els.map(e => e.closest('.leaflet-marker-icon'))"
+            ".find(e => { const r = e.getBoundingClientRect(); return r.width > 0; }); if (c) c.click(); }")
+        await page.wait_for_timeout(600)
+    assert await locator.count(), "pin not reachable through its clusters"
 
 
 async def test_list_shows_active_warning_with_level_words(page, shots):
@@ -184,8 +92,11 @@ async def test_list_shows_active_warning_with_level_words(page, shots):
     cards = section.locator("li.card")
     assert await cards.count() > 0
     text = await cards.first.inner_text()
-    assert "警戒レベル" in text
-    assert any(name in text for name in ("緊急安全確保", "避難指示", "高齢者等避難", "大雨・洪水・高潮注意報"))
+    assert re.search("警戒レベル[１-５]", text)
+    await cards.first.locator("summary").click()  # collapsed per municipality: opens on demand
+    opened = await cards.first.inner_text()
+    assert any(name in opened for name in ("土砂災害警戒情報", "危険警報", "避難指示", "緊急安全確保"))
+    assert "危険な場所から全員避難" in opened or "直ちに安全確保" in opened
     assert "河川水位" in await page.locator("table.sources").inner_text()
     await page.locator("#warnings-h").evaluate("h => h.scrollIntoView()")
     await page.screenshot(path=str(shots / "portal-list-ja-phone.png"))
@@ -210,7 +121,7 @@ async def test_switching_language_changes_text_and_is_remembered(page, shots):
     await page.wait_for_url("**lang=en**")
     assert await page.locator("h1").inner_text() == "Disaster information for Ishikawa"
     assert await page.get_attribute("html", "lang") == "en"
-    assert "Level" in await page.locator("section[aria-labelledby='warnings-h']").inner_text()
+    assert "Alert level" in await page.locator("section[aria-labelledby='warnings-h']").inner_text()
     await map_ready(page)
     await page.screenshot(path=str(shots / "portal-en-phone.png"))
     await page.click("nav.langs a:has-text('やさしい にほんご')")
@@ -236,11 +147,18 @@ async def test_near_me_uses_location_and_the_here_api(page):
     assert await result.locator("ol li").count() > 0
 
 
-@pytest.mark.parametrize("path", ["/", "/list", "/?lang=en", "/list?lang=easy&area=17201", "/about?lang=en"])
-async def test_axe_reports_no_wcag_a_aa_violations(page, path):
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@pytest.mark.parametrize(
+    "path", ["/", "/list", "/?lang=en", "/list?lang=en&area=17201", "/?lang=easy&area=17203", "/list?lang=easy", "/about?lang=en"]
+)
+async def test_axe_reports_no_wcag_a_aa_violations_in_the_storm(page, path, viewport):
+    await page.set_viewport_size(viewport)
     await page.goto(path)
     if path.startswith("/?") or path == "/":
         await map_ready(page)
+    details = page.locator("details")
+    for i in range(min(await details.count(), 3)):  # opened groups are checked too
+        await details.nth(i).evaluate("d => d.open = true")
     violations = await axe_violations(page)
     assert violations == [], json.dumps(violations, ensure_ascii=False, indent=1)
 
@@ -259,7 +177,7 @@ async def test_readable_at_200_percent_zoom_and_keyboard(page, shots):
     await page.keyboard.press("Enter")
     assert await page.evaluate("document.activeElement.id") == "main"
     # map markers are reachable by keyboard and named
-    marker = page.locator(".leaflet-marker-icon[tabindex='0']").first
+    marker = page.locator(".leaflet-marker-icon[tabindex='0'][title]").first
     assert await marker.get_attribute("title")
 
 
@@ -273,7 +191,10 @@ async def test_live_update_over_sse_without_reload(page, world):
     )
     await app[PIPELINE_KEY].ingest(Snapshot("portal-test", [notice]))
     try:
-        await page.locator("section[aria-labelledby='warnings-h']:has-text('Live update check')").wait_for(timeout=10000)
+        # the answer and the title follow without a reload: level 5 is now the prefecture's worst
+        await page.wait_for_function("document.title.startsWith('[Alert level 5')", timeout=15000)
+        assert "Alert level 5" in await page.locator("#answer").inner_text()
+        assert "Live update check" in await page.locator("section[aria-labelledby='warnings-h']").text_content()
         await page.locator(".pin.area.lv5").first.wait_for(timeout=15000)
     finally:
         ended = notice.model_copy(update={"state": State.LIFTED, "level": 0})
@@ -303,6 +224,168 @@ async def test_stale_banner_when_the_simulator_freezes_a_source(page, world, sho
     await page.goto("/")
     assert await page.locator("section.stale").count() == 0
     assert await app[STORE_KEY].source_status("crisis_gauges") is not None
+
+
+TITLE = re.compile(r"^【警戒レベル[１-５](相当)?】(?P<place>\S+) \| 石川県 防災情報$")
+
+
+@pytest.mark.parametrize("path", ["/", "/list", "/?area=17201", "/list?area=17204"])
+async def test_answer_is_above_the_fold_on_a_phone_and_in_the_title(page, path, shots):
+    """At 390x844, without scrolling: the level in its words, what to do and since when; the title says it."""
+    await page.goto(path)
+    answer = page.locator("#answer")
+    box = await answer.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+    text = await answer.inner_text()
+    assert re.search("警戒レベル[１-５]", text)
+    assert re.search(r"\d+月\d+日 \d\d:\d\d から", text)  # since when, with its date
+    action = answer.locator(".action")
+    assert (await action.inner_text()).strip()
+    assert (await action.bounding_box())["y"] + 10 < 844
+    title = TITLE.match(await page.title())
+    assert title, await page.title()
+    assert title["place"] == {"/?area=17201": "金沢市", "/list?area=17204": "輪島市"}.get(path, "石川県")
+    await page.screenshot(path=str(shots / f"answer-{path.strip('/').replace('?', '-') or 'index'}.png"))
+
+
+async def test_incomplete_answer_never_says_no_action_needed(page, world):
+    sim, app, _ = world
+    store = app[STORE_KEY]
+    before = await store.source_status("jma_extra")
+    await store.set_source_status(replace(before, state=SourceState.FAILING))
+    try:
+        for lang, caveat in (("ja", "不明な点があります"), ("en", "It may be higher"), ("easy", "わからない ところが あります")):
+            for path in (f"/?lang={lang}", f"/list?lang={lang}&area=17201", f"/list?lang={lang}&area=17463"):
+                await page.goto(path)
+                answer = await page.locator("#answer").inner_text()
+                assert caveat in answer or "不明" in answer or "Unknown" in answer or "わかりません" in answer, answer
+                body = await page.locator("body").inner_text()
+                for calm in ("特別な行動は必要ありません", "No action needed", "No warnings are in force", "発表中の警報・警戒情報はありません"):
+                    assert calm not in body, (path, calm)
+                box = await page.locator("#answer .unknown, #answer .lvunknown").first.bounding_box()
+                assert box["y"] + box["height"] <= 844, (path, box)
+    finally:
+        await store.set_source_status(before)
+
+
+async def test_frozen_camera_is_flagged_in_the_list_and_its_popup(page, world):
+    sim, app, _ = world
+    frozen = sim.scenario.cameras.frozen
+    assert frozen, "the heavy-rain scenario freezes one camera"
+    camera = await app[STORE_KEY].get(f"camera:{frozen}")
+    name = camera.properties["name"]
+    await page.goto("/list")
+    row = page.locator("section[aria-labelledby='cameras-h'] li", has_text=name)
+    assert re.search("更新されていません|映像が変化していません", await row.inner_text())
+    await page.goto(f"/?area={camera.areas[0]}#show=camera:{frozen}")  # the map zooms until the pin is its own
+    await map_ready(page)
+    marker = page.locator(f".leaflet-marker-icon[title*='{name}']")
+    await marker.wait_for(timeout=10000)
+    assert re.search("更新されていません|映像が変化していません", await marker.get_attribute("title"))
+    popup = page.locator(".leaflet-popup-content", has_text=name)
+    await popup.wait_for(timeout=10000)
+    assert re.search("更新されていません|映像が変化していません", await popup.inner_text())
+
+
+async def test_axe_in_the_incomplete_state(page, world):
+    sim, app, _ = world
+    poller = app[POLLERS_KEY]["road_closures"]
+    sim.set_fault("/wzdx/*", "status", status=500)
+    try:
+        assert (await poller.run_once()).state == SourceState.FAILING
+        for path in ("/?area=17201", "/list?lang=easy"):
+            await page.goto(path)
+            assert await axe_violations(page) == []
+    finally:
+        sim.clear_faults()
+        assert (await poller.run_once()).state == SourceState.OK
+
+
+def hostile(field: str) -> str:
+    """Markup that runs script if it ever reaches the DOM as HTML; `field` tells which field leaked."""
+    mark = f"window.__xss=(window.__xss||[]).concat('{field}')"
+    return f'<img src=x onerror="{mark}"><script>{mark}</script>"\'><svg onload="{mark}">{field}'
+
+
+def hostile_events() -> list[Event]:
+    """An event of every kind the portal shows, with markup in every text field it displays."""
+    source = SourceRef(source_id="portal-xss")
+    at = {"type": "Point", "coordinates": [137.18, 37.30]}  # one spot: the pins must spread to be reached
+    return [
+        Event(id="notice:xss", kind=Kind.NOTICE, level=3, areas=("17463",), title=hostile("notice-title"), source=source),
+        Event(id="weather_warning:xss", kind=Kind.WEATHER_WARNING, level=3, areas=("17463",), title=hostile("weather-title"),
+              properties={"kind_name": hostile("weather-kind"), "family": hostile("weather-family")}, source=source),
+        Event(id="evacuation:xss", kind=Kind.EVACUATION, level=3, areas=("17463",), title=hostile("order-title"), source=source),
+        Event(id="gauge:xss", kind=Kind.GAUGE, level=2, areas=("17463",), title=hostile("gauge-title"), geometry=at,
+              properties={"name": hostile("gauge-name"), "level_m": 1.0, "thresholds": {"danger_m": 2.0}}, source=source),
+        Event(id="camera:xss", kind=Kind.CAMERA, areas=("17463",), title=hostile("camera-title"), geometry=at,
+              properties={"name": hostile("camera-name"), "frozen": True}, source=source),
+        Event(id="shelter:xss", kind=Kind.SHELTER, areas=("17463",), title=hostile("shelter-title"), geometry=at,
+              properties={"name": hostile("shelter-name"), "status": "open", "address": hostile("shelter-address")},
+              source=source),
+        Event(id="road_closure:xss-point", kind=Kind.ROAD_CLOSURE, areas=("17463",), title=hostile("road-title"),
+              geometry=at, properties={"route": hostile("road-route"), "section": hostile("road-section"),
+                                       "reason": hostile("road-reason"), "regulation": hostile("road-regulation")},
+              source=source),
+        Event(id="road_closure:xss-line", kind=Kind.ROAD_CLOSURE, areas=("17463",), title=hostile("line-title"),
+              geometry={"type": "LineString", "coordinates": [[137.10, 37.25], [137.16, 37.28]]},
+              properties={"route": hostile("line-route"), "section": hostile("line-section"),
+                          "reason": hostile("line-reason"), "regulation": hostile("line-regulation")},
+              source=source),
+    ]
+
+
+async def test_upstream_markup_never_runs_anywhere_on_the_page(browser, world):
+    """Markup in every text field the portal shows is text: in the list, the answer, popups and tooltips.
+
+    The page's Content-Security-Policy is bypassed, so what is checked is the page's own handling.
+    """
+    sim, app, base = world
+    pipeline = app[PIPELINE_KEY]
+    events = hostile_events()
+    await pipeline.ingest(Snapshot("portal-xss", events))
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB", base_url=base, bypass_csp=True)
+    page = await context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    try:
+        for path in ("/list?lang=en", "/list?lang=ja&area=17463", "/list?lang=easy&area=17463"):
+            await page.goto(path)
+            await page.locator("details").evaluate_all("ds => ds.forEach(d => d.open = true)")
+            text = await page.locator("main").inner_text()
+            for field in ("notice-title", "gauge-name", "road-route", "road-regulation", "camera-name"):
+                assert "<img src=x onerror=" in text and field in text, (path, field)
+            assert await page.evaluate("window.__xss") is None, path
+        await page.goto("/?lang=en&area=17463")
+        await map_ready(page)
+        # the road line's tooltip (hover) and popup
+        line = page.locator("#map path[stroke-dasharray]").last
+        await page.locator("#map").scroll_into_view_if_needed()
+        box = await page.locator("#map").bounding_box()
+        await line.dispatch_event("mouseover", {"clientX": box["x"] + 50, "clientY": box["y"] + 50, "bubbles": True})
+        tooltip = page.locator(".leaflet-tooltip", has_text="line-route")
+        await tooltip.wait_for(timeout=5000)
+        assert "<img" in await tooltip.inner_text()
+        # the pins at one spot: clusters open until every pin is its own (spread at the closest zoom)
+        for field in ("gauge-name", "camera-name", "shelter-name", "road-route"):
+            marker = page.locator(f".leaflet-marker-icon[title*='{field}']")
+            await reveal(page, marker)
+            await marker.first.focus()
+            await page.keyboard.press("Enter")
+            popup = page.locator(".leaflet-popup-content", has_text=field)
+            await popup.wait_for(timeout=5000)
+            assert "<img" in await popup.inner_text(), field
+            await page.keyboard.press("Escape")
+        # a live update swaps the server's list in: still text
+        await pipeline.ingest(Snapshot("portal-xss", [events[0].model_copy(update={"level": 4})] + events[1:]))
+        await page.wait_for_function("document.title.includes('17463') || document.querySelector('#answer')", timeout=5000)
+        await page.wait_for_timeout(2500)
+        assert await page.evaluate("window.__xss") is None
+        assert dialogs == []
+    finally:
+        await context.close()
+        ended = [e.model_copy(update={"state": State.LIFTED, "level": 0}) for e in events]
+        await pipeline.ingest(Snapshot("portal-xss", ended))
 
 
 async def test_every_page_has_a_policy_without_inline_script_and_breaks_nothing(browser, world):

@@ -5,6 +5,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -28,6 +29,13 @@ from service.supervisor import SUPERVISOR_KEY, Supervisor
 log = structlog.get_logger(__name__)
 
 FULL_COLLECTION_EVERY = 100  # collections of the middle generation per full one (CPython's default: 10)
+
+
+def tile_origins(settings: Any) -> tuple[str, ...]:
+    """The origin of the portal's base-map tiles, which the Content-Security-Policy must allow."""
+    url = getattr(getattr(settings, "portal", None), "tile_url", "")
+    parts = urlsplit(url)
+    return (f"{parts.scheme}://{parts.netloc}",) if parts.scheme and parts.netloc else ()
 
 
 def store_url(settings: Any) -> str:
@@ -141,5 +149,5 @@ def create_app(
     sse.install(app)
     portal.setup(app)
     edge.add_fallback(app)  # last: it matches every path
-    install_security_headers(app)
+    install_security_headers(app, tile_origins(settings))
     return app

@@ -1,8 +1,8 @@
 """The security headers every answer of the service carries, and the hook that adds them.
 
-The portal loads only its own scripts, stylesheets and data (no CDN, no map tiles: the map draws
-the boundaries the app serves), so the policy allows scripts from 'self' only and never inline: a
-string that slipped into a page as markup cannot run. The JSON data block the portal reads
+The portal loads only its own scripts, stylesheets and data (no CDN; images also from the base-map
+tile server configured in `[portal] tile_url`), so the policy allows scripts from 'self' only and
+never inline: a string that slipped into a page as markup cannot run. The JSON data block the portal reads
 (`<script type="application/json">`) is data, not script, and needs no exception. config/nginx.conf
 sends the same policy on the files it serves itself.
 """
@@ -10,18 +10,25 @@ from __future__ import annotations
 
 from aiohttp import web
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    # Styles may be inline: a shelter Wi-Fi page carries its own to stay one small file. Scripts never.
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data:",  # data: for the marker and control images the map library inlines
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+
+def content_security_policy(image_origins: tuple[str, ...] = ()) -> str:
+    """The policy, with the origins images may also come from (the portal's base-map tile server)."""
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        # Styles may be inline: a shelter Wi-Fi page carries its own to stay one small file. Scripts never.
+        "style-src 'self' 'unsafe-inline'",
+        # data: for the marker and control images the map library inlines
+        " ".join(("img-src 'self' data:", *image_origins)),
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -43,6 +50,8 @@ async def add_security_headers(request: web.BaseRequest, response: web.StreamRes
         headers.update(SECURITY_HEADERS)  # replaces the Server header aiohttp has set by now
 
 
-def install(app: web.Application) -> None:
-    """Add the security headers to every answer of `app`."""
+def install(app: web.Application, image_origins: tuple[str, ...] = ()) -> None:
+    """Add the security headers to every answer of `app`; images may also come from `image_origins`."""
+    # One policy per process (the pre-built documents copy this dict): the configured tile server.
+    SECURITY_HEADERS["Content-Security-Policy"] = content_security_policy(image_origins)
     app.on_response_prepare.append(add_security_headers)

@@ -442,3 +442,21 @@ def test_cameras_flagged_and_missing_ones_listed_roads_without_internal_ids(tmp_
     (row,) = view.roads
     assert row["section"] is None and "84-157-0001" not in str(row)
     assert row["reason"].startswith("白山市白峰") and "/" in row["since"]  # yesterday: the date is shown
+
+
+async def test_names_carry_readings_and_warnings_are_translated(client):
+    """Romaji in English and furigana in easy Japanese for names; kinds and hazards in the page's language."""
+    river = gauge("g2", 3).model_copy(update={"properties": {"name": "浅野川（鞍降橋）", "level_m": 1.2,
+                                                             "thresholds": {"danger_m": 1.9}}})
+    heavy_rain = Event(id="weather:17201:大雨", kind=Kind.WEATHER_WARNING, level=4, areas=("17201",),
+                       title="金沢市 レベル４大雨危険警報", issued_at=utcnow(),
+                       properties={"family": "大雨", "kind_name": "レベル４大雨危険警報"}, source=SourceRef(source_id="jma_extra"))
+    await feed(client, river, heavy_rain)
+    en = lxml_html.fromstring(await (await client.get("/list?lang=en&area=17201")).text())
+    gauges = " ".join(en.xpath("//section[@aria-labelledby='gauges-h']//text()"))
+    assert "Asanogawa (Kuraoribashi)" in gauges and "0.70 m below Flood danger water level (1.90 m)" in gauges
+    warnings = " ".join(en.xpath("//section[@aria-labelledby='warnings-h']//text()"))
+    assert "Heavy rain Danger warning" in warnings and "Alert level 4 equivalent" in warnings
+    easy = lxml_html.fromstring(await (await client.get("/list?lang=easy&area=17201")).text())
+    assert easy.xpath("//section[@aria-labelledby='gauges-h']//ruby[starts-with(., '浅野川')]/rt[text()='あさのがわ']")
+    assert "おおあめ" in " ".join(easy.xpath("//section[@aria-labelledby='warnings-h']//text()"))

@@ -8,11 +8,13 @@ answer says it is incomplete: "unknown", never "no action needed".
 """
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from geo import readings
 from geo.here import AREAL_KINDS
 from geo.model import Event, Kind
 from geo.same_hazard import HazardEntry, first_issued, merge_same_hazard
@@ -97,6 +99,18 @@ class Answer:
     worst: list[Place]  # the prefecture answer: the municipalities at its level
 
 
+@functools.lru_cache(maxsize=8192)
+def ruby_parts(name: str) -> tuple[tuple[str, str], ...]:
+    """(base, kana) pairs of a name for <ruby> in やさしい日本語 (geo.readings; read once per name)."""
+    return tuple(readings.ruby_parts(name))
+
+
+@functools.lru_cache(maxsize=8192)
+def romaji(name: str) -> str:
+    """A name in Hepburn romaji for English pages (geo.readings; official readings first)."""
+    return readings.reading(name, "en")
+
+
 def place_of(registry: Any, code: str) -> Place:
     """The municipality of a JIS code; an unknown code stands for itself."""
     try:
@@ -122,7 +136,13 @@ def warning_name(event: Event, lang: str, _: Gettext) -> str:
             joiner = " " if lang == "en" else "の "
             return f"{_(family)}{joiner}{words.name}" if words.name else _(family)
     if event.kind == Kind.FLOOD_FORECAST:
-        return words.name or _(KIND_NAMES[event.kind])
+        rivers = props.get("rivers") or [{}]
+        river = rivers[0].get("name") if isinstance(rivers[0], dict) else None
+        name = words.name or _(KIND_NAMES[event.kind])
+        if river:
+            said = romaji(river) if lang == "en" else readings.reading(river, "easy")
+            return f"{said}: {name}"
+        return name
     return words.name or _(KIND_NAMES.get(event.kind, event.kind.value))
 
 

@@ -15,7 +15,7 @@ from geo.model import Event, Kind
 from geo.registry import GeoRegistry
 from geo.wording import level_words
 from service.portal import i18n
-from service.portal.answer import PORTAL_AREAL_KINDS, first_issue_in
+from service.portal.answer import PORTAL_AREAL_KINDS, first_issue_in, romaji, ruby_parts
 from service.portal.assets import Encoded, Manifest, boundaries_geojson
 from service.portal.levels import N_, TEXT_COLOURS
 from service.portal.page_cache import PageCache
@@ -86,6 +86,8 @@ class Portal:
             undefined=jinja2.StrictUndefined,
         )
         env.install_gettext_translations(self.catalogs[code], newstyle=True)  # type: ignore[attr-defined]
+        env.globals["ruby_parts"] = ruby_parts
+        env.globals["romaji"] = romaji
         return env
 
     def gettext(self, lang: str) -> Any:

@@ -64,7 +64,8 @@ async def test_map_shows_gauges_areas_roads_and_cameras(page, world, shots):
     chosen = await page.locator("#map path[stroke-width='4']").bounding_box()  # Kanazawa, outlined
     assert chosen["width"] > 150 or chosen["height"] > 150, chosen
     await page.locator(".leaflet-popup-content").wait_for(timeout=10000)
-    await page.keyboard.press("Escape")
+    await page.locator(".leaflet-popup-close-button").click()
+    await page.locator(".leaflet-popup").wait_for(state="detached", timeout=5000)
     # a camera's popup opens from the keyboard and shows its latest frame from the API
     await page.locator(".leaflet-marker-icon:has(.pin.camera:not(.flagged))").first.focus()
     await page.keyboard.press("Enter")

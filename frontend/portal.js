@@ -130,32 +130,23 @@
     var icon = n ? pinIcon("gauge lv" + n + (n === 1 ? " minor" : ""), String(n)) : pinIcon("gauge lv0 small", "");
     var m = marker(ll, icon, t("River gauge") + ": " + name + " — " + levelText("gauge", n), n);
     m.bindPopup(function () {
-      var lm = props.level_m, next = nextThreshold(props);
+      var lm = props.level_m, station = f.id.slice(f.id.indexOf(":") + 1);
       return el("div", {}, [el("h3", { lang: "ja", text: name }), el("p", {}, [badge("gauge", n)]),
         lm == null ? null : el("p", { text: t("Water level") + ": " + lm.toFixed(2) + " m" }),
-        next ? el("p", { text: next }) : null,
+        // The last 24 hours against the thresholds, drawn by the server (the list links the same chart).
+        el("img", { src: "/api/v1/gauges/" + encodeURIComponent(station) + "/chart.svg?lang=" + cfg.lang,
+          alt: t("Water level of %(name)s over the last 24 hours, with its thresholds", { name: name }),
+          width: "280", height: "156", loading: "lazy" }),
         props.observed_at || p.observed_at ? el("p", { text: t("as of %(t)s", { t: hhmm(props.observed_at || p.observed_at) }) }) : null]);
     });
     return m;
   }
-  var LADDER = [["standby_m", 1], ["caution_m", 2], ["evacuation_m", 3], ["danger_m", 4], ["flooding_m", 5]];
-  function nextThreshold(props) {
-    var lm = props.level_m, th = props.thresholds || {};
-    if (typeof lm !== "number") return null;
-    for (var i = 0; i < LADDER.length; i++) {
-      var v = th[LADDER[i][0]];
-      if (typeof v === "number" && v > lm) {
-        return t("%(d)s m below %(name)s (%(v)s m)", { d: (v - lm).toFixed(2), name: words("gauge", LADDER[i][1]).name, v: v.toFixed(2) });
-      }
-    }
-    return null;
-  }
   function cameraFlag(props, observed) {
-    if (props.available === false || props.missing === true) return t("Unavailable");
-    if (props.frozen) return t("The picture has not changed (camera may be frozen)");
+    if (props.unavailable === true || props.image_state === "unavailable") return t("Unavailable");
+    if (props.frozen || props.image_state === "frozen") return t("The picture has not changed (camera may be frozen)");
     var taken = props.taken_at || observed;
     var old = !taken || (cfg.now && (new Date(cfg.now) - new Date(taken)) > (cfg.camera_stale_s || 1800) * 1000);
-    if (props.stale || old) return t("Not updated: the picture may be old");
+    if (props.stale || props.image_state === "stale" || old) return t("Not updated: the picture may be old");
     return "";
   }
   function cameraMarker(f, ll) {
@@ -168,7 +159,7 @@
       var taken = props.taken_at || p.observed_at;
       return el("figure", {}, [
         flag ? el("p", { class: "flag", text: flag }) : null,
-        props.available === false || props.missing === true ? null :
+        props.unavailable === true || props.image_state === "unavailable" ? null :
           el("img", { src: "/api/v1/cameras/" + encodeURIComponent(key) + "/image", alt: t("Image of %(name)s", { name: name }),
             width: "280", height: "158", loading: "lazy", class: flag ? "old" : "" }),
         el("figcaption", { text: name + (taken ? " — " + t("as of %(t)s", { t: hhmm(taken) }) : "") }),

@@ -454,7 +454,8 @@ async def test_names_carry_readings_and_warnings_are_translated(client):
     await feed(client, river, heavy_rain)
     en = lxml_html.fromstring(await (await client.get("/list?lang=en&area=17201")).text())
     gauges = " ".join(en.xpath("//section[@aria-labelledby='gauges-h']//text()"))
-    assert "Asanogawa (Kuraoribashi)" in gauges and "0.70 m below Flood danger water level (1.90 m)" in gauges
+    assert "Asanogawa (Kuraoribashi)" in gauges and "0.70 m below the level 4 threshold (Flood danger water level)" in gauges
+    assert en.xpath("//section[@aria-labelledby='gauges-h']//details//img[@src='/api/v1/gauges/g2/chart.svg?lang=en']")
     warnings = " ".join(en.xpath("//section[@aria-labelledby='warnings-h']//text()"))
     assert "Heavy rain Danger warning" in warnings and "Alert level 4 equivalent" in warnings
     easy = lxml_html.fromstring(await (await client.get("/list?lang=easy&area=17201")).text())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from geo.gauge_reading import gauge_reading
 from geo.model import Event, Kind
 from geo.shelters import ShelterStatus
 from geo.store.base import SourceState, SourceStatus
@@ -38,8 +39,6 @@ SHELTER_WORDS = {
     ShelterStatus.CLOSED: N_("Closed"),
     ShelterStatus.UNKNOWN: N_("Status unknown"),
 }
-# Gauge thresholds from the lowest, with the level each one starts (collectors/gauge_formats.py).
-GAUGE_LADDER = (("standby_m", 1), ("caution_m", 2), ("evacuation_m", 3), ("danger_m", 4), ("flooding_m", 5))
 CAMERA_STALE_S = 1800.0  # a frame older than this is not "now", unless the source configures otherwise
 # A road section that is an upstream key ("17-033-0001") rather than words: not shown to residents.
 _INTERNAL_ID = re.compile(r"^[0-9A-Za-z]+(?:[-_][0-9A-Za-z]+)+$")
@@ -128,21 +127,15 @@ def _gauge(event: Event, clock: Clock, lang: str, _: Gettext) -> dict[str, Any]:
     else:
         trend_words = _("steady")
     level_m = props.get("level_m")
-    next_up = None
-    thresholds = props.get("thresholds") or {}
-    if isinstance(level_m, (int, float)):
-        for key, level in GAUGE_LADDER:
-            value = thresholds.get(key)
-            if isinstance(value, (int, float)) and value > level_m:
-                name = level_view(level, Kind.GAUGE, lang).name
-                next_up = {"name": name, "value_m": value, "below_m": value - level_m}
-                break
+    reading = gauge_reading(level_m if isinstance(level_m, (int, float)) else None, props.get("thresholds"))
     return {
         "id": event.id,
         "name": props.get("name") or event.title,
         "level": level_view(event.level, Kind.GAUGE, lang),
         "level_m": level_m,
-        "next": next_up,
+        "station": event.id.split(":", 1)[1],
+        "against": reading["summary"][lang] if reading["thresholds"] else None,
+        "datum": reading["datum_words"][lang],
         "silent": bool(props.get("silent")),
         "trend": trend_words,
         "observed": clock.hhmm(event.observed_at),
@@ -191,14 +184,14 @@ def _cameras(events: list[Event], settings: Any, clock: Clock, area: str | None)
         taken_at = datetime.fromisoformat(taken) if taken else event.observed_at
         # Stale by the clock as well as by the collector's last look: an old frame is not "now".
         too_old = taken_at is None or clock.now - taken_at > timedelta(seconds=configured.get(key, CAMERA_STALE_S))
-        missing = props.get("available") is False or props.get("missing") is True
+        missing = props.get("unavailable") is True or props.get("image_state") == "unavailable"
         shown.append({
             "id": event.id,
             "key": key,
             "name": props.get("name") or event.title,
             "taken": clock.hhmm(taken_at),
-            "frozen": bool(props.get("frozen")),
-            "stale": bool(props.get("stale")) or too_old,
+            "frozen": bool(props.get("frozen")) or props.get("image_state") == "frozen",
+            "stale": bool(props.get("stale")) or props.get("image_state") == "stale" or too_old,
             "missing": missing,
             "image": not missing and bool(props.get("image", True)),
         })

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+# The default base map's tile server ([portal] tile_url, GSI 淡色地図); config/nginx.conf allows it too.
+GSI_TILES = "https://cyberjapandata.gsi.go.jp"
 
-def content_security_policy(image_origins: tuple[str, ...] = ()) -> str:
+
+def content_security_policy(image_origins: tuple[str, ...] = (GSI_TILES,)) -> str:
     """The policy, with the origins images may also come from (the portal's base-map tile server)."""
     return "; ".join([
         "default-src 'self'",
@@ -52,6 +55,7 @@ async def add_security_headers(request: web.BaseRequest, response: web.StreamRes
 
 def install(app: web.Application, image_origins: tuple[str, ...] = ()) -> None:
     """Add the security headers to every answer of `app`; images may also come from `image_origins`."""
-    # One policy per process (the pre-built documents copy this dict): the configured tile server.
-    SECURITY_HEADERS["Content-Security-Policy"] = content_security_policy(image_origins)
+    # One policy per process (the pre-built documents copy this dict): the default tile server and
+    # the configured one, when a deployment chose another (nginx.conf then needs it too).
+    SECURITY_HEADERS["Content-Security-Policy"] = content_security_policy(tuple(dict.fromkeys((GSI_TILES, *image_origins))))
     app.on_response_prepare.append(add_security_headers)

@@ -411,3 +411,14 @@ async def test_every_page_has_a_policy_without_inline_script_and_breaks_nothing(
         assert any("script-src" in v for v in violations), violations
     finally:
         await context.close()
+
+
+async def test_recommended_shelters_are_drawn_with_their_status(page):
+    await page.goto("/?area=17201")
+    await map_ready(page)
+    listed = await page.locator("section.near ol li").count()
+    drawn = page.locator(".leaflet-marker-icon:has(.pin.shelter.recommended)")
+    await drawn.first.wait_for(timeout=10000)
+    assert await drawn.count() == listed > 0  # the same shelters the list recommends
+    title = await drawn.first.get_attribute("title")
+    assert title.startswith("避難所") and any(w in title for w in ("開設", "混雑", "閉鎖", "不明")), title

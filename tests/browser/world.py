@@ -1,7 +1,7 @@
 """A service fed by the upstream simulator, stepped to a scenario hour through its own pollers.
 
-The page then shows real collector output. The base map is off (`tile_url = ""`): the tests run
-offline with the municipality outline alone, as the demo does without a network.
+The page then shows real collector output. The base map is off unless a test serves tiles itself
+(`tile_url = ""`): the tests run offline with the municipality outline alone.
 """
 from __future__ import annotations
 
@@ -49,15 +49,21 @@ def sources(base: str, image_dir: Path) -> dict:
 
 
 @asynccontextmanager
-async def running_world(tmp: Path, scenario: str, hours: float) -> AsyncIterator[tuple]:
-    """(simulator, app, base URL) with `scenario` stepped to `hours` and every source polled."""
+async def running_world(
+    tmp: Path, scenario: str, hours: float, tile_url: str = "", without: tuple[str, ...] = ()
+) -> AsyncIterator[tuple]:
+    """(simulator, app, base URL) with `scenario` stepped to `hours` and every source polled.
+
+    `tile_url` is the base map (none by default: the outline alone, as offline); `without` leaves
+    sources out.
+    """
     async with running_simulator(scenario, speed=1, seed=1, port=0) as sim:
         sim.clock.pause()
         settings = load_settings(
             overrides={
                 "store": {"url": str(tmp / "bosai.sqlite3")},
-                "sources": sources(sim.base_url, tmp / "cameras"),
-                "portal": {"tile_url": ""},
+                "sources": {k: v for k, v in sources(sim.base_url, tmp / "cameras").items() if k not in without},
+                "portal": {"tile_url": tile_url},
             }
         )
         app = create_app(settings)
@@ -72,9 +78,10 @@ async def running_world(tmp: Path, scenario: str, hours: float) -> AsyncIterator
             end = sim.clock.now() + timedelta(hours=hours)
             while sim.clock.now() < end:
                 await pollers["jma_extra"].run_once()
-                await pollers["publiccommons"].run_once()
+                if "publiccommons" in pollers:
+                    await pollers["publiccommons"].run_once()
                 sim.clock.jump(sim.clock.now() + STEP)
-            for source_id in sources("", tmp):
+            for source_id in pollers:
                 status = await pollers[source_id].run_once()
                 assert status.state == SourceState.OK, (source_id, status.last_error)
             base = f"http://127.0.0.1:{runner.addresses[0][1]}"

@@ -42,7 +42,7 @@
   }
   function hhmm(iso) {
     if (!iso) return "";
-    var d = new Date(iso), now = new Date();
+    var d = new Date(iso), now = cfg.now ? new Date(cfg.now) : new Date();  // the service's clock (storm time in the demo)
     var opts = { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" };
     var day = { month: "numeric", day: "numeric", timeZone: "Asia/Tokyo" };
     var sameDay = d.toLocaleDateString("ja-JP", day) === now.toLocaleDateString("ja-JP", day);

@@ -55,6 +55,21 @@
     return L.divIcon({ className: "pin-wrap", html: html, iconSize: [44, 44], iconAnchor: [22, 22], popupAnchor: [0, -14] });
   }
   function textBox(text) { return el("span", { text: text }); }
+  // A name with its reading (from /api/v1/here): romaji in English, furigana (<ruby>) in easy Japanese.
+  function nameNode(name, readings) {
+    if (cfg.lang === "en" && readings && readings.en) {
+      return el("span", { class: "what" }, [document.createTextNode(readings.en + " "),
+        el("span", { lang: "ja", class: "orig", text: name })]);
+    }
+    if (cfg.lang === "easy" && readings && readings.ruby) {
+      return el("span", { class: "what" }, readings.ruby.map(function (part) {
+        if (!part[1]) return document.createTextNode(part[0]);
+        return el("ruby", {}, [document.createTextNode(part[0]), el("rp", { text: "(" }),
+          el("rt", { text: part[1] }), el("rp", { text: ")" })]);
+      }));
+    }
+    return el("span", { lang: "ja", class: "what", text: name });
+  }
 
   var b = cfg.bounds;
   var map = L.map("map", { zoomSnap: 0.25, minZoom: 7, maxZoom: 17, attributionControl: true });
@@ -300,7 +315,7 @@
     var place = report.municipality ? (cfg.lang === "en" ? report.municipality.name_en : report.municipality.name) : "";
     var list = el("ol", { class: "rows" });
     (report.shelters || []).forEach(function (s) {
-      list.appendChild(el("li", {}, [el("span", { lang: "ja", class: "what", text: s.name }),
+      list.appendChild(el("li", {}, [nameNode(s.name, s.name_readings),
         document.createTextNode(" — " + (cfg.shelter[s.status] || s.status) + " · " + away(s.distance_m))]));
     });
     result.appendChild(el("section", { class: "near", "aria-labelledby": "near-js-h" }, [

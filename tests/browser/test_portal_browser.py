@@ -146,6 +146,15 @@ async def test_near_me_uses_location_and_the_here_api(page):
     await result.locator("h3").wait_for(timeout=5000)
     assert "Kanazawa" in await result.inner_text()
     assert await result.locator("ol li").count() > 0
+    assert re.match(r"[A-Za-z]", await result.locator("ol li .what").first.inner_text())  # romaji first
+    # the answer is now the resident's municipality's: first screen, title and address follow
+    await page.wait_for_function("() => document.title.includes('Kanazawa')", timeout=10000)
+    assert "Kanazawa" in await page.locator("#answer h2").inner_text()
+    assert "area=17201" in page.url
+    await page.goto("/?lang=easy")
+    await map_ready(page)
+    await page.locator("#near-me").click()
+    await page.locator("#near-result ol li ruby rt").first.wait_for(timeout=10000)  # furigana
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
@@ -422,3 +431,23 @@ async def test_recommended_shelters_are_drawn_with_their_status(page):
     assert await drawn.count() == listed > 0  # the same shelters the list recommends
     title = await drawn.first.get_attribute("title")
     assert title.startswith("避難所") and any(w in title for w in ("開設", "混雑", "閉鎖", "不明")), title
+
+
+@pytest.mark.parametrize(
+    ("path", "level", "since", "title"),
+    [
+        ("/?lang=en&area=17201", r"Alert level [1-5]", r"In force since \d+/\d+ \d\d:\d\d",
+         r"^\[Alert level [1-5]( equivalent)?\] Kanazawa \| Disaster information for Ishikawa$"),
+        ("/list?lang=easy&area=17203", r"けいかいレベル[１-５]", r"\d+がつ\d+にち \d\d:\d\d から",
+         r"^【けいかいレベル[１-５](（そうとう）)?】小松市 \| "),
+    ],
+)
+async def test_answer_above_the_fold_in_english_and_easy_japanese(page, path, level, since, title, shots):
+    await page.goto(path)
+    box = await page.locator("#answer").bounding_box()
+    assert box["y"] + box["height"] <= 844, box
+    text = await page.locator("#answer").inner_text()
+    assert re.search(level, text) and re.search(since, text), text
+    assert (await page.locator("#answer .action").inner_text()).strip()
+    assert re.match(title, await page.title()), await page.title()
+    await page.screenshot(path=str(shots / f"answer-{path.strip('/').replace('?', '-').replace('&', '-')}.png"))

@@ -249,7 +249,8 @@ class PublicCommonsCollector:
         site_id = self.shelter_names.find(jis, name)
         status = shelter_status(info)
         return Event(
-            id=f"shelter:{site_id or self.codes.municipality(jis).lgcode + '-' + _norm(name)}",
+            id=record_id(f"shelter:{site_id or self.codes.municipality(jis).lgcode + '-' + _norm(name)}",
+                         STATUSES[doc.status]),
             kind=Kind.SHELTER,
             level=0,
             certainty=Certainty.OBSERVED,
@@ -271,6 +272,11 @@ class PublicCommonsCollector:
         )
 
 
+def record_id(base: str, status: Status | str) -> str:
+    """An event id kept apart for drills and tests: a 訓練 never replaces the real record of the same thing."""
+    return base if status == Status.ACTUAL else f"{base}:{Status(status).value}"
+
+
 def order_event(codes: AreaCodes, jis: str, orders: list[dict], now: datetime, *, text: str = "",
                 disaster: str = "", extra: dict | None = None, **fields) -> Event:
     """The `evacuation:{jis}` event for a municipality's orders (each: sort, level, action, districts, at).
@@ -290,7 +296,7 @@ def order_event(codes: AreaCodes, jis: str, orders: list[dict], now: datetime, *
         title = f"{muni.name} 避難情報 解除"
         text = text or f"{muni.name}の避難情報はすべて解除されました。"
     return Event(
-        id=f"evacuation:{jis}",
+        id=record_id(f"evacuation:{jis}", fields.get("status", Status.ACTUAL)),
         kind=Kind.EVACUATION,
         level=level,
         severity=SEVERITY_BY_LEVEL[level],

@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from collectors.base import Snapshot
 from collectors.json_wire import describe
-from collectors.publiccommons import order_event
+from collectors.publiccommons import order_event, record_id
 from geo.model import Certainty, Event, Kind, SourceRef, Status
 from geo.wording import level_words
 from service.api import json_response
@@ -100,9 +100,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
         raise BadRequest(describe(exc)) from None
 
 
-def _id(base: str, status: str) -> str:
-    # A drill must never replace the real record of the same municipality or shelter.
-    return base if status == Status.ACTUAL else f"{base}:{status}"
+_id = record_id  # a drill never replaces the real record of the same municipality or shelter
 
 
 def merged_orders(current: Event | None, entry: OrderEntry, at: datetime) -> list[dict]:

@@ -154,3 +154,18 @@ async def test_heavy_rain_orders_and_shelters_reach_the_store(tmp_path):
             assert status.state.value == "ok"
         finally:
             await store.close()
+
+
+def test_the_drill_scenario_publishes_kunren_documents():
+    from simulator.server import Simulator
+
+    sim = Simulator("drill")
+    docs = [parse_document(m.xml) for m in sim.commons.messages]
+    assert {d.category for d in docs} == {"EvacuationOrder", "Shelter"}
+    assert {d.status for d in docs} == {"Exercise"}
+    geo = GeoRegistry.default()
+    collector = PublicCommonsCollector("pc", Config(url="http://127.0.0.1/"), None, geo.codes)
+    events = [e for m in sim.commons.messages for e in collector.from_document(m.xml, datetime(2026, 9, 1, tzinfo=JST))[0]]
+    assert all(e.status == Status.EXERCISE for e in events)
+    # never the real records' ids
+    assert {e.id for e in events} == {"evacuation:17201:exercise", "shelter:E1720100102111:exercise"}

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collectors.gauge_formats import JST  # noqa: E402
-from collectors.river_gauge import Config, RiverGaugeCollector  # noqa: E402
+from collectors.river_gauge import Config, GaugeBook  # noqa: E402
 from geo.codes import AreaCodes  # noqa: E402
 
 # The recorded reference data is in the repository (BOSAI_SHARED_DATA may point at a fuller copy).
@@ -62,12 +62,12 @@ def main() -> None:
     codes = AreaCodes.load()
     cfg = Config(url="https://k.river.go.jp/swin/files/area_info/current/17000.json", format="area_info")
     bodies = [synthesise(m) for m in range(ROUNDS + 1)]
-    collector = RiverGaugeCollector("bench", cfg, None, codes)  # type: ignore[arg-type]  # no HTTP here
-    collector.from_area_info(bodies[0], NOW)  # warm: later cycles carry history and trends
+    book = GaugeBook("bench", cfg, codes)  # the mapping without HTTP
+    book.area_info(bodies[0], NOW)  # warm: later cycles carry history and trends
     rounds = iter(bodies[1:])
 
     def cycle() -> None:
-        snap = collector.from_area_info(next(rounds), NOW)
+        snap = book.area_info(next(rounds), NOW)
         assert len(snap.events) == N_GAUGES
 
     cycle_min, cycle_med = best_of(cycle)
@@ -100,12 +100,12 @@ def full_cycle(codes: AreaCodes, cfg: Config, bodies: list[bytes]) -> None:
             store = open_store(str(Path(tmp) / "bench.sqlite3"))
             await store.open()
             pipeline = Pipeline(store, codes, enrich=geo.enricher())
-            collector = RiverGaugeCollector("bench", cfg, None, codes)  # type: ignore[arg-type]
-            await pipeline.ingest(collector.from_area_info(bodies[0], NOW))
+            book = GaugeBook("bench", cfg, codes)
+            await pipeline.ingest(book.area_info(bodies[0], NOW))
             times = []
             for body in bodies[1:]:
                 t = time.perf_counter()
-                entries = await pipeline.ingest(collector.from_area_info(body, NOW))
+                entries = await pipeline.ingest(book.area_info(body, NOW))
                 times.append(time.perf_counter() - t)
                 assert len(entries) == N_GAUGES
             await store.close()

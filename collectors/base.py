@@ -1,17 +1,27 @@
-"""What every collector shares: its config base, the snapshot it returns, the errors it raises.
+"""What every collector shares: its config base, the snapshot it returns, the errors it raises, and
+the template it is built on (`PolledCollector`).
 
 A collector turns one upstream's wire format into Events and Observations. It knows nothing of the
 store: the pipeline (service/pipeline.py) diffs its Snapshot against the store and applies changes.
+The mapping from a payload to a Snapshot is a plain function of the payload (and the source's
+config and area codes) in each collector module, so `bosai replay` and the benchmarks map recorded
+payloads without HTTP; the collector class adds only fetching and what it remembers between polls.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from geo.model import Event, Observation
+
+if TYPE_CHECKING:  # collectors.http imports this module for the errors and SourceConfig
+    from collectors.http import Fetcher, FetchResult
+    from geo.codes import AreaCodes
 
 
 class SourceConfig(BaseModel):
@@ -114,3 +124,64 @@ class Collector(Protocol):
 
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch and parse once; raise CollectorError (or a subclass) on any failure."""
+
+
+ConfigT = TypeVar("ConfigT", bound=SourceConfig)
+
+
+class Recent:
+    """The newest `limit` keys seen (URLs read, reports applied), oldest forgotten first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+
+    def add(self, key: Hashable) -> None:
+        """Add `key` as the newest, forgetting the oldest beyond the limit."""
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        while len(self._keys) > self.limit:
+            self._keys.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class PolledCollector(Generic[ConfigT]):
+    """The template of a collector: what it is built with, and the validators of its conditional GETs.
+
+    A subclass implements `poll`; its mapping of payloads to a Snapshot lives in module functions.
+    """
+
+    def __init__(self, source_id: str, config: ConfigT, fetcher: Fetcher, codes: AreaCodes) -> None:
+        self.source_id = source_id
+        self.config = config
+        self.fetcher = fetcher
+        self.codes = codes
+        # memory name (the URL unless a collector reads one URL for two purposes) -> (ETag, Last-Modified)
+        self._validators: dict[str, tuple[str | None, str | None]] = {}
+
+    async def get_if_changed(
+        self, url: str, *, content_types: Collection[str], memory: str | None = None, breaker_key: str | None = None
+    ) -> FetchResult:
+        """GET `url`, conditional on the validators kept under `memory` (default: the URL)."""
+        etag, last_modified = self._validators.get(memory or url, (None, None))
+        return await self.fetcher.get(
+            url, self.config, etag=etag, last_modified=last_modified, content_types=content_types,
+            breaker_key=breaker_key,
+        )
+
+    def keep_validators(self, result: FetchResult, memory: str) -> None:
+        """Remember a response's validators for the next conditional GET; a 304 keeps those known.
+
+        Called once what the response carried has been read, so a payload that failed is fetched again.
+        """
+        if not result.not_modified:
+            self._validators[memory] = (result.etag, result.last_modified)
+
+    def known_last_modified(self, memory: str) -> str | None:
+        """The Last-Modified kept under `memory`, if any."""
+        return self._validators.get(memory, (None, None))[1]

@@ -133,6 +133,13 @@ def read_report(
     return ReadReport(events, cancel, *ordering(report), scope_state(report, events))
 
 
+def report_snapshot(data: bytes, codes: AreaCodes, source_id: str, url: str | None, all_areas: bool = False) -> Snapshot:
+    """One JMA report on its own as a Snapshot (a 取消 also undoes the report it cancels): replay."""
+    read = read_report(data, codes, source_id, url, all_areas=all_areas)
+    return Snapshot(source_id, read.events, cancellations=[read.cancel] if read.cancel else [],
+                    scopes=[read.scope] if read.scope else [])
+
+
 def _bounded_add(keys: OrderedDict, key, limit: int) -> None:
     """Add `key` as the newest of `keys`, forgetting the oldest beyond `limit`."""
     keys[key] = None

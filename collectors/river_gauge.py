@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from collectors.base import CollectorError, PayloadError, Snapshot, SourceConfig
+from collectors.base import CollectorError, PayloadError, PolledCollector, Snapshot, SourceConfig
 from collectors.gauge_formats import (
     JST,
     GaugePayload,
@@ -85,138 +85,52 @@ class Config(SourceConfig):
     sensorthings_top: int = Field(default=12, ge=1, le=1000, description="sensorthings: observations read per poll.")
 
 
-class RiverGaugeCollector:
-    """Polls one gauge source."""
+def area_info_snapshot(body: bytes, config: Config, codes: AreaCodes, source_id: str, now: datetime) -> Snapshot:
+    """One area_info payload mapped on its own, with no earlier readings (replay)."""
+    return GaugeBook(source_id, config, codes).area_info(body, now)
 
-    def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
+
+class GaugeBook:
+    """What a gauge source knows between polls (stations, each one's last readings) and the mapping
+    of readings to Events and Observations; no HTTP, so benchmarks and replay feed it payloads."""
+
+    def __init__(self, source_id: str, config: Config, codes: AreaCodes) -> None:
         self.source_id = source_id
         self.config = config
-        self.fetcher = fetcher
         self.codes = codes
-        self._history: dict[str, deque[GaugeReading]] = {}
-        self._stations: dict[str, GaugeStation] = {}
-        self._present: set[str] = set()  # stations in the last area_info file
-        self._etag: str | None = None
-        self._last_modified: str | None = None
+        self.history: dict[str, deque[GaugeReading]] = {}
+        self.stations: dict[str, GaugeStation] = {}
+        self.present: set[str] = set()  # stations in the last payload (area_info lists only the high ones)
         self._last_silent: dict[str, bool] = {}
         self._built: dict[str, tuple[tuple, Event]] = {}
         self._fixed_parts: dict[str, tuple[GaugeStation, dict]] = {}
 
-    async def poll(self, now: datetime) -> Snapshot:
-        """Fetch the gauges once and return their Observations and Events."""
-        if self.config.format == "area_info":
-            result = await self.fetcher.get(
-                str(self.config.url), self.config, etag=self._etag,
-                last_modified=self._last_modified, content_types=JSON_TYPES,
-            )
-            if result.not_modified:
-                return self._unchanged(now)
-            snapshot = self.from_area_info(result.body, now)
-            self._etag, self._last_modified = result.etag, result.last_modified
-            if snapshot.content_time is None:
-                # Only gauges above their start level are listed: an empty list after the rain is
-                # news, not silence. The file's own Last-Modified then dates the content.
-                snapshot.content_time = parse_http_date(result.last_modified)
-            return snapshot
-        if self.config.format == "tmlist":
-            payload = await self._fetch_each(now, self._tmlist_station)
-            present = set(payload.stations)
-        else:
-            payload = await self._fetch_each(now, self._sta_station)
-            present = set(payload.stations)
-        new_readings = self._remember(payload)
-        self._present = present
-        return self._snapshot(now, new_readings)
-
-    def from_area_info(self, body: bytes, now: datetime) -> Snapshot:
-        """Parse and normalise one area_info payload (the poll without HTTP; replay and benchmarks)."""
+    def area_info(self, body: bytes, now: datetime) -> Snapshot:
+        """Parse and map one area_info payload."""
         payload = parse_area_info(body)
-        present = self._keep_region(payload)
+        self._keep_region(payload)
+        return self.fetched(payload, now)
+
+    def fetched(self, payload: GaugePayload, now: datetime) -> Snapshot:
+        """Map the stations read (one area_info file, or fetched one by one: tmlist, sensorthings)."""
+        present = set(payload.stations)
         new_readings = self._remember(payload)
-        self._present = present
+        self.present = present
         return self._snapshot(now, new_readings)
 
-    # --- fetching -------------------------------------------------------------------------
-
-    def _keep_region(self, payload: GaugePayload) -> set[str]:
+    def _keep_region(self, payload: GaugePayload) -> None:
         if self.config.prefecture_only:
             payload.stations = {c: s for c, s in payload.stations.items() if s.town_code in self.codes}
             payload.readings = [r for r in payload.readings if r.station in payload.stations]
         for code, override in self.config.stations.items():
             if code in payload.stations:
                 payload.stations[code] = _merge(payload.stations[code], override)
-        return set(payload.stations)
-
-    async def _fetch_each(self, now: datetime, fetch_one) -> GaugePayload:
-        if not self.config.stations:
-            raise PayloadError(f"{self.config.format} source {self.source_id} has no stations configured")
-        limit = asyncio.Semaphore(STATION_FETCH_CONCURRENCY)
-
-        async def guarded(code: str, station: StationConfig):
-            async with limit:
-                return await fetch_one(now, code, station)
-
-        results = await asyncio.gather(
-            *(guarded(c, s) for c, s in self.config.stations.items()), return_exceptions=True
-        )
-        payload = GaugePayload()
-        errors: list[CollectorError] = []
-        for (code, _), result in zip(self.config.stations.items(), results, strict=True):
-            if isinstance(result, PayloadError):
-                raise result  # a hostile or broken payload fails the poll: nothing partial
-            if isinstance(result, BaseException):
-                if not isinstance(result, CollectorError):
-                    raise result
-                errors.append(result)
-                continue
-            station, readings = result
-            payload.stations[code] = station
-            payload.readings.extend(readings)
-        if errors and not payload.stations:
-            raise errors[0]
-        return payload
-
-    async def _tmlist_station(self, now: datetime, code: str, cfg: StationConfig):
-        base = str(self.config.url).rstrip("/") + "/"
-        t = now.astimezone(JST).replace(second=0, microsecond=0)
-        t -= timedelta(minutes=t.minute % 10)
-        for step in range(self.config.lookback_steps + 1):
-            url = f"{base}{t:%Y%m%d}/{t:%H%M}/{code}.json"
-            try:
-                result = await self.fetcher.get(url, self.config, content_types=JSON_TYPES)
-            except HTTPStatusError as exc:
-                # The newest 10-minute file appears a little late: step back, as the site's own client does.
-                if exc.status == 404 and step < self.config.lookback_steps:
-                    t -= timedelta(minutes=10)
-                    continue
-                raise
-            return _station_from_config(code, cfg), parse_tmlist(result.body, code)
-        raise AssertionError("unreachable")
-
-    async def _sta_station(self, now: datetime, code: str, cfg: StationConfig):
-        if not cfg.datastream:
-            raise PayloadError(f"station {code}: no datastream configured")
-        root = str(self.config.url).rstrip("/")
-        ds = cfg.datastream if cfg.datastream.isdigit() else "'" + cfg.datastream.replace("'", "''") + "'"
-        station = self._stations.get(code)
-        if station is None or (cfg.thresholds is None and station.thresholds.empty):
-            thing = await self.fetcher.get(f"{root}/Datastreams({ds})/Thing?$expand=Locations",
-                                           self.config, content_types=JSON_TYPES)
-            station = _merge(parse_sta_thing(thing.body, code), cfg)
-        top = self.config.sensorthings_top
-        result = await self.fetcher.get(
-            f"{root}/Datastreams({ds})/Observations?$orderby=phenomenonTime%20desc&$top={top}",
-            self.config, content_types=JSON_TYPES,
-        )
-        return station, parse_sta_observations(result.body, code)
-
-    # --- state and events -----------------------------------------------------------------
 
     def _remember(self, payload: GaugePayload) -> list[GaugeReading]:
-        self._stations.update(payload.stations)
+        self.stations.update(payload.stations)
         new: list[GaugeReading] = []
         for reading in sorted(payload.readings, key=lambda r: r.time):
-            window = self._history.setdefault(reading.station, deque(maxlen=self.config.history_size))
+            window = self.history.setdefault(reading.station, deque(maxlen=self.config.history_size))
             if window and reading.time <= window[-1].time:
                 if all(r.time != reading.time for r in window):
                     new.append(reading)  # a late older reading: stored, but the window stays in order
@@ -225,14 +139,15 @@ class RiverGaugeCollector:
             new.append(reading)
         return new
 
-    def _unchanged(self, now: datetime) -> Snapshot:
+    def unchanged(self, now: datetime) -> Snapshot:
+        """A 304: nothing new upstream, but time has passed: a gauge may have turned silent."""
         # A 304 says nothing new upstream, but time has passed: a gauge may have turned silent.
         if all(self._silent(now, code) == was for code, was in self._last_silent.items()):
             return Snapshot(source_id=self.source_id, not_modified=True, content_time=self._content_time())
         return self._snapshot(now, [])
 
     def _snapshot(self, now: datetime, new_readings: Iterable[GaugeReading]) -> Snapshot:
-        events = [self._event(now, code) for code in sorted(self._history) if code in self._stations]
+        events = [self._event(now, code) for code in sorted(self.history) if code in self.stations]
         observations = [Observation(r.station, r.time, r.level_m, r.quality) for r in new_readings]
         silent = sum(1 for e in events if e.properties["silent"])
         return Snapshot(
@@ -244,19 +159,19 @@ class RiverGaugeCollector:
         )
 
     def _content_time(self) -> datetime | None:
-        times = [w[-1].time for code, w in self._history.items() if w and code in self._present]
+        times = [w[-1].time for code, w in self.history.items() if w and code in self.present]
         return max(times) if times else None
 
     def _silent(self, now: datetime, code: str) -> bool:
-        latest = self._history[code][-1]
-        start = self._stations[code].thresholds.start_m
-        absent = self.config.format == "area_info" and code not in self._present
+        latest = self.history[code][-1]
+        start = self.stations[code].thresholds.start_m
+        absent = self.config.format == "area_info" and code not in self.present
         high = not absent and (start is None or (latest.level_m is not None and latest.level_m >= start))
         cadence = self.config.cadence_high_s if high else self.config.cadence_low_s
         return (now - latest.time).total_seconds() > cadence * self.config.silent_factor
 
     def _trend(self, code: str) -> float | None:
-        window = self._history[code]
+        window = self.history[code]
         latest = window[-1]
         if latest.level_m is None:
             return None
@@ -269,12 +184,12 @@ class RiverGaugeCollector:
         return round((latest.level_m - ref.level_m) / minutes * 10, 3)
 
     def _event(self, now: datetime, code: str) -> Event:
-        station = self._stations[code]
-        latest = self._history[code][-1]
+        station = self.stations[code]
+        latest = self.history[code][-1]
         silent = self._silent(now, code)
         self._last_silent[code] = silent
         # Absent from area_info means the source itself says the gauge is below its start level.
-        below_start = self.config.format == "area_info" and code not in self._present
+        below_start = self.config.format == "area_info" and code not in self.present
         key = (station, latest, silent, below_start)
         built = self._built.get(code)
         if built is not None and built[0] == key:
@@ -336,6 +251,96 @@ class RiverGaugeCollector:
         self._fixed_parts[station.code] = (station, parts)
         return parts
 
+
+
+class RiverGaugeCollector(PolledCollector[Config]):
+    """Polls one gauge source."""
+
+    def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
+        super().__init__(source_id, config, fetcher, codes)
+        self.book = GaugeBook(source_id, config, codes)
+
+    async def poll(self, now: datetime) -> Snapshot:
+        """Fetch the gauges once and return their Observations and Events."""
+        if self.config.format == "area_info":
+            url = str(self.config.url)
+            result = await self.get_if_changed(url, content_types=JSON_TYPES)
+            if result.not_modified:
+                return self.book.unchanged(now)
+            snapshot = self.book.area_info(result.body, now)
+            self.keep_validators(result, url)
+            if snapshot.content_time is None:
+                # Only gauges above their start level are listed: an empty list after the rain is
+                # news, not silence. The file's own Last-Modified then dates the content.
+                snapshot.content_time = parse_http_date(result.last_modified)
+            return snapshot
+        fetch_one = self._tmlist_station if self.config.format == "tmlist" else self._sta_station
+        return self.book.fetched(await self._fetch_each(now, fetch_one), now)
+
+    # --- fetching -------------------------------------------------------------------------
+
+    async def _fetch_each(self, now: datetime, fetch_one) -> GaugePayload:
+        if not self.config.stations:
+            raise PayloadError(f"{self.config.format} source {self.source_id} has no stations configured")
+        limit = asyncio.Semaphore(STATION_FETCH_CONCURRENCY)
+
+        async def guarded(code: str, station: StationConfig):
+            async with limit:
+                return await fetch_one(now, code, station)
+
+        results = await asyncio.gather(
+            *(guarded(c, s) for c, s in self.config.stations.items()), return_exceptions=True
+        )
+        payload = GaugePayload()
+        errors: list[CollectorError] = []
+        for (code, _), result in zip(self.config.stations.items(), results, strict=True):
+            if isinstance(result, PayloadError):
+                raise result  # a hostile or broken payload fails the poll: nothing partial
+            if isinstance(result, BaseException):
+                if not isinstance(result, CollectorError):
+                    raise result
+                errors.append(result)
+                continue
+            station, readings = result
+            payload.stations[code] = station
+            payload.readings.extend(readings)
+        if errors and not payload.stations:
+            raise errors[0]
+        return payload
+
+    async def _tmlist_station(self, now: datetime, code: str, cfg: StationConfig):
+        base = str(self.config.url).rstrip("/") + "/"
+        t = now.astimezone(JST).replace(second=0, microsecond=0)
+        t -= timedelta(minutes=t.minute % 10)
+        for step in range(self.config.lookback_steps + 1):
+            url = f"{base}{t:%Y%m%d}/{t:%H%M}/{code}.json"
+            try:
+                result = await self.fetcher.get(url, self.config, content_types=JSON_TYPES)
+            except HTTPStatusError as exc:
+                # The newest 10-minute file appears a little late: step back, as the site's own client does.
+                if exc.status == 404 and step < self.config.lookback_steps:
+                    t -= timedelta(minutes=10)
+                    continue
+                raise
+            return _station_from_config(code, cfg), parse_tmlist(result.body, code)
+        raise AssertionError("unreachable")
+
+    async def _sta_station(self, now: datetime, code: str, cfg: StationConfig):
+        if not cfg.datastream:
+            raise PayloadError(f"station {code}: no datastream configured")
+        root = str(self.config.url).rstrip("/")
+        ds = cfg.datastream if cfg.datastream.isdigit() else "'" + cfg.datastream.replace("'", "''") + "'"
+        station = self.book.stations.get(code)
+        if station is None or (cfg.thresholds is None and station.thresholds.empty):
+            thing = await self.fetcher.get(f"{root}/Datastreams({ds})/Thing?$expand=Locations",
+                                           self.config, content_types=JSON_TYPES)
+            station = _merge(parse_sta_thing(thing.body, code), cfg)
+        top = self.config.sensorthings_top
+        result = await self.fetcher.get(
+            f"{root}/Datastreams({ds})/Observations?$orderby=phenomenonTime%20desc&$top={top}",
+            self.config, content_types=JSON_TYPES,
+        )
+        return station, parse_sta_observations(result.body, code)
 
 def _thresholds(cfg: ThresholdsConfig) -> Thresholds:
     return Thresholds(**cfg.model_dump())

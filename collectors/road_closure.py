@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl
 
-from collectors.base import Snapshot, SourceConfig
+from collectors.base import PolledCollector, Snapshot, SourceConfig
 from collectors.http import JSON_TYPES, Fetcher
 from collectors.road_formats import RoadRestriction, parse_mlit, parse_wzdx
 from collectors.timestamps import parse_http_date
@@ -59,95 +59,83 @@ class Config(SourceConfig):
     in_force_only: bool = Field(default=True, description="wzdx: keep only events in force at poll time.")
 
 
-class RoadClosureCollector:
+def road_snapshot(bodies: list[bytes], config: Config, source_id: str, now: datetime) -> Snapshot:
+    """The complete snapshot of a source's files (`url`, then `extra_urls`), mapped without HTTP."""
+    restrictions: dict[str, RoadRestriction] = {}
+    content_time = None
+    for body in bodies:
+        if config.format == "mlit":
+            items = parse_mlit(body, config.cause_labels)
+        else:
+            items, updated = parse_wzdx(body, now, config.in_force_only)
+            content_time = max(content_time, updated) if content_time else updated
+        for item in items:
+            restrictions[item.key] = item  # mesh files overlap at their edges
+    events = [
+        road_event(r, source_id, str(config.url), now) for r in sorted(restrictions.values(), key=lambda r: r.key)
+    ]
+    return Snapshot(source_id=source_id, events=events, complete=True, content_time=content_time,
+                    details={"restrictions": len(events)})
+
+
+def road_event(r: RoadRestriction, source_id: str, url: str, now: datetime) -> Event:
+    """One restricted section as its `road:{key}` Event."""
+    disaster_closure = r.closed and not r.construction
+    level = DISASTER_CLOSURE_LEVEL if disaster_closure else 0
+    section = display_section(r.section, r.key)
+    where = " ".join(p for p in (r.route, section) if p) or "道路"
+    text = f"{where}: {r.regulation}" + (f"（{r.reason}）" if r.reason else "")
+    return Event(
+        id=f"road:{r.key}",
+        kind=Kind.ROAD_CLOSURE,
+        level=level,
+        severity=Severity.MODERATE if disaster_closure else Severity.MINOR,
+        certainty=Certainty.OBSERVED,
+        geometry=r.geometry,
+        issued_at=r.updated_at or r.started_at,
+        expires_at=r.ends_at,
+        received_at=now,
+        title=f"{where} {r.regulation}",
+        text=text,
+        source=SourceRef(source_id=source_id, url=url, upstream_id=r.key),
+        properties={
+            "display": f"{where}: {r.regulation}",  # for residents: words, no internal ids
+            "route": r.route,
+            "section": section,
+            "source_name": r.section if section is None and r.section else None,
+            "reason": r.reason,
+            "regulation": r.regulation,
+            "closed": r.closed,
+            "construction": r.construction,
+            "started_at": r.started_at.isoformat() if r.started_at else None,
+            **r.extra,
+        },
+    )
+
+
+class RoadClosureCollector(PolledCollector[Config]):
     """Polls one road-restriction source."""
 
     def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
-        self.source_id = source_id
-        self.config = config
-        self.fetcher = fetcher
-        self.codes = codes
-        self._validators: dict[str, tuple[str | None, str | None]] = {}
-        self._last: dict[str, bytes] = {}
+        super().__init__(source_id, config, fetcher, codes)
+        self._last: dict[str, bytes] = {}  # each file's body last read, re-used on a 304
 
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch every configured file; all must succeed, since the snapshot claims to be complete."""
         urls = [str(self.config.url), *(str(u) for u in self.config.extra_urls)]
-        bodies: list[bytes] = []
-        validators: dict[str, tuple[str | None, str | None]] = {}
-        changed = False
-        content_time: datetime | None = None
-        for url in urls:
-            etag, last_modified = self._validators.get(url, (None, None))
-            result = await self.fetcher.get(
-                url, self.config, etag=etag, last_modified=last_modified, content_types=JSON_TYPES
-            )
-            if result.not_modified and url in self._last:
-                bodies.append(self._last[url])
-                validators[url] = (etag, last_modified)
-            else:
-                changed = True
-                bodies.append(result.body)
-                validators[url] = (result.etag, result.last_modified)
-            header_time = parse_http_date(result.last_modified)
-            if header_time and (content_time is None or header_time > content_time):
-                content_time = header_time
-        if not changed:
+        results = [await self.get_if_changed(url, content_types=JSON_TYPES) for url in urls]
+        times = [t for t in (parse_http_date(r.last_modified) for r in results) if t]
+        content_time = max(times, default=None)
+        if all(r.not_modified and url in self._last for url, r in zip(urls, results, strict=True)):
             return Snapshot(source_id=self.source_id, complete=True, not_modified=True, content_time=content_time)
-        snapshot = self.from_payloads(bodies, now)
+        bodies = [
+            self._last[url] if r.not_modified and url in self._last else r.body
+            for url, r in zip(urls, results, strict=True)
+        ]
+        snapshot = road_snapshot(bodies, self.config, self.source_id, now)
         if snapshot.content_time is None:
             snapshot.content_time = content_time
-        for url, body in zip(urls, bodies, strict=True):  # remember only once everything parsed
+        for url, body, result in zip(urls, bodies, results, strict=True):  # kept only once everything parsed
             self._last[url] = body
-        self._validators.update(validators)
+            self.keep_validators(result, url)
         return snapshot
-
-    def from_payloads(self, bodies: list[bytes], now: datetime) -> Snapshot:
-        """Parse and normalise the source's files (the poll without HTTP; replay)."""
-        restrictions: dict[str, RoadRestriction] = {}
-        content_time = None
-        for body in bodies:
-            if self.config.format == "mlit":
-                items = parse_mlit(body, self.config.cause_labels)
-            else:
-                items, updated = parse_wzdx(body, now, self.config.in_force_only)
-                content_time = max(content_time, updated) if content_time else updated
-            for item in items:
-                restrictions[item.key] = item  # mesh files overlap at their edges
-        events = [self._event(r, now) for r in sorted(restrictions.values(), key=lambda r: r.key)]
-        return Snapshot(source_id=self.source_id, events=events, complete=True, content_time=content_time,
-                        details={"restrictions": len(events)})
-
-    def _event(self, r: RoadRestriction, now: datetime) -> Event:
-        disaster_closure = r.closed and not r.construction
-        level = DISASTER_CLOSURE_LEVEL if disaster_closure else 0
-        section = display_section(r.section, r.key)
-        where = " ".join(p for p in (r.route, section) if p) or "道路"
-        text = f"{where}: {r.regulation}" + (f"（{r.reason}）" if r.reason else "")
-        return Event(
-            id=f"road:{r.key}",
-            kind=Kind.ROAD_CLOSURE,
-            level=level,
-            severity=Severity.MODERATE if disaster_closure else Severity.MINOR,
-            certainty=Certainty.OBSERVED,
-            geometry=r.geometry,
-            issued_at=r.updated_at or r.started_at,
-            expires_at=r.ends_at,
-            received_at=now,
-            title=f"{where} {r.regulation}",
-            text=text,
-            source=SourceRef(source_id=self.source_id, url=str(self.config.url), upstream_id=r.key),
-            properties={
-                "display": f"{where}: {r.regulation}",  # for residents: words, no internal ids
-                "route": r.route,
-                "section": section,
-                "source_name": r.section if section is None and r.section else None,
-                "reason": r.reason,
-                "regulation": r.regulation,
-                "closed": r.closed,
-                "construction": r.construction,
-                "started_at": r.started_at.isoformat() if r.started_at else None,
-                **r.extra,
-            },
-        )
-

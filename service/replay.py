@@ -1,5 +1,8 @@
 """`bosai replay`: recorded upstream payloads through the same parsers and pipeline, on a throwaway store.
 
+Each payload is mapped by its collector module's mapping function (payload -> Snapshot); no
+collector is built, since nothing is fetched.
+
 Files run in argument order, a directory's files in name order. Every resulting change is printed
 as one JSON line; a file that cannot be parsed is reported on stderr with the reason, the rest
 still run, and the exit status is then 1. Channels run dry: nothing leaves the machine.
@@ -14,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from collectors.base import PayloadError, Snapshot
-from collectors.jma_feed import read_report
+from collectors.jma_feed import report_snapshot
 from geo.codes import AreaCodes
 from geo.model import Event
 from geo.registry import GeoRegistry
@@ -31,9 +34,7 @@ Reader = Callable[[bytes, str, AreaCodes, bool], Snapshot]
 
 def read_jma(data: bytes, name: str, codes: AreaCodes, all_areas: bool) -> Snapshot:
     """A JMA XML report (a 取消 also undoes the report it cancels), read as the feed collector reads it."""
-    read = read_report(data, codes, SOURCE_ID, name, all_areas=all_areas)
-    return Snapshot(SOURCE_ID, read.events, cancellations=[read.cancel] if read.cancel else [],
-                    scopes=[read.scope] if read.scope else [])
+    return report_snapshot(data, codes, SOURCE_ID, name, all_areas)
 
 
 def readers_for(data: bytes) -> list[Reader]:

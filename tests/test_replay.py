@@ -1,12 +1,25 @@
 """`bosai replay`: recorded payloads in, JSON lines of changes out, bad files reported after the rest."""
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from collectors.base import PolledCollector
+from collectors.jma_feed import report_snapshot
+from collectors.river_gauge import Config as GaugeConfig
+from collectors.river_gauge import area_info_snapshot
+from collectors.road_closure import Config as RoadConfig
+from collectors.road_closure import road_snapshot
+from geo.codes import AreaCodes
+from geo.store.sqlite import SQLiteStore
+from service import replay
+from service.replay_json import PLACEHOLDER_URL
 from tests.upstreams import SAMPLES, SHARED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +76,53 @@ def test_missing_file_is_reported():
     proc = bosai("/nonexistent/payload.xml")
     assert proc.returncode == 1
     assert "/nonexistent/payload.xml" in proc.stderr
+
+
+COLLECTOR_WITHOUT_FETCHER = re.compile(r"Collector\([^()]*,\s*None\s*,")
+
+
+async def test_payloads_map_through_the_module_functions_and_no_collector_is_built(tmp_path, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("replay built a collector")
+
+    monkeypatch.setattr(PolledCollector, "__init__", refuse)
+    codes = AreaCodes.load()
+    report = SAMPLES / "17_03_01_190529_VXWW50.xml"
+    gauges = SHARED / "river_water_level" / "k_river_area_info_converted_2026-08-23T08JST.json"
+    roads = SHARED / "road_closures" / "wzdx_examples" / "scenario1_simple_linestring_example.geojson"
+    store = SQLiteStore(tmp_path / "replay.sqlite3")
+    await store.open()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        status = await replay.run([report, gauges, roads], store, codes, all_areas=True, out=out, err=err)
+    finally:
+        await store.close()
+    assert status == 0, err.getvalue()
+    kinds = {json.loads(line)["kind"] for line in out.getvalue().splitlines()}
+    assert {"sediment_warning", "gauge", "road_closure"} <= kinds
+
+    # each file's snapshot is the collector module's mapping function applied to the bytes
+    now = datetime.now(UTC)
+    gauge_config = GaugeConfig(url=PLACEHOLDER_URL, format="area_info", prefecture_only=False)
+    road_config = RoadConfig(url=PLACEHOLDER_URL, format="wzdx", in_force_only=False)
+    expected = {
+        report: report_snapshot(report.read_bytes(), codes, "replay", str(report), all_areas=True),
+        gauges: area_info_snapshot(gauges.read_bytes(), gauge_config, codes, "replay", now),
+        roads: road_snapshot([roads.read_bytes()], road_config, "replay", now),
+    }
+    for path, snapshot in expected.items():
+        replayed = replay.parse_file(path, codes, all_areas=True)
+        assert replayed.events, path
+        assert [(e.id, e.level, e.title) for e in replayed.events] == [
+            (e.id, e.level, e.title) for e in snapshot.events
+        ]
+
+
+def test_no_collector_is_built_without_a_fetcher_anywhere():
+    sources = [p for d in ("collectors", "service", "bench", "tests", "publishers") for p in (ROOT / d).rglob("*.py")]
+    assert len(sources) > 50
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sources if p.name != "test_replay.py"
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if COLLECTOR_WITHOUT_FETCHER.search(line)]
+    assert found == []
+    assert COLLECTOR_WITHOUT_FETCHER.search('RiverGaugeCollector("replay", config, None, codes)')

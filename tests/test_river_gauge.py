@@ -215,7 +215,7 @@ async def test_hostile_area_info_is_a_precise_payload_error_and_returns_nothing(
     server.app[DOC].update(body=body, etag='"bad"')
     with pytest.raises(PayloadError, match=re.escape(reason)):
         await collector.poll(SAMPLE_TIME)
-    assert collector._history == {}
+    assert collector.book.history == {}
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from collectors.base import CollectorError, PayloadError
 from collectors.http import Fetcher, HTTPStatusError
-from collectors.road_closure import Config, RoadClosureCollector
+from collectors.road_closure import Config, RoadClosureCollector, road_snapshot
 from collectors.road_formats import parse_mlit, parse_wzdx
 from geo.codes import AreaCodes
 from geo.model import Severity
@@ -229,8 +229,7 @@ def test_work_zone_names_that_are_ids_stay_out_of_titles():
         feature["properties"].pop("ending_cross_street", None)
     body = json.dumps(doc).encode()
     cfg = Config(url="http://example.org/w", format="wzdx", in_force_only=False)
-    collector = RoadClosureCollector("w", cfg, None, AreaCodes.load())
-    snap = collector.from_payloads([body], NOW)
+    snap = road_snapshot([body], cfg, "w", NOW)
     named = [e for e in snap.events if e.properties.get("source_name")]
     assert {e.properties["source_name"] for e in named} == {"WDM-58493-NB"}
     assert all(e.properties["source_name"] not in e.title + e.properties["display"] for e in named)

@@ -23,6 +23,8 @@ from aiohttp import web
 from lxml import etree
 from pydantic import Field
 
+from collectors.base import PayloadError
+from collectors.xmlsafe import parse_xml
 from geo.codes import AreaCodes
 from geo.model import Event, utcnow
 from geo.store.base import Store
@@ -38,6 +40,7 @@ from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_PATH = "/feeds/lalert.atom"
 ATOM_CONTENT_TYPE = "application/atom+xml; charset=utf-8"
+MAX_ANSWER_BYTES = 1_000_000
 
 
 class DocumentCache:
@@ -219,8 +222,8 @@ class LAlertChannel:
 def _receipt(body: bytes) -> tuple[str | None, bool]:
     """The receipt id in a publishResponse (its `return` text) and whether it says duplicate."""
     try:
-        root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError:
+        root = parse_xml(body, MAX_ANSWER_BYTES)  # the hub's answer is untrusted input like any upstream's
+    except PayloadError:
         return None, False
     text = next((e.text for e in root.iter() if isinstance(e.tag, str) and e.tag.endswith("}return")), None)
     duplicate = any(isinstance(e.tag, str) and e.tag.endswith("}duplicate") and (e.text or "").strip() == "true"

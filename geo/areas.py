@@ -22,6 +22,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from geo.codes import AreaCodes, UnknownAreaCode
+from geo.geometry import InvalidGeometry
 from geo.grid import OUTSIDE, CellIndex, exact_lookup
 from geo.model import position_tuples
 
@@ -43,10 +44,6 @@ class OutOfRegion(ValueError):
             f"lon={lon}, lat={lat} is outside the region "
             f"lon {region[0]:.4f}..{region[2]:.4f}, lat {region[1]:.4f}..{region[3]:.4f}{hint}"
         )
-
-
-class InvalidGeometry(ValueError):
-    """GeoJSON geometry that cannot be read at all (repairable geometry is repaired instead)."""
 
 
 def _inside(box: BBox, lon: float, lat: float) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from geo.geometry import positions
 from geo.hazards import HAZARD_LABELS_JA, Hazard
 from geo.metric import LocalMetric
 from geo.model import Event, Kind
@@ -112,17 +113,11 @@ def _point(event: Event) -> tuple[float, float] | None:
     return None
 
 
-def _vertices(coords: Any) -> list[tuple[float, float]]:
-    if coords and isinstance(coords[0], (int, float)):
-        return [(float(coords[0]), float(coords[1]))]
-    return [p for part in coords or () for p in _vertices(part)]
-
-
 def distance_m(site: Shelter, event: Event) -> float | None:
     """Metres from the shelter to the nearest vertex of the event's geometry (None without one)."""
     if not event.geometry:
         return None
-    points = _vertices(event.geometry.get("coordinates"))
+    points = list(positions(event.geometry.get("coordinates")))
     if not points:
         return None
     lon = np.array([p[0] for p in points])

@@ -34,6 +34,7 @@ import structlog
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from geo.geometry import positions
 from geo.model import Event, Kind, Status, utcnow
 from geo.registry import GeoRegistry
 from geo.store.base import FeedEntry, Store, StoreError
@@ -42,7 +43,6 @@ from publishers.shelter_page_view import (
     INFORMATION_KINDS,
     ROAD_RADIUS_M,
     Surroundings,
-    _vertices,
     index_context,
     page_context,
 )
@@ -229,7 +229,7 @@ class ShelterPages:
                     towns.add(code)
             elif event.kind in (Kind.GAUGE, Kind.ROAD_CLOSURE) and event.geometry:
                 radius = GAUGE_RADIUS_M if event.kind == Kind.GAUGE else ROAD_RADIUS_M
-                for lon, lat in _vertices(event.geometry.get("coordinates")):
+                for lon, lat in positions(event.geometry.get("coordinates")):
                     near = shelters.metric.geodesic_m(lon, lat, shelters.lon, shelters.lat) <= radius
                     sites.update(int(n) for n in np.flatnonzero(near))
         towns.discard("")

@@ -12,7 +12,6 @@ catch-up poll) are applied in order, each a version of its own, so a later å–æ¶
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -21,7 +20,9 @@ from typing import Any
 import structlog
 
 from collectors.base import Snapshot
+from geo import geometry
 from geo.codes import AreaCodes
+from geo.geometry import InvalidGeometry
 from geo.model import Event, State, utcnow
 from geo.store.base import Batch, Change, ChangeOp, FeedEntry, OutboxMessage, Store, VersionConflict
 from service import metrics
@@ -52,41 +53,14 @@ class Rejected(ValueError):
         self.kind = kind  # bounded set, for counting: geometry | area | enrichment
 
 
-def _walk_coordinates(coords: Any) -> Iterable[tuple[float, float]]:
-    if coords and isinstance(coords[0], (int, float)):
-        yield coords[0], coords[1]
-        return
-    for part in coords:
-        yield from _walk_coordinates(part)
-
-
 def check_geometry(event: Event, topology: bool = True) -> None:
     """Raise Rejected unless the geometry is well-formed WGS84 and (with `topology`) valid (shapely)."""
     if event.geometry is None:
         return
     try:
-        coords = list(_walk_coordinates(event.geometry.get("coordinates") or []))
-        for lon, lat in coords:
-            if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-                raise Rejected(event.id, f"coordinate ({lon}, {lat}) is not WGS84 lon/lat")
-    except (TypeError, ValueError, IndexError) as exc:
-        if isinstance(exc, Rejected):
-            raise
-        raise Rejected(event.id, f"malformed geometry: {exc}") from None
-    if not coords:
-        raise Rejected(event.id, "empty geometry")
-    if not topology or event.geometry.get("type") == "Point":
-        return
-    from shapely.geometry import shape
-
-    try:
-        geom = shape(event.geometry)
-    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
-        raise Rejected(event.id, f"malformed geometry: {exc}") from None
-    if not geom.is_valid:
-        from shapely.validation import explain_validity
-
-        raise Rejected(event.id, f"invalid geometry: {explain_validity(geom)}")
+        geometry.check_geometry(event.geometry, topology)
+    except InvalidGeometry as exc:
+        raise Rejected(event.id, str(exc)) from None
 
 
 def _is_older(a: Event, b: Event) -> bool:

@@ -6,11 +6,12 @@ since the epoch, source status and outbox payloads as JSON) so their behaviour c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from geo.geometry import positions
 from geo.model import ENDED_STATES, Event, Status
 from geo.store.base import BBox, Change, OutboxMessage, SourceState, SourceStatus, VersionConflict
 
@@ -40,15 +41,6 @@ def opt_dt(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
 
 
-def _positions(coords: Any) -> Iterator[tuple[float, float]]:
-    # GeoJSON nests positions 0-3 levels deep depending on the type; a position is a list of numbers.
-    if coords and isinstance(coords[0], (int, float)):
-        yield float(coords[0]), float(coords[1])
-        return
-    for part in coords or ():
-        yield from _positions(part)
-
-
 def geometry_bbox(geometry: dict[str, Any] | None) -> BBox | None:
     """(min_lon, min_lat, max_lon, max_lat) of a GeoJSON geometry; None without coordinates."""
     if not geometry:
@@ -56,7 +48,7 @@ def geometry_bbox(geometry: dict[str, Any] | None) -> BBox | None:
     if geometry.get("type") == "Point":  # the common case (gauges, cameras, shelters), kept cheap
         lon, lat = geometry["coordinates"][:2]
         return float(lon), float(lat), float(lon), float(lat)
-    points = list(_positions(geometry.get("coordinates")))
+    points = list(positions(geometry.get("coordinates")))
     if not points:
         return None
     lons = [p[0] for p in points]

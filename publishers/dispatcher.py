@@ -87,10 +87,11 @@ class Dispatcher:
     """Delivers one channel's outbox."""
 
     def __init__(
-        self, channel: Channel, store: Store, clock: Callable[[], datetime], batch: int = 50, speed: float = 1.0
+        self, channel: Channel, store: Store, clock: Callable[[], datetime], batch: int = 50,
+        speed: Callable[[], float] = lambda: 1.0,
     ) -> None:
         self.channel = channel
-        self.speed = speed  # clock seconds per real second (a scenario clock runs faster)
+        self.speed = speed  # clock seconds per real second (a simulator's scenario clock runs faster)
         self.name = channel.name
         self.config = channel.config
         self.store = store
@@ -141,8 +142,15 @@ class Dispatcher:
             if wait_s is None:
                 continue  # claimed a full batch: there may be more
             self._wake.clear()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # a library call (Redis, aiohttp) took our cancellation for its own: honour it here
+                raise asyncio.CancelledError
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, wait_s) / self.speed)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+                # that arrives as the wake-up does, and the task would then outlive its shutdown
+                async with asyncio.timeout(max(0.0, wait_s) / self.speed()):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

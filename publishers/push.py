@@ -1,9 +1,10 @@
 """Push wiring: channels from config and secrets, the rules for the pipeline, a dispatcher per channel.
 
 `install(app)` adds one cleanup context that, once the store is open, starts every channel's
-dispatcher as its own task (restarted with backoff if it fails, so one jammed channel never stops
-another) and one waker that follows the change feed and wakes the dispatchers on every commit —
-the store commits outbox rows together with the feed entries of their changes.
+dispatcher as its own task under the app's supervisor (restarted with backoff if it fails, so one
+jammed channel never stops another) and one waker that follows the change feed and wakes the
+dispatchers on every commit — the store commits outbox rows together with the feed entries of
+their changes. `start` / `stop` run the same without an app (tests, benchmarks).
 """
 from __future__ import annotations
 
@@ -75,6 +76,10 @@ async def keep_running(name: str, run: Callable[[], Any], max_backoff_s: float =
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a supervised task: log and restart
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # a library turned our cancellation into an error (a Redis call cut short): stop
+                raise asyncio.CancelledError from exc
             log.error("push_task_failed", task=name, error=repr(exc))
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(max_backoff_s, backoff * 2)
@@ -91,9 +96,14 @@ async def wake_on_commits(store: Store, dispatchers: dict[str, Dispatcher]) -> N
 
 
 def start(
-    store: Store, channels: dict[str, Channel], clock: Callable[[], datetime], speed: float = 1.0
+    store: Store, channels: dict[str, Channel], clock: Callable[[], datetime]
 ) -> tuple[dict[str, Dispatcher], list[asyncio.Task]]:
-    """A dispatcher task per channel plus the waker; the caller cancels the tasks."""
+    """A dispatcher task per channel plus the waker; the caller cancels the tasks.
+
+    A clock with a `speed` attribute (a simulator's scenario clock) makes the dispatchers' timers
+    run that many times faster.
+    """
+    speed = lambda: getattr(clock, "speed", 1.0)  # noqa: E731 - read per wait: set once the simulator runs
     dispatchers = {name: Dispatcher(ch, store, clock, speed=speed) for name, ch in channels.items()}
     tasks = [
         asyncio.create_task(keep_running(f"dispatch:{name}", d.run), name=f"dispatch:{name}")
@@ -118,28 +128,35 @@ def install(app: web.Application) -> None:
 
 
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Start dispatchers once the store is open; stop them and close channels on shutdown."""
-    from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+    """Once the store is open, run each dispatcher and the waker under the app's supervisor."""
+    from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
     from service.settings import secrets
+    from service.supervisor import SUPERVISOR_KEY
 
     settings = app[SETTINGS_KEY]
+    supervisor = app[SUPERVISOR_KEY]
     channels = {name: build_channel(name, c, secrets()) for name, c in settings.channels.items() if c.enabled}
-    for channel in channels.values():
-        if isinstance(channel, LAlertChannel):  # its documents are built from the event versions in the store
-            channel.bind(app[STORE_KEY], app[AREA_CODES_KEY])
-    app[DISPATCHERS_KEY] = {}
-    tasks: list[asyncio.Task] = []
+    clock = app[CLOCK_KEY]
+    speed = lambda: getattr(clock, "speed", 1.0)  # noqa: E731 - the demo switches the clock after start
+    dispatchers = {name: Dispatcher(ch, app[STORE_KEY], clock, speed=speed) for name, ch in channels.items()}
+    app[DISPATCHERS_KEY] = dispatchers
+    names: list[str] = []
 
     async def begin() -> None:
         await app[STORE_READY_KEY].wait()
-        speed = getattr(app[CLOCK_KEY], "speed", 1.0)  # scenario seconds per second on a simulator's clock
-        dispatchers, started = start(app[STORE_KEY], channels, app[CLOCK_KEY], speed)
-        app[DISPATCHERS_KEY].update(dispatchers)
-        tasks.extend(started)
+        for name, dispatcher in dispatchers.items():
+            names.append(f"push:{name}")
+            supervisor.start(names[-1], dispatcher.run)
+        if dispatchers:
+            names.append("push:waker")
+            supervisor.start(names[-1], lambda: wake_on_commits(app[STORE_KEY], dispatchers))
         log.info("push_started", channels={n: ("dry" if c.dry else c.config.type) for n, c in channels.items()})
 
     starter = asyncio.create_task(begin())
     yield
     starter.cancel()
     await asyncio.gather(starter, return_exceptions=True)
-    await stop(tasks, channels)
+    for name in names:
+        await supervisor.stop(name)
+    for channel in channels.values():
+        await channel.close()

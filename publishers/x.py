@@ -79,10 +79,10 @@ class XChannel:
     async def send(self, post: Post) -> Receipt:
         """Create the post (a reply when `post.reply_to`); classify X's answer."""
         try:
-            response = await asyncio.wait_for(
-                self.client.create_tweet(text=post.text, in_reply_to_tweet_id=post.reply_to, user_auth=True),
-                self.config.timeout_s,
-            )
+            async with asyncio.timeout(self.config.timeout_s):
+                response = await self.client.create_tweet(
+                    text=post.text, in_reply_to_tweet_id=post.reply_to, user_auth=True
+                )
         except TimeoutError:
             raise Unknown(f"no answer within {self.config.timeout_s} s") from None
         except tweepy.TooManyRequests as exc:

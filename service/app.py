@@ -16,7 +16,7 @@ from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from geo.store.redis_connect import safe_url
-from publishers import lalert, portal_snapshot, shelter_pages
+from publishers import lalert, portal_snapshot, push, shelter_pages
 from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
 from service.headers import install as install_security_headers
@@ -127,13 +127,16 @@ def create_app(
     app[CLOCK_KEY] = ClockRef(utcnow)  # the one clock: the demo switches it to the storm's
     app[STORE_KEY] = open_store(store_url(settings), clock=app[CLOCK_KEY])
     app[STORE_READY_KEY] = asyncio.Event()
-    app[PIPELINE_KEY] = Pipeline(app[STORE_KEY], geo.codes, enrich=geo.enricher(), clock=app[CLOCK_KEY])
+    app[PIPELINE_KEY] = Pipeline(
+        app[STORE_KEY], geo.codes, rules=push.rules_for(settings, geo.codes), enrich=geo.enricher(), clock=app[CLOCK_KEY]
+    )
     app[SUPERVISOR_KEY] = Supervisor()
     app.cleanup_ctx.append(supervisor_ctx)  # first: its cleanup, stopping what is left, runs last
     app.cleanup_ctx.append(store_ctx)
     portal_snapshot.install(app)
     shelter_pages.install(app)
     lalert.install(app)
+    push.install(app)
     if demo:
         app.cleanup_ctx.append(simulator_ctx)
     for ctx in extra_contexts:

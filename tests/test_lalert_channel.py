@@ -198,3 +198,21 @@ async def test_shelter_opened_crowded_closed_become_shelter_documents(world):
     assert [(d.category, d.body.shelters[0].sort, d.body.shelters[0].status) for d in docs] == [
         ("Shelter", "開設", "空き"), ("Shelter", "開設", "混雑"), ("Shelter", "閉鎖", "不明")]
     assert [d.revision for d in docs] == [1, 3, 4] and len({d.document_id for d in docs}) == 1
+
+
+def test_lalert_channels_validate_in_the_config_and_build_without_a_password_as_dry(monkeypatch):
+    from publishers.channel import DryChannel
+    from publishers.push import build_channel
+    from service.settings import ConfigError, load_settings, secrets
+
+    channels = {"lalert": {"type": "lalert", "endpoint": "https://lalert.example.jp/soap", "username": "ishikawa"},
+                "lalert_drill": {"type": "lalert", "endpoint": "https://drill.example.jp/soap", "drill": True}}
+    settings = load_settings(overrides={"channels": channels})
+    config = settings.channels["lalert"]
+    assert isinstance(config, LAlertConfig) and config.coalesce_window_s == 0 and config.langs == ["ja"]
+    monkeypatch.delenv("BOSAI_LALERT_PASSWORD", raising=False)
+    assert isinstance(build_channel("lalert", config, secrets()), DryChannel)  # no credential: nothing sent
+    monkeypatch.setenv("BOSAI_LALERT_PASSWORD", "pw")
+    assert isinstance(build_channel("lalert", config, secrets()), LAlertChannel)
+    with pytest.raises(ConfigError, match="endpoint"):
+        load_settings(overrides={"channels": {"lalert": {"type": "lalert"}}})

@@ -170,7 +170,9 @@ async def serve(args) -> None:
     Path(args.ready).touch()
     while True:  # the parent reads how much was ingested
         await asyncio.sleep(0.5)
-        (Path(args.dir) / "feed.seq").write_text(f"{snapshot.seen_seq} {snapshot.builds}")
+        progress = Path(args.dir) / "feed.seq.tmp"
+        progress.write_text(f"{snapshot.seen_seq} {snapshot.builds}")
+        progress.replace(progress.with_suffix(""))  # by rename: the parent never reads a half-written file
 
 
 async def trivial(args) -> None:

@@ -461,3 +461,10 @@ async def test_names_carry_readings_and_warnings_are_translated(client):
     easy = lxml_html.fromstring(await (await client.get("/list?lang=easy&area=17201")).text())
     assert easy.xpath("//section[@aria-labelledby='gauges-h']//ruby[starts-with(., '浅野川')]/rt[text()='あさのがわ']")
     assert "おおあめ" in " ".join(easy.xpath("//section[@aria-labelledby='warnings-h']//text()"))
+
+
+async def test_about_tells_orders_from_equivalent_levels_and_credits_the_base_map(client):
+    doc = lxml_html.fromstring(await (await client.get("/about?lang=ja")).text())
+    rows = [" ".join(" ".join(tr.itertext()).split()) for tr in doc.xpath("//table[@class='levels']/tbody/tr")]
+    assert rows[1] == "警戒レベル４ 避難指示 危険な場所から全員避難", rows
+    assert "地図：地理院タイル" in doc.xpath("//ul[@class='credits']/li/text()")

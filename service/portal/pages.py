@@ -169,14 +169,16 @@ async def about(request: web.Request) -> web.Response:
     """What the site is, the alert levels, and the data credits."""
     lang = _language(request)
     portal = request.app[PORTAL_KEY]
-    credits = SOURCE_CREDITS + portal.registry.credits
+    tiles = ["地図：" + portal.tiles["attribution"]] if portal.tiles["url"] and portal.tiles["attribution"] else []
+    credits = SOURCE_CREDITS + tiles + portal.registry.credits
     page = await portal.pages.get(("about.html", lang), None, _about_render(portal, lang, credits))
     return await _respond(request, page, lang)
 
 
 def _about_render(portal: Portal, lang: str, credits: list[str]):
     async def render() -> bytes:
-        return _render(portal, "about.html", lang, credits=credits, selected_area=None)
+        orders = [level_view(n, Kind.EVACUATION, lang) for n in (5, 4, 3, 2, 1)]
+        return _render(portal, "about.html", lang, credits=credits, orders=orders, selected_area=None)
 
     return render
 

@@ -129,13 +129,16 @@ def install(app: web.Application) -> None:
 
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     """Once the store is open, run each dispatcher and the waker under the app's supervisor."""
-    from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+    from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
     from service.settings import secrets
     from service.supervisor import SUPERVISOR_KEY
 
     settings = app[SETTINGS_KEY]
     supervisor = app[SUPERVISOR_KEY]
     channels = {name: build_channel(name, c, secrets()) for name, c in settings.channels.items() if c.enabled}
+    for channel in channels.values():
+        if isinstance(channel, LAlertChannel):  # its documents are built from the event versions in the store
+            channel.bind(app[STORE_KEY], app[AREA_CODES_KEY])
     clock = app[CLOCK_KEY]
     speed = lambda: getattr(clock, "speed", 1.0)  # noqa: E731 - the demo switches the clock after start
     dispatchers = {name: Dispatcher(ch, app[STORE_KEY], clock, speed=speed) for name, ch in channels.items()}

@@ -95,3 +95,47 @@ async def test_an_order_from_the_simulator_reaches_every_output(tmp_path):
             assert len({d.document_id for d in orders}) == 1
             assert orders[-1].body.details[0].sort == "避難指示"
             assert any(d.category == "Shelter" and d.body.shelters[0].sort == "開設" for d in docs)
+
+
+async def test_the_running_service_publishes_an_operator_order_to_l_alert(tmp_path, monkeypatch):
+    from aiohttp.test_utils import TestClient
+
+    from service.app import create_app
+    from service.keys import STORE_READY_KEY
+    from service.settings import load_settings
+
+    received: list[bytes] = []
+
+    async def publish(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(text="<r xmlns:p='http://soap.publiccommons.ne.jp/'><p:return>R1</p:return></r>",
+                            content_type="text/xml")
+
+    fake = web.Application()
+    fake.router.add_post("/publish", publish)
+    monkeypatch.setenv("BOSAI_OPERATOR_TOKEN", "t0ken")
+    async with TestServer(fake) as lalert:
+        settings = load_settings(overrides={
+            "store": {"url": str(tmp_path / "bosai.sqlite3")}, "service": {"data_dir": str(tmp_path / "var")},
+            "channels": {"lalert": {"type": "lalert", "endpoint": str(lalert.make_url("/publish"))}},
+        })
+        async with TestClient(TestServer(create_app(settings))) as client:
+            await asyncio.wait_for(client.app[STORE_READY_KEY].wait(), 10)
+            resp = await client.post("/api/v1/orders", headers={"Authorization": "Bearer t0ken"}, json={
+                "municipality": "17203", "action": "issue", "level": 5, "districts": ["白江町"]})
+            assert resp.status == 201
+            for _ in range(400):
+                if received:
+                    break
+                await asyncio.sleep(0.05)
+            (body,) = received
+            doc = parse_document(body)
+            assert (doc.category, doc.status, doc.revision) == ("EvacuationOrder", "Actual", 1)
+            assert doc.body.details[0].sort == "緊急安全確保" and doc.target_areas == ("172031",)
+            store = client.app[STORE_KEY]
+            for _ in range(100):
+                record = await store.outbox_get("lalert:ja:evacuation:17203@1")
+                if record.state == OutboxState.DONE:
+                    break
+                await asyncio.sleep(0.05)
+            assert record.state == OutboxState.DONE and record.receipt["id"] == "R1"

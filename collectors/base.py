@@ -168,7 +168,7 @@ class PolledCollector(Generic[ConfigT]):
         self, url: str, *, content_types: Collection[str], memory: str | None = None, breaker_key: str | None = None
     ) -> FetchResult:
         """GET `url`, conditional on the validators kept under `memory` (default: the URL)."""
-        etag, last_modified = self._validators.get(memory or url, (None, None))
+        etag, last_modified = self.validators(memory or url)
         return await self.fetcher.get(
             url, self.config, etag=etag, last_modified=last_modified, content_types=content_types,
             breaker_key=breaker_key,
@@ -182,6 +182,6 @@ class PolledCollector(Generic[ConfigT]):
         if not result.not_modified:
             self._validators[memory] = (result.etag, result.last_modified)
 
-    def known_last_modified(self, memory: str) -> str | None:
-        """The Last-Modified kept under `memory`, if any."""
-        return self._validators.get(memory, (None, None))[1]
+    def validators(self, memory: str) -> tuple[str | None, str | None]:
+        """The (ETag, Last-Modified) kept under `memory`; (None, None) before the first response."""
+        return self._validators.get(memory, (None, None))

@@ -19,7 +19,6 @@ correction (訂正) is a new version marked `correction`, never a new issue or o
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Literal
 import structlog
 from pydantic import Field
 
-from collectors.base import Cancellation, CollectorError, PayloadError, Snapshot, SourceConfig
+from collectors.base import Cancellation, CollectorError, PayloadError, PolledCollector, Recent, Snapshot, SourceConfig
 from collectors.http import Fetcher
 from collectors.jma.atom import parse_feed
 from collectors.publiccommons_wire import CommonsDocument, EvacuationBody, ShelterBody, ShelterInfo, parse_document
@@ -111,16 +110,12 @@ def _municipality_of_id(site_id: str, codes: AreaCodes) -> str | None:
     return None
 
 
-class PublicCommonsCollector:
+class PublicCommonsCollector(PolledCollector[Config]):
     """Polls one feed of 公共情報コモンズ documents."""
 
     def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
-        self.source_id = source_id
-        self.config = config
-        self.fetcher = fetcher
-        self.codes = codes
-        self._last_modified: str | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        super().__init__(source_id, config, fetcher, codes)
+        self._seen = Recent(config.remember)  # document URLs read
         self._pending: tuple[list[Event], list[Cancellation]] = ([], [])
         self._content_time: datetime | None = None
 
@@ -132,7 +127,7 @@ class PublicCommonsCollector:
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch the feed (conditional GET) and each document not read before, once."""
         cfg = self.config
-        result = await self.fetcher.get(str(cfg.url), cfg, last_modified=self._last_modified, content_types=ATOM_TYPES)
+        result = await self.get_if_changed(str(cfg.url), content_types=ATOM_TYPES)
         events, cancellations = list(self._pending[0]), list(self._pending[1])
         if result.not_modified:
             self._content_time = now  # unchanged since the last read, and still answering
@@ -152,9 +147,9 @@ class PublicCommonsCollector:
                     self._pending = (events, cancellations)  # fetched ones go out with the next poll
                     raise
                 errors.append(f"{entry.url}: {exc}")
-                self._remember(entry.url)
+                self._seen.add(entry.url)
                 continue
-            self._remember(entry.url)
+            self._seen.add(entry.url)
             try:
                 read = self.from_document(doc.body, now, entry.url)
             except PayloadError as exc:
@@ -166,7 +161,7 @@ class PublicCommonsCollector:
                 continue
             events.extend(read[0])
             cancellations.extend(read[1])
-        self._last_modified = result.last_modified
+        self.keep_validators(result, str(cfg.url))
         # The feed lists every document of the last day as of this fetch: it is current now, even
         # when the newest document is hours old (orders are rare).
         self._content_time = now
@@ -176,11 +171,6 @@ class PublicCommonsCollector:
         self._pending = ([], [])
         return Snapshot(self.source_id, events, content_time=self._content_time, cancellations=cancellations,
                         details={"feed_entries": len(feed.entries), "fetched": len(new), "skipped": skipped})
-
-    def _remember(self, url: str) -> None:
-        self._seen[url] = None
-        while len(self._seen) > self.config.remember:
-            self._seen.popitem(last=False)
 
     def from_document(
         self, data: bytes, now: datetime, url: str | None = None

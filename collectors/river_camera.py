@@ -42,7 +42,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from collectors.base import CollectorError, PayloadError, Snapshot, SourceConfig
+from collectors.base import CollectorError, PayloadError, PolledCollector, Snapshot, SourceConfig
 from collectors.camera_images import Frame, FrameStore, decode
 from collectors.http import IMAGE_TYPES, JSON_TYPES, Fetcher
 from collectors.json_wire import parse_model
@@ -115,8 +115,6 @@ class _CaptureTime(BaseModel):
 class _CameraState:
     master: _ObsInfo | None = None
     master_at: datetime | None = None
-    etag: str | None = None
-    last_modified: str | None = None
     has_frame: bool = False
     digest: str | None = None
     phash: object | None = None
@@ -126,14 +124,11 @@ class _CameraState:
     image_url: str | None = None
 
 
-class RiverCameraCollector:
+class RiverCameraCollector(PolledCollector[Config]):
     """Polls the configured cameras of one source."""
 
     def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
-        self.source_id = source_id
-        self.config = config
-        self.fetcher = fetcher
-        self.codes = codes
+        super().__init__(source_id, config, fetcher, codes)
         self._state = {cam: _CameraState() for cam in config.cameras}
         self._limit = asyncio.Semaphore(config.concurrency)
 
@@ -177,10 +172,7 @@ class RiverCameraCollector:
         if not image_url or master.pause:
             raise PayloadError(f"camera {cam}: no current image URL (paused={master.pause})")
         breaker = f"{self.source_id}:{cam}"
-        result = await self.fetcher.get(
-            image_url, self.config, etag=state.etag, last_modified=state.last_modified,
-            content_types=IMAGE_TYPES, breaker_key=breaker,
-        )
+        result = await self.get_if_changed(image_url, content_types=IMAGE_TYPES, memory=cam, breaker_key=breaker)
         captured = await self._capture_time(master, breaker)
         if result.not_modified and state.has_frame:
             self._count(state, captured or state.taken_at, same_exact=True, same_perceptual=True)
@@ -190,7 +182,7 @@ class RiverCameraCollector:
         same_exact = state.digest == frame.digest
         same_perceptual = state.phash is not None and (frame.phash - state.phash) <= self.config.frozen_distance
         self._count(state, taken, same_exact=same_exact, same_perceptual=same_perceptual)
-        state.etag, state.last_modified = result.etag, result.last_modified
+        self.keep_validators(result, cam)
         if not same_exact:  # the same pixels again are not worth another file
             store = FrameStore(self.config.image_dir / cam, self.config.keep_frames)
             await asyncio.to_thread(store.save, frame, now)
@@ -259,7 +251,7 @@ class RiverCameraCollector:
                 "name": name,
                 "river": river,
                 "image_url": state.image_url,
-                "image_etag": state.etag,
+                "image_etag": self.validators(cam)[0],
                 "normal_image_url": master.normallyUrl if master else None,
                 "gauge": master.obsFcd if master else None,
                 "taken_at": state.taken_at.isoformat() if state.taken_at else None,

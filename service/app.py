@@ -22,6 +22,7 @@ from service.demo import ClockRef, simulator_ctx
 from service.headers import install as install_security_headers
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
+from service.portal import event_page
 from service.scheduler import scheduler_ctx
 from service.settings import secrets
 from service.supervisor import SUPERVISOR_KEY, Supervisor
@@ -147,7 +148,7 @@ def create_app(
     token = secrets().operator_token
     orders_api.install(app, token.get_secret_value() if token else None)
     for routes in (api.routes, health.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
-                   openapi.routes, orders_api.routes, shelter_pages.routes, lalert.routes):
+                   openapi.routes, orders_api.routes, shelter_pages.routes, lalert.routes, event_page.routes):
         edge.add_routes(app, routes)
     sse.install(app)
     portal.setup(app)

@@ -23,6 +23,7 @@ from service.headers import install as install_security_headers
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.portal import event_page
+from service.remote_clock import remote_clock_ctx
 from service.scheduler import scheduler_ctx
 from service.settings import secrets
 from service.supervisor import SUPERVISOR_KEY, Supervisor
@@ -133,6 +134,8 @@ def create_app(
     )
     app[SUPERVISOR_KEY] = Supervisor()
     app.cleanup_ctx.append(supervisor_ctx)  # first: its cleanup, stopping what is left, runs last
+    if settings.service.clock_url:
+        app.cleanup_ctx.append(remote_clock_ctx)  # before anything reads the time
     app.cleanup_ctx.append(store_ctx)
     portal_snapshot.install(app)
     shelter_pages.install(app)

@@ -33,6 +33,11 @@ class ServiceSettings(Closed):
     data_dir: Path = Field(default=Path("var"), description="Directory for the SQLite file, images and snapshots.")
     timezone: str = Field(default="Asia/Tokyo", description="Time zone in which times are shown.")
     shutdown_timeout_s: float = Field(default=15, gt=0, description="Time allowed for in-flight work on shutdown.")
+    clock_url: str | None = Field(
+        default=None,
+        description="Follow the scenario clock of an external simulator at this base URL (rehearsals, crash tests).",
+    )
+    clock_sync_s: float = Field(default=5, gt=0, description="How often the external simulator's clock is read again.")
 
 
 class PortalSettings(Closed):

@@ -140,6 +140,10 @@ class PortalSnapshot:
         self.cap = cap
         self.static_dir = static_dir
         self.debounce_s = debounce_s
+        # The pauses of the debounce and the duty cycles, and the time they are measured in; tests
+        # drive them (tests/service_client.py's VirtualPacing) so that no test sleeps through them.
+        self.monotonic: Callable[[], float] = time.monotonic
+        self.pause: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.build_duty = BUILD_DUTY
         self._build_due = 0.0  # monotonic time before which the data documents are not rebuilt
         self.clock = clock
@@ -179,8 +183,8 @@ class PortalSnapshot:
         """
         return self.documents.get(key)
 
-    async def wait_built(self, seq: int, timeout_s: float = 10) -> None:
-        """Wait until the documents include feed entry `seq`."""
+    async def wait_built(self, seq: int, timeout_s: float | None = None) -> None:
+        """Wait until the documents include feed entry `seq` (without `timeout_s`, for as long as it takes)."""
         async with self._built:
             await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
 
@@ -217,7 +221,7 @@ class PortalSnapshot:
         while True:
             await self._dirty.wait()
             # Let a burst of changes land in one build, and leave the CPU its share between builds.
-            await asyncio.sleep(max(self.debounce_s, self._build_due - time.monotonic()))
+            await self.pause(max(self.debounce_s, self._build_due - self.monotonic()))
             self._dirty.clear()
             started = time.monotonic()
             try:
@@ -249,7 +253,7 @@ class PortalSnapshot:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.page_tick_s)
-            if self._dirty.is_set() or time.monotonic() < self._pages_due:
+            if self._dirty.is_set() or self.monotonic() < self._pages_due:
                 continue  # a rebuild is due and refreshes the pages itself, or they were rendered just now
             try:
                 await self.refresh_pages()
@@ -259,7 +263,7 @@ class PortalSnapshot:
     async def refresh_pages(self) -> None:
         """Render (or find in the page cache) every materialised page; publish and write the changed ones."""
         async with self._pages_lock:
-            started = time.monotonic()
+            started = self.monotonic()
             changed: dict[str, Representation] = {}
             for key, render in self.pages.items():
                 try:
@@ -272,7 +276,7 @@ class PortalSnapshot:
                 old = self.documents.get(key)
                 if old is None or old.etag_hash != page.etag_hash:
                     changed[key] = page
-            spent = time.monotonic() - started  # small when the page cache held every page
+            spent = self.monotonic() - started  # small when the page cache held every page
             self._pages_due = started + min(spent / self.page_duty, PAGE_MAX_INTERVAL_S)
             if not changed:
                 return
@@ -290,7 +294,7 @@ class PortalSnapshot:
             self.page_cache.known_events = (seq, active)  # what store.query() gives at this feed head
         feed_events = [e for e in current if in_feed(e, now)]
         previous = await self._previous_versions(feed_events)
-        started = time.monotonic()
+        started = self.monotonic()
         docs = await asyncio.to_thread(self._render, active, feed_events, previous, modified, now)
         # An unchanged document is the object already held (see _document): only new ones are written.
         changed = {k: rep for k, rep in docs.items() if self.documents.get(k) is not rep}
@@ -298,9 +302,9 @@ class PortalSnapshot:
         self.documents = docs | pages
         if self.static_dir is not None and changed:
             await asyncio.to_thread(self._write, changed)
-        self._build_due = started + (time.monotonic() - started) / self.build_duty
-        if (wait := self._pages_due - time.monotonic()) > 0:
-            await asyncio.sleep(wait)  # the data documents are out; the pages wait for their share of the loop
+        self._build_due = started + (self.monotonic() - started) / self.build_duty
+        if (wait := self._pages_due - self.monotonic()) > 0:
+            await self.pause(wait)  # the data documents are out; the pages wait for their share of the loop
         await self.refresh_pages()
         self.builds += 1
         async with self._built:

@@ -114,16 +114,22 @@ async def frozen_heap_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Any, *, demo: bool = False, extra_contexts: tuple = (), long_running: bool = False
+    settings: Any,
+    *,
+    demo: bool = False,
+    extra_contexts: tuple = (),
+    long_running: bool = False,
+    geo: GeoRegistry | None = None,
 ) -> web.Application:
     """Build the service application for validated settings (`demo` starts the simulator in-process).
 
     `long_running` (the `bosai run` process) freezes the start-up heap once every context has
     started (see `frozen_heap_ctx`); tests building many apps in one process leave it off.
+    `geo` is the region already loaded from `settings.region` (tests load it once per session).
     """
     app = web.Application()  # no middlewares: service/edge.py guards each route instead
     app[SETTINGS_KEY] = settings
-    geo = GeoRegistry.load(settings.region)
+    geo = geo if geo is not None else GeoRegistry.load(settings.region)
     app[GEO_KEY] = geo
     app[AREA_CODES_KEY] = geo.codes
     app[CLOCK_KEY] = ClockRef(utcnow)  # the one clock: the demo switches it to the storm's

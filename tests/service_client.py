@@ -1,21 +1,98 @@
 """The whole service (create_app) over real HTTP for tests: a SQLite store and data directory under
-a test's tmp_path, and ingest that waits until the portal snapshot includes the change."""
+a test's tmp_path, the region loaded once per test session, the portal snapshot's pauses on virtual
+time, and ingest that waits until the snapshot includes the change."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from collectors.base import Snapshot
 from geo.model import Event
-from publishers.portal_snapshot import SNAPSHOT_KEY
+from geo.registry import GeoRegistry
+from publishers.portal_snapshot import SNAPSHOT_KEY, PortalSnapshot
 from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+
+
+class VirtualPacing:
+    """Monotonic time for the portal snapshot's debounce and duty cycles that moves only when it
+    pauses: every pause returns at once (after one turn of the event loop), so a change is built as
+    soon as the loop is free, however slow the machine, and no test sleeps through a debounce."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []  # every pause asked for, in seconds
+
+    def monotonic(self) -> float:
+        """The virtual time."""
+        return self.now
+
+    async def pause(self, seconds: float) -> None:
+        """Move the virtual time on by `seconds` instead of sleeping."""
+        self.pauses.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+    def drive(self, snapshot: PortalSnapshot) -> VirtualPacing:
+        """Put `snapshot`'s pauses on this time, which goes on from the snapshot's time."""
+        self.now = snapshot.monotonic()
+        snapshot.monotonic = self.monotonic
+        snapshot.pause = self.pause
+        return self
+
+
+class ManualPacing(VirtualPacing):
+    """Virtual time the test moves: a pause waits until `advance` takes the time past its end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._moved = asyncio.Condition()
+        self.paused = asyncio.Event()  # set when a pause begins
+
+    async def pause(self, seconds: float) -> None:
+        """Wait until the test has advanced the time by `seconds`."""
+        self.pauses.append(seconds)
+        end = self.now + seconds
+        self.paused.set()
+        async with self._moved:
+            await self._moved.wait_for(lambda: self.now >= end)
+
+    async def advance(self, seconds: float) -> None:
+        """Move the time on by `seconds`, ending the pauses it passes."""
+        async with self._moved:
+            self.now += seconds
+            self._moved.notify_all()
+
+
+PACING_KEY = web.AppKey("test_pacing", VirtualPacing)
+
+
+@functools.cache
+def _default_region_config() -> Any:
+    return load_settings().region
+
+
+@functools.cache
+def shared_region() -> GeoRegistry:
+    """The default region (Ishikawa from geo/data), loaded once per test session."""
+    return GeoRegistry.load(_default_region_config())
+
+
+def build_app(settings: Any, **kwargs: Any) -> web.Application:
+    """`create_app` for tests: the session's region when `settings` name the default one, and the
+    snapshot's pauses on a `VirtualPacing` (kept under PACING_KEY)."""
+    geo = shared_region() if settings.region == _default_region_config() else None
+    app = create_app(settings, geo=geo, **kwargs)
+    app[PACING_KEY] = VirtualPacing().drive(app[SNAPSHOT_KEY])
+    return app
 
 
 @asynccontextmanager
@@ -32,11 +109,11 @@ async def service_client(
         "service": {"data_dir": str(tmp_path / "var")},
         "sources": sources or {},
     })
-    app = create_app(settings)
+    app = build_app(settings)
     if prepare is not None:
         prepare(app)
     async with TestClient(TestServer(app)) as client:
-        await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
+        await app[STORE_READY_KEY].wait()  # bounded by the test's timeout (pytest-timeout)
         yield client
 
 

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from collectors.base import Snapshot
 from geo.model import Event, Kind, Observation, SourceRef
-from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from tests.service_client import build_app
 
 
 def _free_port() -> int:
@@ -52,7 +52,7 @@ def _seed() -> Snapshot:
 def base(tmp_path_factory) -> Iterator[tuple[str, int, web.Application]]:
     """(host, port, app) of the whole service serving from its own event loop thread."""
     tmp = tmp_path_factory.mktemp("inputs")
-    app = create_app(load_settings(overrides={
+    app = build_app(load_settings(overrides={
         "store": {"url": str(tmp / "bosai.sqlite3")}, "service": {"data_dir": str(tmp / "var")},
     }))
     port = _free_port()

@@ -8,8 +8,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from service import edge
-from service.app import create_app
 from service.settings import load_settings
+from tests.service_client import build_app
 
 
 def _is_guarded(handler) -> bool:
@@ -22,7 +22,7 @@ def test_every_registered_route_is_guarded(tmp_path):
         "store": {"url": str(tmp_path / "bosai.sqlite3")},
         "service": {"data_dir": str(tmp_path / "var")},
     })
-    app = create_app(settings)
+    app = build_app(settings)
     routes = list(app.router.routes())
     assert len(routes) > 20  # the API, feeds, portal, pages, health, metrics, SSE and the fallback
     unguarded = [f"{r.method} {r.resource.canonical}" for r in routes if not _is_guarded(r.handler)]

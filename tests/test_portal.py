@@ -18,11 +18,11 @@ from lxml import html as lxml_html
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, State, utcnow
 from geo.store.base import SourceState, SourceStatus
-from service.app import create_app
 from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.assets import BUILD_DIR
 from service.settings import load_settings
+from tests.service_client import build_app
 
 
 def warning(code: str, level: int, title: str = "土砂災害警戒情報") -> Event:
@@ -74,7 +74,7 @@ async def mark(store, source_id: str, state: SourceState, minutes_ago: int = 1) 
 @pytest.fixture
 async def client(tmp_path):
     settings = load_settings(overrides={"store": {"url": str(tmp_path / "portal.sqlite3")}})
-    app = create_app(settings)
+    app = build_app(settings)
     async with TestClient(TestServer(app)) as c:
         await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
         yield c
@@ -295,7 +295,7 @@ async def test_page_rendered_once_until_data_changes(tmp_path, monkeypatch):
     renders = []
     real = pages._render
     settings = load_settings(overrides={"store": {"url": str(tmp_path / "portal.sqlite3")}})
-    app = create_app(settings)
+    app = build_app(settings)
     frozen = utcnow()
     app[CLOCK_KEY].source = lambda: frozen  # the shown minute is part of a page's version: no rollover mid-test
     async with TestClient(TestServer(app)) as client:

@@ -12,12 +12,13 @@ from pathlib import Path
 import brotli
 import pytest
 
+from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
 from geo.store.base import SourceState, SourceStatus
 from publishers.portal_snapshot import SNAPSHOT_KEY, Paths
-from service.keys import CLOCK_KEY, STORE_KEY
+from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_KEY
 from service.portal import i18n
-from tests.service_client import publish, service_client
+from tests.service_client import PACING_KEY, ManualPacing, publish, service_client
 
 LANGS = list(i18n.LANGUAGES)
 
@@ -162,3 +163,27 @@ async def test_unchanged_pages_are_not_rewritten(client):
     await asyncio.sleep(0.5)  # several page ticks
     await client.app[SNAPSHOT_KEY].refresh_pages()
     assert os.stat(page_file(client, "ja")).st_mtime_ns == stamp
+
+
+async def test_a_burst_of_changes_is_built_once_when_the_debounce_has_passed(client):
+    """The debounce is a pause on the snapshot's clock: nothing is built until the test moves it."""
+    snapshot = client.app[SNAPSHOT_KEY]
+    await ingest(client, sediment("17201", 2))
+    assert snapshot.debounce_s in client.app[PACING_KEY].pauses  # asked of the clock, not slept
+    pacing = ManualPacing().drive(snapshot)
+    builds = snapshot.builds
+    for level in (3, 4, 5):
+        entries = await client.app[PIPELINE_KEY].ingest(Snapshot("jma_extra", [sediment("17201", level)]))
+    await pacing.paused.wait()  # the builder is in its debounce
+    while snapshot.seen_seq < entries[-1].seq:  # the follower hands on the rest of the burst
+        await asyncio.sleep(0.01)
+    assert snapshot.builds == builds and not snapshot.current
+    assert pacing.pauses == [snapshot.debounce_s]
+    await pacing.advance(snapshot.debounce_s / 2)
+    for _ in range(20):
+        await asyncio.sleep(0)  # turns of the event loop, in which a due build would start
+    assert snapshot.builds == builds  # half the debounce: still nothing
+    await pacing.advance(snapshot.debounce_s / 2)
+    await snapshot.wait_built(entries[-1].seq)
+    assert snapshot.builds == builds + 1  # three changes, one build
+    assert b'"level":5' in snapshot.get("/api/v1/events").body

@@ -25,11 +25,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
 from publishers.portal_snapshot import SNAPSHOT_KEY, Paths
-from service.app import create_app
 from service.headers import SECURITY_HEADERS
 from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.settings import load_settings
+from tests.service_client import build_app
 
 ROOT = Path(__file__).resolve().parents[1]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -64,7 +64,7 @@ async def stack(tmp_path):
         "store": {"url": str(tmp_path / "bosai.sqlite3")},
         "service": {"data_dir": str(tmp_path / "var")},
     })
-    app = create_app(settings)
+    app = build_app(settings)
     frozen = utcnow()
     app[CLOCK_KEY].source = lambda: frozen  # no minute rollover between reading the file and the app
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:

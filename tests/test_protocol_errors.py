@@ -10,16 +10,16 @@ import logging
 import pytest
 from aiohttp import web
 
-from service.app import create_app
 from service.headers import SECURITY_HEADERS
 from service.keys import STORE_READY_KEY
 from service.serve import ServiceRunner
 from service.settings import load_settings
+from tests.service_client import build_app
 
 
 @pytest.fixture
 async def port(tmp_path):
-    app = create_app(load_settings(overrides={
+    app = build_app(load_settings(overrides={
         "store": {"url": str(tmp_path / "bosai.sqlite3")}, "service": {"data_dir": str(tmp_path / "var")},
     }))
     runner = ServiceRunner(app, shutdown_timeout=2)

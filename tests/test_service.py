@@ -17,9 +17,9 @@ from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, Status
 from geo.store import open_store
 from publishers.portal_snapshot import SNAPSHOT_KEY
-from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from tests.service_client import build_app
 from tests.upstreams import SAMPLES, FeedServer, as_ishikawa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def event(code: str, level: int, status: Status = Status.ACTUAL, kind: Kind = Ki
 @pytest.fixture
 async def client(tmp_path):
     settings = load_settings(overrides={"store": {"url": str(tmp_path / "bosai.sqlite3")}})
-    app = create_app(settings)
+    app = build_app(settings)
     async with TestClient(TestServer(app)) as c:
         await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
         yield c
@@ -118,7 +118,7 @@ async def test_redis_unreachable_at_start_is_degraded_then_recovers(redis_server
     settings = load_settings(
         overrides={"store": {"url": f"redis://127.0.0.1:{port}/0", "connect_retry_max_s": 0.3}}
     )
-    app = create_app(settings)
+    app = build_app(settings)
     async with TestClient(TestServer(app)) as c:
         await asyncio.sleep(0.3)
         resp = await c.get("/healthz")
@@ -225,7 +225,7 @@ async def test_long_running_app_freezes_its_start_up_heap_and_restores_the_colle
 
     settings = load_settings(overrides={"store": {"url": str(tmp_path / "bosai.sqlite3")}})
     before = gc.get_threshold()
-    app = create_app(settings, long_running=True)
+    app = build_app(settings, long_running=True)
     try:
         async with TestClient(TestServer(app)) as c:
             await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)

@@ -10,9 +10,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef
 from service import sse
-from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from tests.service_client import build_app
 
 
 def warning(code: str, level: int) -> Event:
@@ -23,7 +23,7 @@ def warning(code: str, level: int) -> Event:
 def make_app(tmp_path):
     settings = load_settings(overrides={"store": {"url": str(tmp_path / "s.sqlite3")},
                                         "service": {"data_dir": str(tmp_path / "var")}})
-    app = create_app(settings)
+    app = build_app(settings)
     app[sse.STREAMS_KEY].heartbeat_s = 0.2
     return app
 

@@ -11,10 +11,11 @@ import pytest
 import structlog
 
 from geo.store.redis_connect import safe_url
-from service.app import create_app, store_ctx
+from service.app import store_ctx
 from service.keys import STORE_READY_KEY
 from service.settings import load_settings
 from tests.conftest import _wait_for_ping
+from tests.service_client import build_app
 
 PASSWORD = "s3cr@t-h@lf"  # an '@' inside the password
 
@@ -58,7 +59,7 @@ def password_redis(tmp_path):
 async def test_the_store_open_log_line_hides_a_password_with_an_at_sign(password_redis, tmp_path):
     settings = load_settings(overrides={"store": {"url": password_redis},
                                         "service": {"data_dir": str(tmp_path / "var")}})
-    app = create_app(settings)
+    app = build_app(settings)
     with structlog.testing.capture_logs() as logs:
         lifecycle = store_ctx(app)  # the store's own start-up and shutdown, as the app runs them
         await anext(lifecycle)

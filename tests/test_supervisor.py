@@ -8,10 +8,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
-from service.app import create_app
 from service.keys import STORE_READY_KEY
 from service.settings import load_settings
 from service.supervisor import SUPERVISOR_KEY, Supervisor, TaskState
+from tests.service_client import build_app
 
 
 async def wait_for(predicate, timeout_s: float = 5) -> None:
@@ -78,7 +78,7 @@ def free_port() -> int:
 async def test_readyz_and_healthz_follow_the_store_and_the_tasks(tmp_path):
     settings = load_settings(overrides={"store": {"url": str(tmp_path / "s.sqlite3")},
                                         "service": {"data_dir": str(tmp_path / "var")}})
-    app = create_app(settings)
+    app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
         supervisor = app[SUPERVISOR_KEY]
@@ -110,7 +110,7 @@ async def test_readyz_and_healthz_follow_the_store_and_the_tasks(tmp_path):
 async def test_readyz_is_503_while_the_store_was_never_opened():
     settings = load_settings(overrides={"store": {"url": f"redis://127.0.0.1:{free_port()}/0",
                                                   "connect_retry_max_s": 0.3}})
-    app = create_app(settings)
+    app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         resp = await client.get("/readyz")
         body = await resp.json()

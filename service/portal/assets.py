@@ -8,6 +8,7 @@ the client accepts. Nothing is fetched from a CDN.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -131,3 +132,9 @@ def boundaries_geojson(registry: Any) -> bytes:
         )
     collection = {"type": "FeatureCollection", "features": features}
     return json.dumps(collection, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@functools.lru_cache(maxsize=2)
+def encoded_boundaries(registry: Any) -> Encoded:
+    """`boundaries_geojson` encoded, once per loaded region (apps built on one region share it)."""
+    return Encoded.of(boundaries_geojson(registry))

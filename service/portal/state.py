@@ -16,7 +16,7 @@ from geo.registry import GeoRegistry
 from geo.wording import level_words
 from service.portal import i18n
 from service.portal.answer import PORTAL_AREAL_KINDS, first_issue_in, romaji, ruby_parts
-from service.portal.assets import Encoded, Manifest, boundaries_geojson
+from service.portal.assets import Manifest, encoded_boundaries
 from service.portal.levels import N_, TEXT_COLOURS
 from service.portal.page_cache import PageCache
 from service.portal.view import CAMERA_STALE_S, SHELTER_WORDS
@@ -59,7 +59,7 @@ class Portal:
         self.zone = ZoneInfo(getattr(getattr(settings, "service", None), "timezone", "Asia/Tokyo"))
         self.catalogs = {code: i18n.catalog(code) for code in i18n.LANGUAGES}
         self.environments = {code: self._environment(code) for code in i18n.LANGUAGES}
-        self.boundaries = Encoded.of(boundaries_geojson(registry))
+        self.boundaries = encoded_boundaries(registry)
         self.pages = PageCache()
         cameras = [c for c in (getattr(settings, "sources", {}) or {}).values() if getattr(c, "type", "") == "river_camera"]
         self.camera_stale_s = min((float(c.stale_after_s) for c in cameras), default=CAMERA_STALE_S)

@@ -100,6 +100,7 @@
   }).addTo(map);
   var nearLayer = L.layerGroup().addTo(map);
   var areaLevels = {};
+  var areaOrders = {};
   var areaLayers = {};
   var byId = {};
   // "#show=<event id>" (a link from the list): zoom until that pin stands alone and open it.
@@ -122,7 +123,10 @@
   function bindArea(feature, layer) {
     var n = areaLevels[feature.properties.code] || 0;
     areaLayers[feature.properties.code] = layer;
-    layer.bindTooltip(textBox(placeName(feature.properties) + " — " + levelText("weather_warning", n)), { sticky: true });
+    var kind = areaOrders[feature.properties.code] ? "evacuation" : "weather_warning";
+    // Information gives only the level (its sources' names are in the list); an order is named.
+    var said = kind === "evacuation" ? levelText(kind, n) : words(kind, n).label;
+    layer.bindTooltip(textBox(placeName(feature.properties) + " — " + said), { sticky: true });
     if (n) {
       var at = feature.properties.label;
       labels.addLayer(L.marker([at[1], at[0]], {
@@ -209,6 +213,7 @@
 
   function drawEvents(collection) {
     areaLevels = {};
+    areaOrders = {};
     byId = {};
     roads.clearLayers();
     points.clearLayers();
@@ -216,7 +221,12 @@
     collection.features.forEach(function (f) {
       var p = f.properties;
       if (AREAL[p.kind] && p.level > 0) {
-        (p.areas || []).forEach(function (code) { areaLevels[code] = Math.max(areaLevels[code] || 0, p.level); });
+        (p.areas || []).forEach(function (code) {
+          // An order's words (避難指示) only where the municipality's own order gives the level.
+          if (p.level > (areaLevels[code] || 0)) areaOrders[code] = p.kind === "evacuation";
+          else if (p.level === areaLevels[code] && p.kind === "evacuation") areaOrders[code] = true;
+          areaLevels[code] = Math.max(areaLevels[code] || 0, p.level);
+        });
         return;
       }
       if (!f.geometry) return;

@@ -46,7 +46,7 @@ CLIENT_STRINGS = [
     N_("Water level of %(name)s over the last 24 hours, with its thresholds"),
 ]
 # Kinds whose level words the map script shows (gauge pins, warning areas).
-CLIENT_KINDS = (Kind.GAUGE, Kind.WEATHER_WARNING)
+CLIENT_KINDS = (Kind.GAUGE, Kind.WEATHER_WARNING, Kind.EVACUATION)
 
 
 class Portal:

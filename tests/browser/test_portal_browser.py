@@ -20,6 +20,7 @@ from geo.model import Event, Kind, SourceRef, State
 from geo.store.base import SourceState
 from publishers.shelter_pages import SHELTER_PAGES_KEY
 from service.keys import PIPELINE_KEY, POLLERS_KEY, STORE_KEY
+from service.portal.state import PORTAL_KEY
 from tests.browser.conftest import axe_violations, map_ready, watch_csp
 from tests.browser.world import DESKTOP, PHONE, running_world
 
@@ -374,8 +375,8 @@ async def test_upstream_markup_never_runs_anywhere_on_the_page(browser, world):
         box = await page.locator("#map").bounding_box()
         await line.dispatch_event("mouseover", {"clientX": box["x"] + 50, "clientY": box["y"] + 50, "bubbles": True})
         tooltip = page.locator(".leaflet-tooltip", has_text="line-route")
-        await tooltip.wait_for(timeout=5000)
-        assert "<img" in await tooltip.inner_text()
+        await tooltip.wait_for(state="attached", timeout=5000)  # opened where the (synthetic) pointer is
+        assert "<img" in await tooltip.text_content()
         # the pins at one spot: clusters open until every pin is its own (spread at the closest zoom)
         for field in ("gauge-name", "camera-name", "shelter-name", "road-route"):
             marker = page.locator(f".leaflet-marker-icon[title*='{field}']")
@@ -451,3 +452,21 @@ async def test_answer_above_the_fold_in_english_and_easy_japanese(page, path, le
     assert (await page.locator("#answer .action").inner_text()).strip()
     assert re.match(title, await page.title()), await page.title()
     await page.screenshot(path=str(shots / f"answer-{path.strip('/').replace('?', '-').replace('&', '-')}.png"))
+
+
+async def test_area_tooltip_uses_order_words_only_for_a_municipal_order(page, world):
+    sim, app, _ = world
+    orders = {e.areas[0] for e in await app[STORE_KEY].query(kinds=[Kind.EVACUATION]) if e.level >= 3}
+    await page.goto("/")
+    await map_ready(page)
+    texts = await page.evaluate(
+        "() => { const out = []; document.querySelectorAll('#map path.leaflet-interactive').forEach(p => {"
+        " p.dispatchEvent(new MouseEvent('mouseover', {bubbles: true, clientX: 10, clientY: 10}));"
+        " const ts = document.querySelectorAll('.leaflet-tooltip'); if (ts.length) out.push(ts[ts.length - 1].textContent);"
+        " p.dispatchEvent(new MouseEvent('mouseout', {bubbles: true})); }); return out; }")
+    names = {app[PORTAL_KEY].registry.codes.municipality(code).name for code in orders}
+    said = {t for t in texts if " — " in t}
+    ordered = {t for t in said if any(w in t for w in ("避難指示", "高齢者等避難", "緊急安全確保"))}
+    assert ordered and {t.split(" — ")[0] for t in ordered} <= names, (ordered, names)
+    assert all("相当" not in t for t in ordered), ordered
+    assert any("相当" in t for t in said - ordered), said  # JMA's levels, as equivalents

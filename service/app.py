@@ -16,13 +16,12 @@ from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from geo.store.redis_connect import safe_url
-from publishers import lalert, portal_snapshot, push, shelter_pages
+from publishers import event_page, lalert, portal_snapshot, push, shelter_pages
 from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
 from service.headers import install as install_security_headers
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
-from service.portal import event_page
 from service.remote_clock import remote_clock_ctx
 from service.scheduler import scheduler_ctx
 from service.settings import secrets
@@ -157,10 +156,12 @@ def create_app(
     token = secrets().operator_token
     orders_api.install(app, token.get_secret_value() if token else None)
     for routes in (api.routes, health.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
-                   openapi.routes, orders_api.routes, shelter_pages.routes, lalert.routes, event_page.routes):
+                   openapi.routes, orders_api.routes, shelter_pages.routes, lalert.routes):
         edge.add_routes(app, routes)
     sse.install(app)
     portal.setup(app)
+    event_page.install(app)  # after the portal: it renders through the portal's templates
+    edge.add_routes(app, event_page.routes)
     edge.add_fallback(app)  # last: it matches every path
     install_security_headers(app, tile_origins(settings))
     return app

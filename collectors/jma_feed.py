@@ -19,18 +19,27 @@ given up as unreadable, listed in the source's details, only once it has left th
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
 import structlog
 from pydantic import Field, HttpUrl
 
-from collectors.base import Cancellation, CollectorError, PayloadError, ScopeState, Snapshot, SourceConfig
+from collectors.base import (
+    Cancellation,
+    CollectorError,
+    PayloadError,
+    PolledCollector,
+    Recent,
+    ScopeState,
+    Snapshot,
+    SourceConfig,
+)
 from collectors.document_retry import FailedDocuments
-from collectors.http import Fetcher
+from collectors.http import Fetcher, FetchResult
 from collectors.jma.atom import AtomEntry, AtomFeed, parse_feed, select_entries
+from collectors.jma.cursor import CatchUp, FeedCursor, Gap, gap_entries
 from collectors.jma.document import parse_document
 from collectors.jma.normalise import ordering, scope_state, to_events
 from collectors.jma.report import UnsupportedDocument
@@ -48,6 +57,8 @@ DEFAULT_TYPE_CODES = [
 ]
 ATOM_TYPES = ("application/atom+xml", "application/xml", "text/xml")
 XML_TYPES = ("application/xml", "text/xml")
+# names of the long feed's conditional-GET memories: read to fill a gap, and to check what it still lists
+LONG_FEED, LISTING = "long feed", "long feed listing"
 
 
 class Config(SourceConfig):
@@ -89,21 +100,6 @@ class Config(SourceConfig):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """Reports updated after `since` (None: ever) and up to `until` may have left the short feed unread."""
-
-    since: datetime | None
-    until: datetime
-
-    def merged(self, other: Gap | None) -> Gap:
-        """One gap covering this and `other`."""
-        if other is None:
-            return self
-        since = None if self.since is None or other.since is None else min(self.since, other.since)
-        return Gap(since, max(self.until, other.until))
-
-
 class ReadReport(NamedTuple):
     """One JMA report read: its Events, its cancellation of an earlier serial if it is a 取消, and its
     place among the reports of its kind (see `collectors.jma.normalise.ordering`)."""
@@ -140,207 +136,191 @@ def report_snapshot(data: bytes, codes: AreaCodes, source_id: str, url: str | No
                     scopes=[read.scope] if read.scope else [])
 
 
-def _bounded_add(keys: OrderedDict, key, limit: int) -> None:
-    """Add `key` as the newest of `keys`, forgetting the oldest beyond `limit`."""
-    keys[key] = None
-    keys.move_to_end(key)
-    while len(keys) > limit:
-        keys.popitem(last=False)
+@dataclass(slots=True)
+class Batch:
+    """What one poll delivers: the events, 取消 and scope states of the reports read, and counts."""
+
+    events: list[Event] = field(default_factory=list)
+    cancellations: list[Cancellation] = field(default_factory=list)
+    scopes: list[ScopeState] = field(default_factory=list)
+    read_now: set[tuple[str, int]] = field(default_factory=set)  # reports whose events go out with it
+    skipped: int = 0
+    cancelled_before_read: int = 0
+
+    @classmethod
+    def resuming(cls, pending: Batch) -> Batch:
+        """A batch that starts with what a failed poll had read (those reports are never fetched again)."""
+        return cls(list(pending.events), list(pending.cancellations), list(pending.scopes),
+                   {(e.source.upstream_id, e.source.sequence) for e in pending.events})
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.cancellations or self.scopes)
+
+    def add(self, key: tuple[str, int], read: ReadReport) -> None:
+        """Add one report read."""
+        self.read_now.add(key)
+        self.events.extend(read.events)
+        if read.scope is not None:
+            self.scopes.append(read.scope)
+
+    def drop(self, key: tuple[str, int]) -> None:
+        """Take out a report of this batch (its 取消 was read in the same poll)."""
+        self.events = [e for e in self.events if (e.source.upstream_id, e.source.sequence) != key]
+        self.scopes = [s for s in self.scopes if (s.upstream_id, s.sequence) != key]
 
 
-class JmaFeedCollector:
+class JmaFeedCollector(PolledCollector[Config]):
     """Polls one JMA Atom feed."""
 
     def __init__(self, source_id: str, config: Config, fetcher: Fetcher, codes: AreaCodes) -> None:
-        self.source_id = source_id
-        self.config = config
-        self.fetcher = fetcher
-        self.codes = codes
-        self._last_modified: str | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        super().__init__(source_id, config, fetcher, codes)
+        self._cursor = FeedCursor(config.feed_window_s)
+        self._seen = Recent(config.remember)  # report URLs fetched
         # (upstream id, sequence) of the reports read, and of those a 取消 undid before they were read
-        self._read: OrderedDict[tuple[str, int], None] = OrderedDict()
-        self._cancelled: OrderedDict[tuple[str, int], None] = OrderedDict()
-        # Events of reports already fetched whose poll failed later: delivered with the next
+        self._read = Recent(config.remember)
+        self._cancelled = Recent(config.remember)
+        # What reports already fetched gave when their poll failed later: delivered with the next
         # successful poll, because those reports will never be downloaded again.
-        self._pending: list[Event] = []
-        self._pending_cancellations: list[Cancellation] = []
-        self._pending_scopes: list[ScopeState] = []
+        self._pending = Batch()
         # Reports that could not be read: retried with backoff, given up only once gone from the long feed.
         self._failed = FailedDocuments(config.retry_first_s, config.retry_max_s, config.retry_for_s)
         self._long_listing: tuple[frozenset[str], datetime] | None = None
         self._listing_read_at: datetime | None = None  # when the long feed was last read for that
-        self._listing_last_modified: str | None = None
-        self._content_time: datetime | None = None
-        self._feed_time: datetime | None = None  # `updated` of the short feed last read
-        self._gap: Gap | None = None
-        self._long_last_modified: str | None = None
-
-    def _remember(self, url: str) -> None:
-        _bounded_add(self._seen, url, self.config.remember)
-
-    def _gap_after(self, feed: AtomFeed | None, now: datetime) -> Gap | None:
-        """The gap still to fill once `feed` (None: unchanged since the last read) is read."""
-        if feed is None:
-            return self._gap
-        window_start = (feed.updated or now) - timedelta(seconds=self.config.feed_window_s)
-        if self._feed_time is None:  # the first read: everything before its window is unknown
-            gap = Gap(None, window_start)
-        elif window_start > self._feed_time:
-            gap = Gap(self._feed_time, window_start)
-            log.warning("jma_feed_gap", since=self._feed_time.isoformat(), until=window_start.isoformat())
-        else:
-            return self._gap
-        return gap.merged(self._gap)
-
-    async def _fill(self, gap: Gap) -> tuple[list[AtomEntry], Gap | None, str | None]:
-        """The long feed's reports listed after `gap.since`, the gap left once they are read (None
-        when the long feed was rebuilt after its end), and the long feed's Last-Modified.
-
-        At start (`since` None) the newest report of each kind and office gives what is in force;
-        after an outage every report of the gap is read, in order: a warning lifted in one report is
-        only listed as「発表警報・注意報はなし」in the next."""
-        cfg = self.config
-        result = await self.fetcher.get(
-            str(cfg.catchup_url), cfg, last_modified=self._long_last_modified, content_types=ATOM_TYPES
-        )
-        if result.not_modified:
-            return [], gap, self._long_last_modified
-        feed = await asyncio.to_thread(parse_feed, result.body, cfg.max_bytes)
-        if feed.entries:
-            self._long_listing = (frozenset(e.url for e in feed.entries), min(e.updated for e in feed.entries))
-        listed = select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None)
-        if gap.since is not None:
-            wanted = [entry for entry in listed if entry.updated > gap.since]
-        else:
-            newest: dict[tuple[str | None, str | None], AtomEntry] = {}
-            for entry in listed:
-                key = (entry.type_code, entry.office_code)
-                if key not in newest or entry.updated > newest[key].updated:
-                    newest[key] = entry
-            wanted = list(newest.values())
-        built = feed.updated or max((e.updated for e in feed.entries), default=None)
-        if built is None or (gap.since is not None and built <= gap.since):
-            left: Gap | None = gap
-        elif built >= gap.until:
-            left = None
-        else:
-            left = Gap(built, gap.until)  # known up to the rebuild; the rest comes with the next one
-        return wanted, left, result.last_modified
 
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch the feed (conditional GET), fill any gap from the long feed, then fetch each new
         matching report once."""
-        cfg = self.config
-        result = await self.fetcher.get(
-            str(cfg.url), cfg, last_modified=self._last_modified, content_types=ATOM_TYPES
-        )
+        feed, feed_result = await self._short_feed()
+        filling = self._cursor.gap_after(feed, now) if self.config.catchup_url else None  # else logged only
+        catch_up = await self._catch_up(filling) if filling is not None else CatchUp([], None, None)
+        retries = self._failed.due(now)
+        if feed is None and not catch_up.entries and not retries and catch_up.left == self._cursor.gap:
+            return self._unchanged(catch_up)
+        fetch, catch_up = self._to_fetch(feed, catch_up, filling, retries)
+        batch = Batch.resuming(self._pending)
+        for entry in fetch:
+            await self._read_entry(entry, batch, now)
+        await self._check_listing(now)
+        self._failed.give_up(now, self._long_listing)
+        self._cursor.advance(feed, catch_up.left, now)
+        if catch_up.result is not None:
+            self.keep_validators(catch_up.result, LONG_FEED)
+        if feed is not None:
+            self.keep_validators(feed_result, str(self.config.url))
+        self._pending = Batch()
+        return self._snapshot(batch, {
+            "feed_entries": len(feed.entries) if feed is not None else 0,
+            "caught_up_from_long_feed": len(catch_up.entries),
+            "fetched": len(fetch),
+            "retried": len(retries),
+            "skipped": batch.skipped,
+            "cancelled_before_read": batch.cancelled_before_read,
+            "gap": self._cursor.gap_details(),
+        })
+
+    async def _short_feed(self) -> tuple[AtomFeed | None, FetchResult]:
+        """The short feed if it changed since the last poll (None on a 304), and its response."""
+        result = await self.get_if_changed(str(self.config.url), content_types=ATOM_TYPES)
+        if result.not_modified:
+            return None, result
         # Parsing runs in a worker thread: a multi-MB report or long feed would otherwise hold every
         # request the event loop is answering for tens of milliseconds.
-        feed = None if result.not_modified else await asyncio.to_thread(parse_feed, result.body, cfg.max_bytes)
-        gap = self._gap_after(feed, now)
-        if cfg.catchup_url is None:
-            gap = None  # logged; nothing here can fill it
-        catch_up: list[AtomEntry] = []
-        long_last_modified = self._long_last_modified
-        filling = gap
-        if filling is not None:
-            catch_up, gap, long_last_modified = await self._fill(filling)
-        retries = self._failed.due(now)
-        pending = self._pending or self._pending_cancellations or self._pending_scopes
-        if feed is None and not catch_up and not retries and gap == self._gap:
-            self._long_last_modified = long_last_modified
-            if pending:
-                snapshot = self._snapshot(self._pending, self._pending_cancellations, self._pending_scopes, {})
-                self._pending, self._pending_cancellations, self._pending_scopes = [], [], []
-                return snapshot
-            return Snapshot(self.source_id, not_modified=True, content_time=self._known_until(),
-                            failing=self._failed.summary(), details=self._failed.details())
-        entries = catch_up + (
+        return await asyncio.to_thread(parse_feed, result.body, self.config.max_bytes), result
+
+    def _unchanged(self, catch_up: CatchUp) -> Snapshot:
+        """Nothing new to fetch: what a failed poll had read, or not_modified."""
+        if catch_up.result is not None:
+            self.keep_validators(catch_up.result, LONG_FEED)
+        if self._pending:
+            snapshot, self._pending = self._snapshot(self._pending, {}), Batch()
+            return snapshot
+        return Snapshot(self.source_id, not_modified=True, content_time=self._known_until(),
+                        failing=self._failed.summary(), details=self._failed.details())
+
+    async def _catch_up(self, gap: Gap) -> CatchUp:
+        """Read the long feed (conditional GET) for the reports that fill `gap`."""
+        cfg = self.config
+        result = await self.get_if_changed(str(cfg.catchup_url), content_types=ATOM_TYPES, memory=LONG_FEED)
+        if result.not_modified:
+            return CatchUp([], gap, None)
+        feed = await asyncio.to_thread(parse_feed, result.body, cfg.max_bytes)
+        self._note_listing(feed)
+        return CatchUp(*gap_entries(feed, gap, cfg.type_codes, cfg.office_codes or None), result)
+
+    def _to_fetch(
+        self, feed: AtomFeed | None, catch_up: CatchUp, filling: Gap | None, retries: list[AtomEntry]
+    ) -> tuple[list[AtomEntry], CatchUp]:
+        """The reports to fetch in feed order: the unread ones (at most `max_documents_per_poll`) and
+        the failed ones due for a retry; and the catch-up, cut when the gap takes more than one poll."""
+        cfg = self.config
+        listed = (
             select_entries(feed.entries, type_codes=cfg.type_codes, office_codes=cfg.office_codes or None)
             if feed is not None
             else []
         )
-        unread = sorted({e.url: e for e in entries if e.url not in self._seen}.values(), key=lambda e: e.updated)
+        unread = sorted({e.url: e for e in catch_up.entries + listed if e.url not in self._seen}.values(),
+                        key=lambda e: e.updated)
         new = unread[: cfg.max_documents_per_poll]
         if filling is not None and len(unread) > len(new):
             # more than one poll reads: the rest of the gap from the same long feed next time
-            gap, long_last_modified = Gap(new[-1].updated, filling.until), self._long_last_modified
-        # the failed reports due for a retry, read in feed order with the new ones
-        fetch = sorted({e.url: e for e in retries + new}.values(), key=lambda e: e.updated)
-        events = list(self._pending)
-        cancellations = list(self._pending_cancellations)
-        scopes = list(self._pending_scopes)
-        skipped = cancelled_before_read = 0
-        # reports whose events go out with this poll (those pending from a failed one included)
-        read_now = {(e.source.upstream_id, e.source.sequence) for e in events}
-        for entry in fetch:
-            try:
-                doc = await self.fetcher.get(entry.url, cfg, content_types=XML_TYPES)
-            except CollectorError as exc:
-                if exc.retryable:
-                    # not downloaded: try again next poll (it stays in the feed ~10 minutes)
-                    self._pending, self._pending_cancellations, self._pending_scopes = events, cancellations, scopes
-                    raise
-                self._remember(entry.url)
-                self._failed.failed(entry, str(exc), now)
-                continue
-            self._remember(entry.url)
-            try:
-                read = await asyncio.to_thread(
-                    read_report, doc.body, self.codes, self.source_id, entry.url, cfg.document_max_bytes
-                )
-            except UnsupportedDocument as exc:
-                self._failed.read(entry.url)
-                skipped += 1
-                log.debug("jma_document_skipped", url=entry.url, reason=str(exc))
-                continue
-            except PayloadError as exc:
-                # the same URL may read next time (a maintenance page, a truncated body): retried
-                self._failed.failed(entry, str(exc), now)
-                continue
+            catch_up = catch_up._replace(left=Gap(new[-1].updated, filling.until), result=None)
+        return sorted({e.url: e for e in retries + new}.values(), key=lambda e: e.updated), catch_up
+
+    async def _read_entry(self, entry: AtomEntry, batch: Batch, now: datetime) -> None:
+        """Fetch and read one report into `batch`; one that cannot be read is retried with backoff."""
+        cfg = self.config
+        try:
+            doc = await self.fetcher.get(entry.url, cfg, content_types=XML_TYPES)
+        except CollectorError as exc:
+            if exc.retryable:
+                # not downloaded: try again next poll (it stays in the feed ~10 minutes)
+                self._pending = batch
+                raise
+            self._seen.add(entry.url)
+            self._failed.failed(entry, str(exc), now)
+            return
+        self._seen.add(entry.url)
+        try:
+            read = await asyncio.to_thread(
+                read_report, doc.body, self.codes, self.source_id, entry.url, cfg.document_max_bytes
+            )
+        except UnsupportedDocument as exc:
             self._failed.read(entry.url)
-            key = (read.upstream_id, read.sequence)
-            if key in self._cancelled:
-                # read late (from the long feed, after a gap): its 取消 came first
-                cancelled_before_read += 1
-                log.info("jma_report_cancelled_before_read", url=entry.url, sequence=read.sequence)
-                continue
-            if read.cancel is not None:
-                # a 取消 undoes the serial before it: dropped here if read in this poll, undone by the
-                # pipeline if read before, and dropped when it comes if it has not been read yet
-                undone = (read.cancel.upstream_id, read.cancel.sequence - 1)
-                if undone in read_now:
-                    events = [e for e in events if (e.source.upstream_id, e.source.sequence) != undone]
-                    scopes = [s for s in scopes if (s.upstream_id, s.sequence) != undone]
-                elif undone in self._read:
-                    cancellations.append(read.cancel)
-                else:
-                    _bounded_add(self._cancelled, undone, cfg.remember)
-            _bounded_add(self._read, key, cfg.remember)
-            read_now.add(key)
-            events.extend(read.events)
-            if read.scope is not None:
-                scopes.append(read.scope)
-        await self._check_listing(now)
-        self._failed.give_up(now, self._long_listing)
-        self._gap, self._long_last_modified = gap, long_last_modified
-        if feed is not None:
-            self._last_modified = result.last_modified
-            self._content_time = feed.updated
-            self._feed_time = feed.updated or now
-        self._pending, self._pending_cancellations, self._pending_scopes = [], [], []
-        return self._snapshot(events, cancellations, scopes, {
-            "feed_entries": len(feed.entries) if feed is not None else 0,
-            "caught_up_from_long_feed": len(catch_up),
-            "fetched": len(fetch),
-            "retried": len(retries),
-            "skipped": skipped,
-            "cancelled_before_read": cancelled_before_read,
-            "gap": None if self._gap is None else {
-                "since": self._gap.since and self._gap.since.isoformat(), "until": self._gap.until.isoformat(),
-            },
-        })
+            batch.skipped += 1
+            log.debug("jma_document_skipped", url=entry.url, reason=str(exc))
+            return
+        except PayloadError as exc:
+            # the same URL may read next time (a maintenance page, a truncated body): retried
+            self._failed.failed(entry, str(exc), now)
+            return
+        self._failed.read(entry.url)
+        self._apply(read, entry.url, batch)
+
+    def _apply(self, read: ReadReport, url: str, batch: Batch) -> None:
+        """Add a report read to `batch`, unless its 取消 came first."""
+        key = (read.upstream_id, read.sequence)
+        if key in self._cancelled:
+            # read late (from the long feed, after a gap): its 取消 came first
+            batch.cancelled_before_read += 1
+            log.info("jma_report_cancelled_before_read", url=url, sequence=read.sequence)
+            return
+        if read.cancel is not None:
+            # a 取消 undoes the serial before it: dropped here if read in this poll, undone by the
+            # pipeline if read before, and dropped when it comes if it has not been read yet
+            undone = (read.cancel.upstream_id, read.cancel.sequence - 1)
+            if undone in batch.read_now:
+                batch.drop(undone)
+            elif undone in self._read:
+                batch.cancellations.append(read.cancel)
+            else:
+                self._cancelled.add(undone)
+        self._read.add(key)
+        batch.add(key, read)
+
+    def _note_listing(self, feed: AtomFeed) -> None:
+        """Remember what the long feed lists, and since when (to give up reports gone from it)."""
+        if feed.entries:
+            self._long_listing = (frozenset(e.url for e in feed.entries), min(e.updated for e in feed.entries))
 
     async def _check_listing(self, now: datetime) -> None:
         """While reports fail to read, learn whether the long feed still lists them (read at most hourly,
@@ -352,25 +332,21 @@ class JmaFeedCollector:
             return
         self._listing_read_at = now
         try:
-            result = await self.fetcher.get(
-                str(cfg.catchup_url), cfg, last_modified=self._listing_last_modified, content_types=ATOM_TYPES
-            )
+            result = await self.get_if_changed(str(cfg.catchup_url), content_types=ATOM_TYPES, memory=LISTING)
             if result.not_modified:
                 return
             feed = parse_feed(result.body, cfg.max_bytes)
         except CollectorError as exc:
             log.info("jma_long_feed_unread", reason=str(exc))
             return
-        self._listing_last_modified = result.last_modified
-        if feed.entries:
-            self._long_listing = (frozenset(e.url for e in feed.entries), min(e.updated for e in feed.entries))
+        self.keep_validators(result, LISTING)
+        self._note_listing(feed)
 
-    def _snapshot(self, events: list[Event], cancellations: list[Cancellation], scopes: list[ScopeState],
-                  details: dict) -> Snapshot:
+    def _snapshot(self, batch: Batch, details: dict) -> Snapshot:
         """The snapshot of what was read; `failing` while any report is unread (retried with backoff)."""
         return Snapshot(
-            self.source_id, events, content_time=self._known_until(), cancellations=cancellations, scopes=scopes,
-            failing=self._failed.summary(), details={**details, **self._failed.details()},
+            self.source_id, batch.events, content_time=self._known_until(), cancellations=batch.cancellations,
+            scopes=batch.scopes, failing=self._failed.summary(), details={**details, **self._failed.details()},
         )
 
     def _known_until(self) -> datetime | None:
@@ -380,4 +356,4 @@ class JmaFeedCollector:
         its newest reports are current, and the reports of the gap come from the long feed as it is
         rebuilt (a warning issued minutes ago must not sit under a "stale" banner).
         """
-        return self._content_time
+        return self._cursor.content_time

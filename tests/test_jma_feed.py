@@ -159,3 +159,54 @@ async def test_a_report_is_retried_while_the_long_feed_lists_it_and_given_up_onc
         assert snap.failing is None
         (gone,) = snap.details["unreadable_documents"]
         assert gone["url"].endswith(bad) and gone["reason"] == "left the long feed"
+
+
+class TimedFeedServer(FeedServer):
+    """A FeedServer whose entries carry their own `updated`, as JMA's long feed lists them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entry_times: dict[str, datetime] = {}
+
+    def add(self, name: str, body: bytes, title: str = "土砂災害警戒情報", updated: datetime | None = None) -> None:
+        super().add(name, body, title, updated)
+        self.entry_times[name] = self.updated
+
+    async def _feed(self, request):
+        response = await super()._feed(request)
+        if response.status != 200:
+            return response
+        body = response.body.decode()
+        for name, at in self.entry_times.items():  # each entry's own time instead of the feed's
+            body = body.replace(f"<updated>{self.updated.isoformat()}</updated><author><name>金沢地方気象台</name>"
+                                f"</author><link type=\"application/xml\" href=\"{self.base}/data/{name}\"/>",
+                                f"<updated>{at.isoformat()}</updated><author><name>金沢地方気象台</name>"
+                                f"</author><link type=\"application/xml\" href=\"{self.base}/data/{name}\"/>")
+        response.body = body.encode()
+        return response
+
+
+async def test_a_gap_larger_than_one_poll_reads_is_filled_over_several_polls_each_report_once():
+    server = TimedFeedServer()
+    await server.start()
+    feed = server.base + "/feed"  # the one feed serves as the long feed too
+    config = Config(url=feed, catchup_url=feed, allow_private=True, retries=0, max_documents_per_poll=2)
+    try:
+        async with Fetcher() as fetcher:
+            collector = JmaFeedCollector("jma", config, fetcher, AreaCodes.load())
+            server.add("20260701030000_0_VXWW50_170000.xml", ISSUE, updated=NOW)
+            assert (await collector.poll(NOW)).details["fetched"] == 1
+            missed = [f"2026070104{m:02d}00_0_VXWW50_170000.xml" for m in range(5)]  # while out of reach
+            for minute, name in enumerate(missed):
+                server.add(name, ISSUE, updated=NOW + timedelta(hours=1, minutes=minute))
+            server.updated = back = NOW + timedelta(hours=2)
+            fetched, gaps = [], []
+            for poll in range(4):
+                snap = await collector.poll(back + timedelta(minutes=poll))
+                fetched.append(snap.details.get("fetched"))
+                gaps.append(snap.details.get("gap"))
+            assert fetched == [2, 2, 1, None] and snap.not_modified  # then nothing new: a 304
+            assert gaps[0] is not None and gaps[1] is not None and gaps[2] is None
+            assert all(server.requests[name] == 1 for name in missed)
+    finally:
+        await server.stop()

@@ -35,6 +35,33 @@ log = structlog.get_logger(__name__)
 ChannelSettings = Annotated[Union[XConfig, MastodonConfig, LAlertConfig, DryConfig], Field(discriminator="type")]  # noqa: UP007
 
 DISPATCHERS_KEY: web.AppKey[dict[str, Dispatcher]] = web.AppKey("dispatchers")
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/push")
+async def push_status(request: web.Request) -> web.Response:
+    """Each channel: dry or live, messages per state, spend and budget left, quota, pause."""
+    from geo.store.base import OutboxState
+    from service.keys import STORE_KEY
+
+    store = request.app[STORE_KEY]
+    channels = {}
+    for name, d in request.app.get(DISPATCHERS_KEY, {}).items():
+        counts = {s.value: 0 for s in OutboxState}
+        for record in await store.outbox_list(name, limit=1_000_000):
+            counts[record.state.value] += 1
+        day, month = d.spend.totals(d.clock())
+        left_day, left_month = d.budget_left()
+        channels[name] = {
+            "type": d.config.type, "dry": d.channel.dry, "drill": d.config.drill, "messages": counts,
+            "spent_usd": {"day": round(day, 4), "month": round(month, 4)},
+            "budget_left_usd": {"day": left_day, "month": left_month},
+            "quota_remaining": d.channel.quota.remaining,
+            "paused_until": d.paused_until.isoformat() if d.paused_until else None,
+        }
+    response = web.json_response({"channels": channels})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def rules_for(settings: Any, codes: AreaCodes) -> PushRules:

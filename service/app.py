@@ -156,7 +156,7 @@ def create_app(
     token = secrets().operator_token
     orders_api.install(app, token.get_secret_value() if token else None)
     for routes in (api.routes, health.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
-                   openapi.routes, orders_api.routes, shelter_pages.routes, lalert.routes):
+                   openapi.routes, orders_api.routes, shelter_pages.routes, lalert.routes, push.routes):
         edge.add_routes(app, routes)
     sse.install(app)
     portal.setup(app)

@@ -101,6 +101,9 @@ PATHS: dict[str, Any] = {
                   _query("lon", "Longitude (WGS84).", {"type": "number"}),
                   _query("radius_m", "Road-closure search radius in metres.", {"type": "number"})], conditional=False),
     "/api/v1/sources": _get("Freshness of every source.", "application/json", _OBJECT),
+    "/api/v1/push": _get(
+        "Push channels: dry or live, outbox messages per state, spend and budget left (USD, JST day and month), "
+        "quota remaining, paused until.", "application/json", _OBJECT, conditional=False),
     "/api/v1/stream": {"get": {
         "summary": "Server-Sent Events of changes; `id:` is the feed sequence number.",
         "parameters": [{"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "integer"},

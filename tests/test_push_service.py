@@ -50,3 +50,7 @@ async def test_a_warning_is_pushed_dry_to_sns_and_a_drill_only_to_the_drill_chan
         assert [r.message.event_id for r in await store.outbox_list("x")] == ["sediment:17201"]
         x = client.app[DISPATCHERS_KEY]["x"]
         assert x.channel.dry and x.channel.sent[0].text.endswith("https://bosai.example/events/sediment:17201")
+        status = await (await client.get("/api/v1/push")).json()
+        assert status["channels"]["x"]["dry"] is True and status["channels"]["x"]["messages"]["done"] == 1
+        assert status["channels"]["drill"]["drill"] is True
+        assert status["channels"]["x"]["budget_left_usd"] == {"day": None, "month": None}

@@ -127,6 +127,7 @@ async def run(args: argparse.Namespace) -> dict:
         await asyncio.sleep(2)  # the last posts
         records = await app[STORE_KEY].outbox_list("mastodon", [OutboxState.DONE])
         sse.cancel()
+        await asyncio.gather(sse, return_exceptions=True)
         await runner.cleanup()
     await fake.stop()
     push_ms = []

@@ -2,6 +2,7 @@
 caching (ETag, 304, encodings, invalidation by the change feed), static copies, unknown and hostile ids."""
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -11,15 +12,16 @@ from collectors.base import Snapshot
 from collectors.publiccommons import order_event
 from geo.model import Event, Kind, Severity, SourceRef, State, Status
 from geo.registry import GeoRegistry
+from geo.store.base import SourceState, SourceStatus
 from publishers.event_page import EVENT_PAGES_KEY, event_url, page_file
 from publishers.rules import PushRules
-from service.keys import PIPELINE_KEY
+from service.keys import PIPELINE_KEY, STORE_KEY
 from tests.service_client import service_client
 
 T1 = datetime(2026, 7, 10, 4, 0, tzinfo=timezone.utc)  # 13:00 JST
 T2 = T1 + timedelta(minutes=40)  # 13:40 JST
 T3 = T1 + timedelta(hours=3, minutes=5)  # 16:05 JST
-SIZE_BUDGET = 60 * 1024  # identity bytes of one page, the map included
+SIZE_BUDGET = 30 * 1024  # identity bytes of one page, the map included (about 13 KB measured)
 SRC = SourceRef(source_id="jma_extra", upstream_id="VXWW50-20260710", url="https://www.data.jma.go.jp/x.xml")
 
 
@@ -84,6 +86,7 @@ async def test_history_lists_every_version_newest_first_with_times(client):
     await ingest(client, "jma_extra", sediment(0, T3, State.LIFTED))
     status, body = await text(client, "/events/sediment:17201?lang=ja")
     assert status == 200
+    assert "<title>【警戒レベルなし】石川県土砂災害警戒情報（解除） | " in body  # a shared link says where it stands
     table = body.split('class="history"', 1)[1].split("</table>", 1)[0]
     rows = re.findall(r"<tr[^>]*><td>(\d+)</td><td><time>([^<]+)</time></td><td>([^<]+)</td><td>([^<]+)</td>", table)
     assert [r[0] for r in rows] == ["3", "2", "1"]  # newest first
@@ -110,6 +113,37 @@ async def test_an_exercise_is_stamped(client):
     assert "【訓練】" in body.split("<h1", 1)[1].split("</h1>", 1)[0]
     _, body = await text(client, "/events/sediment:17201?lang=en")
     assert "[DRILL]" in body
+
+
+async def test_the_map_fills_the_event_municipalities_in_the_level_colour(client):
+    await ingest(client, "jma_extra", sediment(4, T1))
+    _, body = await text(client, "/events/sediment:17201?lang=en")
+    svg = body.split("<svg", 1)[1].split("</svg>", 1)[0]
+    assert svg.count("<path") == len(GeoRegistry.default().boundaries.codes)
+    assert svg.count('fill="#aa00aa"') == 2  # 金沢市 and 小松市, in level 4's purple
+    assert "<title" in svg and "<desc" in svg
+
+
+async def test_a_late_source_is_noted_on_the_page_and_its_file(tmp_path):
+    def quick(app):
+        app[EVENT_PAGES_KEY].status_tick_s = 0.05
+
+    async with service_client(tmp_path, quick) as client:
+        await ingest(client, "jma_extra", sediment(4, T1))
+        pages = client.app[EVENT_PAGES_KEY]
+        _, body = await text(client, "/events/sediment:17201?lang=ja")
+        note = "この情報源は更新が遅れています"
+        assert note not in body
+        failing = SourceStatus("jma_extra", state=SourceState.FAILING, last_attempt=T2, last_success=T1)
+        await client.app[STORE_KEY].set_source_status(failing)
+        file = pages.static_dir / page_file("sediment:17201", "ja")
+        for _ in range(200):  # the status tick notices within a few of its periods
+            if note in file.read_text():
+                break
+            await asyncio.sleep(0.05)
+        assert note in file.read_text()
+        _, body = await text(client, "/events/sediment:17201?lang=ja")
+        assert note in body and body == file.read_text()
 
 
 async def test_etag_304_encodings_and_invalidation_by_the_change_feed(client):

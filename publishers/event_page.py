@@ -96,26 +96,37 @@ class EventPages:
         self._built = asyncio.Condition()
         self._writing = asyncio.Lock()
 
-    def _version(self, event_id: str, merged: bool) -> Any:
+    def _stamp(self, event_id: str) -> Any:
+        """What the feed has said of `event_id` so far; taken *before* reading the event, so a change
+        landing during the read is never filed under a version that already counts it."""
         if not self.following:
-            return object()  # equal to nothing: rendered afresh until the feed is followed again
-        return (self.epoch, self.generations.get(event_id, 0), self.merged_generation if merged else 0)
+            return None  # versions cannot be trusted: rendered afresh until the feed is followed again
+        return (self.epoch, self.generations.get(event_id, 0), self.merged_generation)
+
+    @staticmethod
+    def _version(stamp: Any, event: Event) -> Any:
+        if stamp is None:
+            return object()  # equal to nothing
+        epoch, generation, merged_generation = stamp
+        # Only warnings merged by hazard depend on other events (their `same_as`).
+        return (epoch, generation, merged_generation if hazard_of(event) is not None else 0)
 
     async def page(self, event_id: str, lang: str) -> Representation | None:
         """The page of `event_id` in `lang`, from the cache or rendered once; None for an unknown id."""
+        stamp = self._stamp(event_id)
         event = await self.store.get(event_id)
         if event is None:
             return None
-        page = await self._cached(event, lang)
+        page = await self._cached(event, lang, stamp)
         path = page_file(event_id, lang)
         if path is not None and event_id not in self.written and self.static_dir is not None and self.following:
             self.written[event_id] = hazard_of(event) is not None
             await self._write_files(event_id)
         return page
 
-    async def _cached(self, event: Event, lang: str) -> Representation:
-        """The page of `event` (as just read) in `lang` at its current version, rendered at most once at a time."""
-        slot, version = (event.id, lang), self._version(event.id, hazard_of(event) is not None)
+    async def _cached(self, event: Event, lang: str, stamp: Any) -> Representation:
+        """The page of `event` (read after `stamp` was taken) in `lang`, rendered at most once per version."""
+        slot, version = (event.id, lang), self._version(stamp, event)
         cached = self._slots.get(slot)
         if cached is not None and cached[0] == version:
             return await asyncio.shield(cached[1])
@@ -167,10 +178,11 @@ class EventPages:
     async def _write_files(self, event_id: str) -> None:
         """Render the page in every language and write it (with .gz and .br) for nginx."""
         async with self._writing:
+            stamp = self._stamp(event_id)
             event = await self.store.get(event_id)
             if event is None:
                 return
-            reps = {lang: await self._cached(event, lang) for lang in i18n.LANGUAGES}
+            reps = {lang: await self._cached(event, lang, stamp) for lang in i18n.LANGUAGES}
             await asyncio.to_thread(self._write, event_id, reps)
 
     def _write(self, event_id: str, reps: dict[str, Representation]) -> None:

@@ -214,3 +214,15 @@ def test_event_url_is_the_link_every_push_carries():
         "https://bosai.example.jp/events/sediment:17201?lang=en"
     assert page_file("../etc:x", "ja") is None and page_file("sediment:..", "ja") is None
     assert page_file("sediment:17201", "ja") == "events/sediment:17201/index.ja.html"
+
+
+async def test_the_link_a_push_carries_opens_the_page_even_for_a_japanese_id(client):
+    shelter = Event(id="shelter:172014-金沢市役所 第2庁舎", kind=Kind.SHELTER, areas=("17201",), title="金沢市役所 開設",
+                    issued_at=T1, source=SourceRef(source_id="operator"), properties={"status": "open"})
+    await ingest(client, "operator", shelter, sediment(4, T1))
+    rules = PushRules([], {}, GeoRegistry.default().codes, "https://bosai.example.jp/")
+    for event in (shelter, sediment(4, T1)):
+        link = rules.event_url(event.id)  # what publishers/rules.py puts in every notice
+        status, body = await text(client, link.removeprefix("https://bosai.example.jp"))
+        assert status == 200 and event.title in body, link
+    assert page_file(shelter.id, "ja") is None  # served by the app alone: no file named by such an id

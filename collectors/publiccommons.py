@@ -31,6 +31,7 @@ from collectors.base import Cancellation, CollectorError, PayloadError, PolledCo
 from collectors.http import Fetcher
 from collectors.jma.atom import parse_feed
 from collectors.publiccommons_wire import CommonsDocument, EvacuationBody, ShelterBody, ShelterInfo, parse_document
+from collectors.timestamps import parse_http_date
 from geo.codes import AreaCodes, UnknownAreaCode
 from geo.model import SEVERITY_BY_LEVEL, Certainty, Event, Kind, SourceRef, State, Status, Urgency
 from geo.registry import DEFAULT_SHELTERS
@@ -130,7 +131,7 @@ class PublicCommonsCollector(PolledCollector[Config]):
         result = await self.get_if_changed(str(cfg.url), content_types=ATOM_TYPES)
         events, cancellations = list(self._pending[0]), list(self._pending[1])
         if result.not_modified:
-            self._content_time = now  # unchanged since the last read, and still answering
+            # Unchanged since the last read: its content is as old as that read said (the feed's time).
             self._pending = ([], [])
             if events or cancellations:
                 return Snapshot(self.source_id, events, content_time=self._content_time, cancellations=cancellations)
@@ -162,9 +163,11 @@ class PublicCommonsCollector(PolledCollector[Config]):
             events.extend(read[0])
             cancellations.extend(read[1])
         self.keep_validators(result, str(cfg.url))
-        # The feed lists every document of the last day as of this fetch: it is current now, even
-        # when the newest document is hours old (orders are rare).
-        self._content_time = now
+        # The feed lists every document of the last day as of its own `updated` time (else its
+        # Last-Modified): an empty feed read is news ("no orders in force"), current as of that time,
+        # even when the newest document is hours old or there is none (orders are rare).
+        dated = feed.updated or parse_http_date(result.last_modified) or now
+        self._content_time = min(dated, now)  # a clock ahead upstream must not keep it fresh longer
         if errors:
             self._pending = (events, cancellations)
             raise PayloadError(f"{len(errors)} document(s) rejected: {'; '.join(errors[:3])}")

@@ -157,14 +157,18 @@ class CommonsArchive:
         msg = self.by_name.get(name)
         return msg if msg is not None and msg.at <= now else None
 
-    def feed(self, now: datetime, base_url: str) -> tuple[bytes, datetime | None]:
-        """The Atom feed at `now` (the last day, newest first) and its update time."""
+    def feed(self, now: datetime, base_url: str) -> tuple[bytes, datetime]:
+        """The Atom feed at `now` (the last day, newest first) and its update time.
+
+        The relay regenerates its feed every minute, as JMA's feeds are: the feed's `updated` (and
+        Last-Modified) is that minute, so an empty feed still says "nothing in force, as of now".
+        """
         listed = [m for m in self.published(now) if m.at > now - WINDOW]
-        updated = listed[-1].at if listed else None
+        updated = now.replace(second=0, microsecond=0)
         root = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM})
         jx.sub(root, "title", "公共情報コモンズ 配信")
         jx.sub(root, "id", base_url + FEED_PATH)
-        jx.sub(root, "updated", jx.iso_utc(updated or now))
+        jx.sub(root, "updated", jx.iso_utc(updated))
         for m in reversed(listed):
             url = base_url + DATA_PATH + m.name
             entry = jx.sub(root, "entry")

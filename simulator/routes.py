@@ -86,8 +86,7 @@ async def jma_document(request: web.Request) -> web.Response:
 async def commons_feed(request: web.Request) -> web.Response:
     """Atom feed of the municipalities' documents of the last day, honouring If-Modified-Since."""
     sim, now = request.app[SIM], _now(request)
-    body, updated = sim.commons.feed(now, _base(request))
-    modified = (updated or sim.clock.start).replace(microsecond=0)
+    body, modified = sim.commons.feed(now, _base(request))
     if _not_modified_since(request, modified):
         return web.Response(status=304, headers={"Last-Modified": _http_date(modified)})
     resp = web.Response(body=body, content_type="application/atom+xml", charset="utf-8")

@@ -169,3 +169,34 @@ def test_the_drill_scenario_publishes_kunren_documents():
     assert all(e.status == Status.EXERCISE for e in events)
     # never the real records' ids
     assert {e.id for e in events} == {"evacuation:17201:exercise", "shelter:E1720100102111:exercise"}
+
+
+@pytest.mark.parametrize(("scenario", "hours"), [
+    ("calm", (0.1, 1.0, 5.0, 12.0, 23.5)),  # no document all day
+    ("drill", (3.0, 4.2, 8.2, 11.5)),  # before, between and hours after the drill's documents
+])
+async def test_a_feed_read_is_current_even_with_no_new_document(tmp_path, scenario, hours):
+    """An empty feed (or one whose newest document is hours old) read successfully says "no (new)
+    orders as of the feed's time": the source stays ok, dated by the feed, never stale."""
+    async with running_simulator(scenario, speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
+        sim.clock.pause()
+        geo = GeoRegistry.default()
+        store = open_store(str(tmp_path / "bosai.sqlite3"))
+        await store.open()
+        try:
+            pipeline = Pipeline(store, geo.codes, enrich=geo.enricher(), clock=sim.clock.now)
+            config = Config(url=f"{sim.base_url}/publiccommons/feed.atom", allow_private=True, retries=0, timeout_s=2)
+            poller = SourcePoller(PublicCommonsCollector("orders", config, fetcher, geo.codes), pipeline, store,
+                                  clock=sim.clock.now)
+            for h in hours:
+                sim.clock.jump_elapsed(h)
+                await poller.run_once()
+                status = await store.source_status("orders")
+                now = sim.clock.now()
+                assert status.state.value == "ok", (h, status)
+                assert timedelta(0) <= now - status.content_time < timedelta(minutes=1), (h, status.content_time)
+                sim.clock.jump_elapsed(h + 1 / 60)  # a second poll a minute later: 304 or not, still current
+                await poller.run_once()
+                assert (await store.source_status("orders")).state.value == "ok", h
+        finally:
+            await store.close()

@@ -13,6 +13,7 @@ from collectors.publiccommons import order_event
 from geo.model import Event, Kind, Severity, SourceRef, State, Status
 from geo.registry import GeoRegistry
 from geo.store.base import SourceState, SourceStatus
+from geo.wording import level_words
 from publishers.event_page import EVENT_PAGES_KEY, event_url, page_file
 from publishers.rules import PushRules
 from service.keys import PIPELINE_KEY, STORE_KEY
@@ -104,6 +105,7 @@ async def test_an_evacuation_order_speaks_in_order_words(client):
         assert status == 200
         for word in words:
             assert word in body, (lang, word)
+        assert '<p class="lead"><strong>' + level_words(4, Kind.EVACUATION, lang).headline in body
         assert "相当" not in body and "equivalent" not in body and "そうとう" not in body
 
 

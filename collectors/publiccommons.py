@@ -19,8 +19,8 @@ correction (訂正) is a new version marked `correction`, never a new issue or o
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -119,15 +119,21 @@ class PublicCommonsCollector(PolledCollector[Config]):
         self._seen = Recent(config.remember)  # document URLs read
         self._pending: tuple[list[Event], list[Cancellation]] = ([], [])
         self._content_time: datetime | None = None
+        self._names: ShelterNames | None = None  # built by the first poll, off the event loop
 
-    @cached_property
+    @property
     def shelter_names(self) -> ShelterNames:
-        """The name index, read on first use (only Shelter documents need it)."""
-        return ShelterNames(self.config.shelter_paths, self.codes)
+        """The name index; poll() builds it in a worker thread first, a direct caller (offline) here."""
+        if self._names is None:
+            self._names = ShelterNames(self.config.shelter_paths, self.codes)
+        return self._names
 
     async def poll(self, now: datetime) -> Snapshot:
         """Fetch the feed (conditional GET) and each document not read before, once."""
         cfg = self.config
+        if self._names is None:
+            # Reading the GSI lists takes most of a second: in a thread, so no answer waits on it.
+            self._names = await asyncio.to_thread(ShelterNames, cfg.shelter_paths, self.codes)
         result = await self.get_if_changed(str(cfg.url), content_types=ATOM_TYPES)
         events, cancellations = list(self._pending[0]), list(self._pending[1])
         if result.not_modified:

@@ -2,6 +2,7 @@
 status from the simulator's heavy-rain scenario, through the collector and the pipeline into SQLite."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from collectors.http import Fetcher
 from collectors.publiccommons import Config, PublicCommonsCollector
 from collectors.publiccommons_wire import EvacuationBody, parse_document
 from geo.model import Kind, State, Status
-from geo.registry import GeoRegistry
+from geo.registry import DEFAULT_SHELTERS, GeoRegistry
 from geo.store import open_store
 from publishers import lalert_document as ld
 from service.pipeline import Pipeline
@@ -200,3 +201,34 @@ async def test_a_feed_read_is_current_even_with_no_new_document(tmp_path, scenar
                 assert (await store.source_status("orders")).state.value == "ok", h
         finally:
             await store.close()
+
+
+async def test_the_shelter_name_index_is_built_off_the_event_loop(tmp_path):
+    """The first Shelter document needs the name index (GSI lists, most of a second to read): the
+    loop keeps answering meanwhile. The lists are read five times over to make the build long."""
+    async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
+        sim.clock.pause()
+        sim.clock.jump_elapsed(10.6)  # 金沢市's first order and its shelter opening are out
+        geo = GeoRegistry.default()
+        config = Config(url=f"{sim.base_url}/publiccommons/feed.atom", allow_private=True, retries=0, timeout_s=5,
+                        shelter_paths=list(DEFAULT_SHELTERS) * 5)
+        collector = PublicCommonsCollector("orders", config, fetcher, geo.codes)
+        loop = asyncio.get_running_loop()
+        gaps: list[float] = []
+
+        async def heartbeat():
+            last = loop.time()
+            while True:
+                await asyncio.sleep(0.005)
+                gaps.append(loop.time() - last)
+                last = loop.time()
+
+        beat = asyncio.create_task(heartbeat())
+        try:
+            snapshot = await collector.poll(sim.clock.now())  # builds the index (the first poll)
+            await asyncio.sleep(0.05)  # the heartbeat records the gap the poll ended in
+        finally:
+            beat.cancel()
+        shelter = next(e for e in snapshot.events if e.kind == Kind.SHELTER)
+        assert shelter.id == "shelter:E1720100102111"  # resolved by name through the index
+        assert max(gaps) < 0.25, max(gaps)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -109,7 +110,7 @@ def test_replay_of_a_series_ends_as_its_last_report_says(left_out):
     files = [str(p) for i, p in enumerate(OKAYAMA) if i != left_out]
     proc = bosai("--all-areas", *files)
     assert proc.returncode == 0, proc.stderr
-    last = parse_document(open(files[-1], "rb").read())
+    last = parse_document(Path(files[-1]).read_bytes())
     expected = {e.id: ("active", e.level) for e in to_events(last, CODES, "replay", all_areas=True)
                 if e.state.value == "active"}
     assert final_state(proc.stdout) == expected

@@ -95,10 +95,11 @@ http {{
 {site_config(static, client.port, port)}
 }}
 """)
+        # Its errors go to error.log (-e), which a failed start reports.
         proc = subprocess.Popen([NGINX, "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(conf)],
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60  # only a start that fails outright ends sooner
             while True:
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

@@ -137,13 +137,13 @@ def test_invalid_scenario_reports_file_line_and_key(tmp_path, capsys):
 
 def test_python_m_simulator_serves_until_sigterm():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "--port", "0", "--scenario", "calm"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert "serving on http://127.0.0.1:" in line
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with subprocess.Popen([sys.executable, "-m", "simulator", "--port", "0", "--scenario", "calm"],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert "serving on http://127.0.0.1:" in line
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()

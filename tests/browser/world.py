@@ -15,12 +15,14 @@ import aiohttp
 from aiohttp import web
 
 from geo.store.base import SourceState
-from service.app import create_app
+from publishers.portal_snapshot import SNAPSHOT_KEY
+from service.change_feed import feed_head
 from service.keys import CLOCK_KEY, POLLERS_KEY, STORE_KEY, STORE_READY_KEY
 from service.settings import load_settings
 from simulator import scenario as scenario_mod
 from simulator.cameras import CAMERAS
 from simulator.server import running_simulator
+from tests.service_client import build_app
 
 STEP = timedelta(minutes=5)
 PHONE = {"width": 390, "height": 844}
@@ -66,7 +68,7 @@ async def running_world(
                 "portal": {"tile_url": tile_url},
             }
         )
-        app = create_app(settings)
+        app = build_app(settings)
         app[CLOCK_KEY].source = sim.clock.now
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
         await runner.setup()
@@ -91,15 +93,11 @@ async def running_world(
             await runner.cleanup()
 
 
-async def served_events_match_store(base: str, app: web.Application, timeout_s: float = 20) -> None:
-    """Wait until /api/v1/events (a snapshot rebuilt after changes) serves what the store holds."""
+async def served_events_match_store(base: str, app: web.Application) -> None:
+    """Once the snapshot includes the store's newest change, /api/v1/events serves what the store holds."""
+    head = await feed_head(app[STORE_KEY])
+    await app[SNAPSHOT_KEY].wait_built(head.seq if head is not None else 0)
     expected = {e.id for e in await app[STORE_KEY].query()}
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(f"{base}/api/v1/events") as resp:
-                served = {f["id"] for f in (await resp.json(content_type=None))["features"]}
-            if served == expected:
-                return
-            assert asyncio.get_running_loop().time() < deadline, f"events served {len(served)}, stored {len(expected)}"
-            await asyncio.sleep(0.2)
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/api/v1/events") as resp:
+        served = {f["id"] for f in (await resp.json(content_type=None))["features"]}
+    assert served == expected, f"events served {len(served)}, stored {len(expected)}"

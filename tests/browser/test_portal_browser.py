@@ -182,6 +182,12 @@ async def test_readable_at_200_percent_zoom_and_keyboard(page, shots):
         await map_ready(page)
         overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"horizontal scrolling at {width}px: {overflow}px"
+        for path in ("/about", "/about?lang=en", "/list?lang=easy"):  # long credit lines and readings wrap too
+            await page.goto(path)
+            overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"horizontal scrolling on {path} at {width}px: {overflow}px"
+        await page.goto("/")
+        await map_ready(page)
     await page.screenshot(path=str(shots / "portal-320.png"))
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.className") == "skip"

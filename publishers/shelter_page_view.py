@@ -50,6 +50,7 @@ TEXT: dict[str, dict[str, str]] = {
         "stale": "次の情報は更新が遅れています。表示より新しい状況があるかもしれません：",
         "stale_item": "{source}（{time} 時点）", "never": "未取得", "all_shelters": "{town}の避難所一覧",
         "municipal_decision": "市町の判断", "jma_equivalent": "気象庁・河川の情報（相当レベル）",
+        "places": "{town}の指定緊急避難場所（避難所でないもの）", "places_link": "ほかの指定緊急避難場所（公園など）{n}か所",
     },
     "en": {
         "lb": "[", "rb": "] ", "page": "Shelter information", "index": "Shelters in {town}", "address": "Address",
@@ -64,6 +65,7 @@ TEXT: dict[str, dict[str, str]] = {
         "stale": "These sources are late; the situation may have changed since:", "stale_item": "{source} (as of {time})",
         "never": "never received", "all_shelters": "All shelters in {town}", "municipal_decision": "Municipal decision",
         "jma_equivalent": "JMA and river information (equivalent levels)",
+        "places": "Evacuation sites in {town} (not shelters)", "places_link": "{n} other evacuation sites (parks and others)",
     },
     "easy": {
         "lb": "【", "rb": "】", "page": "ひなんじょの じょうほう", "index": "{town}の ひなんじょ", "address": "じゅうしょ",
@@ -79,6 +81,7 @@ TEXT: dict[str, dict[str, str]] = {
         "stale": "つぎの じょうほうは あたらしく なって いません。いまは ちがう かもしれません：",
         "stale_item": "{source}（{time} の じょうほう）", "never": "まだ ありません", "all_shelters": "{town}の ひなんじょ いちらん",
         "municipal_decision": "まちが きめた こと", "jma_equivalent": "きしょうちょう・かわの じょうほう",
+        "places": "{town}の ひなんばしょ（ひなんじょ では ない ところ）", "places_link": "ほかの ひなんばしょ（こうえん など）{n}かしょ",
     },
 }
 
@@ -218,16 +221,27 @@ def page_context(site: Shelter, town: str, world: Surroundings, lang: str) -> di
     }
 
 
-def index_context(code: str, town: str, sites: Iterable[Shelter], world: Surroundings, lang: str) -> dict[str, Any]:
-    """The municipality's shelter list: open ones first, then by name."""
+def index_context(code: str, town: str, sites: Iterable[Shelter], world: Surroundings, lang: str,
+                  part: str = "index") -> dict[str, Any]:
+    """A municipality's shelter list: open ones first, then by name.
+
+    The index (`part` "index") lists the shelters with a recorded status and the 指定避難所 without
+    one; the 指定緊急避難場所 that are not shelters and have no record go on `places`, linked from
+    it, so that 金沢市's 514 sites fit two pages of under 30 KB each.
+    """
     t = TEXT[lang]
-    rows = []
+    rows, places = [], 0
     for site in sites:
         status = shelter_status(site, world.events)
         state = status.properties.get("status", "unknown") if status is not None else "unknown"
-        rows.append({"id": site.id, "name": site.name, "status": state, "status_text": t.get(state, t["unknown"])})
+        on_index = state != "unknown" or site.evacuation
+        places += not on_index
+        if on_index == (part == "index"):
+            rows.append({"id": site.id, "name": site.name, "status": state, "status_text": t.get(state, t["unknown"])})
     order = {"open": 0, "crowded": 1, "unknown": 2, "closed": 3}
     rows.sort(key=lambda r: (order.get(r["status"], 2), r["name"]))
-    return {"t": t, "lang": lang, "town": town, "code": code, "rows": rows,
+    return {"t": t, "lang": lang, "town": town, "code": code, "rows": rows, "part": part, "places": places,
+            "heading": (t["index"] if part == "index" else t["places"]).format(town=town),
+            "up": "../../" if part == "index" else "../../../",
             "orders": order_view(world.events.get(f"evacuation:{code}"), lang),
             "as_of": hhmm(world.changed_at, lang), "stale": stale_view(world.statuses, lang)}

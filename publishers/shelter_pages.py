@@ -14,6 +14,7 @@ rendered again — a shelter's own status, its municipality's orders and warning
 
     /shelters/{共通ID}/?lang=en      -> shelters/{共通ID}/index.en.html   (ja, en, easy)
     /shelters/area/{JIS}/?lang=ja    -> shelters/area/{JIS}/index.ja.html
+    /shelters/area/{JIS}/places/     -> shelters/area/{JIS}/places/index.ja.html (the 避難場所 not shelters)
 
 A page's files are written on its first request (nginx falls back to the app until they exist) or,
 with `prewrite`, for every shelter in the background at start, a share of the time at a time; from
@@ -72,9 +73,12 @@ def page_file(site_id: str, lang: str) -> str:
     return f"shelters/{site_id}/index.{lang}.html"
 
 
-def index_file(code: str, lang: str) -> str:
-    """Relative path of a municipality index's static file."""
-    return f"shelters/area/{code}/index.{lang}.html"
+PARTS = ("index", "places")  # a municipality's list: its shelters, and its other evacuation sites
+
+
+def index_file(code: str, lang: str, part: str = "index") -> str:
+    """Relative path of a municipality index's static file (`part` "places": its other evacuation sites)."""
+    return f"shelters/area/{code}/{'' if part == 'index' else part + '/'}index.{lang}.html"
 
 
 class ShelterPages:
@@ -242,7 +246,8 @@ class ShelterPages:
         await self._render_and_write(chunk, towns)
         await asyncio.sleep((time.monotonic() - started) * (1 / self.background_duty - 1))
 
-    async def _render_and_write(self, sites: Iterable[int], towns: Iterable[str], only_written: bool = False) -> None:
+    async def _render_and_write(self, sites: Iterable[int], towns: Iterable[str],
+                                only_written: bool = False) -> dict[str, bytes]:
         async with self._writing:
             sites, towns = set(sites), set(towns)
             if only_written:  # the others are rendered when first asked for, from the same read model
@@ -254,6 +259,7 @@ class ShelterPages:
             self.written_towns |= towns
             if self.static_dir is not None:
                 await asyncio.to_thread(self._write, pages)
+            return rendered
 
     def _render(self, sites: list[int], towns: list[str]) -> dict[str, bytes]:
         out = {}
@@ -262,7 +268,8 @@ class ShelterPages:
                 out[page_file(self.sites[n].id, lang)] = self.render_page(n, lang)
         for code in towns:
             for lang in LANGS:
-                out[index_file(code, lang)] = self.render_index(code, lang)
+                for part in PARTS:
+                    out[index_file(code, lang, part)] = self.render_index(code, lang, part)
         return out
 
     def _town(self, code: str | None, lang: str) -> str:
@@ -277,10 +284,10 @@ class ShelterPages:
         context = page_context(site, self._town(site.municipality, lang), self.world, lang)
         return self.env.get_template("shelter.html").render(**context).encode()
 
-    def render_index(self, code: str, lang: str) -> bytes:
-        """One municipality's shelter list in one language."""
+    def render_index(self, code: str, lang: str, part: str = "index") -> bytes:
+        """One municipality's shelter list (or its other evacuation sites) in one language."""
         sites = [self.sites[n] for n in self.by_town.get(code, ())]
-        context = index_context(code, self._town(code, lang), sites, self.world, lang)
+        context = index_context(code, self._town(code, lang), sites, self.world, lang, part)
         return self.env.get_template("shelter_index.html").render(**context).encode()
 
     def _write(self, pages: dict[str, bytes]) -> None:
@@ -292,14 +299,15 @@ class ShelterPages:
         """A shelter page's bytes, written (with its other languages) on its first request."""
         path = page_file(self.sites[n].id, lang)
         if path not in self.pages:
-            await self._render_and_write([n], [])
+            # what was rendered, not self.pages: run() (re)starting meanwhile empties that
+            return (await self._render_and_write([n], []))[path]
         return self.pages[path]
 
-    async def town_page(self, code: str, lang: str) -> bytes:
-        """A municipality index's bytes, written on its first request."""
-        path = index_file(code, lang)
+    async def town_page(self, code: str, lang: str, part: str = "index") -> bytes:
+        """A municipality index's bytes (both parts written on the first request of either)."""
+        path = index_file(code, lang, part)
         if path not in self.pages:
-            await self._render_and_write([], [code])
+            return (await self._render_and_write([], [code]))[path]
         return self.pages[path]
 
 
@@ -349,6 +357,15 @@ async def shelter_index(request: web.Request) -> web.StreamResponse:
     if code not in pages.by_town:
         raise NotFound(f"no shelters are listed for municipality {code}")
     return await _send(request, await pages.town_page(code, lang), pages)
+
+
+@routes.get("/shelters/area/{code}/places/")
+async def shelter_places(request: web.Request) -> web.StreamResponse:
+    """A municipality's evacuation sites that are not shelters and have no recorded status."""
+    pages, lang, code = request.app[SHELTER_PAGES_KEY], _lang(request), request.match_info["code"]
+    if code not in pages.by_town:
+        raise NotFound(f"no shelters are listed for municipality {code}")
+    return await _send(request, await pages.town_page(code, lang, "places"), pages)
 
 
 def install(app: web.Application) -> None:

@@ -169,3 +169,40 @@ async def test_prewrite_writes_every_page_at_start_and_removes_an_earlier_runs(t
         assert len(files) == len(pages.sites)
         assert all(len(f.read_bytes()) < LIMIT for f in files)
         assert (_static(client) / "shelters/area/17201/index.en.html").exists()
+
+
+
+async def test_every_municipality_list_fits_in_30_kb_in_three_languages(client):
+    """金沢市 lists 514 sites: its shelters (and any site with a record) on the index, its other
+    evacuation sites on a linked `places/` page; every page, in every language, stays under 30 KB with
+    an order in force and a shelter open, and between them they link every site of the municipality."""
+    pages: ShelterPages = client.app[SHELTER_PAGES_KEY]
+    assert len(pages.by_town["17201"]) > 500
+    for code, members in sorted(pages.by_town.items()):
+        for lang in ("ja", "en", "easy"):
+            html = ""
+            for path in (f"/shelters/area/{code}/", f"/shelters/area/{code}/places/"):
+                resp = await client.get(f"{path}?lang={lang}", headers={"Accept-Encoding": "identity"})
+                body = await resp.read()
+                assert resp.status == 200 and len(body) < LIMIT, (path, lang, len(body))
+                assert b"<script" not in body.lower()
+                html += body.decode().replace('href="../../../', 'href="../../')  # places/ is one level down
+            assert all(f'<a href="../../{pages.sites[n].id}/">' in html for n in members), (code, lang)
+    index = await (await client.get("/shelters/area/17201/?lang=ja")).text()
+    places = await (await client.get("/shelters/area/17201/places/?lang=ja")).text()
+    assert '<a href="places/">ほかの指定緊急避難場所（公園など）' in index and '<a href="../">金沢市の避難所一覧</a>' in places
+    assert "伏見台小学校</a>: 開設中" in index and "伏見台小学校" not in places  # recorded open: on the index, first
+    assert "【警戒レベル４】" in index and "【警戒レベル４】" in places  # the order on both
+    assert (await client.get("/shelters/area/99999/places/")).status == 404
+
+
+@pytest.mark.skipif(shutil.which("w3m") is None and os.environ.get("CI") != "true", reason="w3m is not installed")
+async def test_text_browser_follows_the_index_links(client):
+    await client.get("/shelters/area/17201/places/")
+    for file, links in (("shelters/area/17201/index.ja.html", (f"/shelters/{SITE}/", "/shelters/area/17201/places/")),
+                        ("shelters/area/17201/places/index.ja.html", ("/shelters/area/17201/", "/shelters/E1720100008201/"))):
+        out = subprocess.run(["w3m", "-dump", "-o", "display_link_number=1", "-T", "text/html", "-I", "UTF-8",
+                              "-O", "UTF-8", str(_static(client) / file)],
+                             capture_output=True, check=True, timeout=30).stdout.decode()
+        assert "【警戒レベル４】" in out, out[:400]
+        assert all(f"{_static(client)}{link}" in out.replace("file://", "") for link in links), (file, out[-300:])

@@ -5,7 +5,7 @@ import asyncio
 
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
-from publishers.shelter_pages import SHELTER_PAGES_KEY, page_file
+from publishers.shelter_pages import SHELTER_PAGES_KEY, index_file, page_file
 from service.keys import PIPELINE_KEY
 from tests.test_portal_snapshot_nginx import fetch, stack  # noqa: F401 - the fixture is used by name
 
@@ -32,3 +32,16 @@ async def test_nginx_serves_the_shelter_page_file_for_each_language(stack):  # n
     assert status == 200 and "lang=en" in headers.get("set-cookie", "") and b"Open" in body
     status, _, _ = await asyncio.to_thread(fetch, f"{base}/shelters/E0000000000000/", Cookie="lang=ja")
     assert status == 404
+
+
+async def test_nginx_serves_both_parts_of_a_municipality_list_from_their_files(stack):  # noqa: F811
+    client, base = stack
+    pages = client.app[SHELTER_PAGES_KEY]
+    assert (await client.get("/shelters/area/17201/?lang=ja")).status == 200  # writes both parts' files
+    client.session.cookie_jar.clear()
+    for part, path in (("index", "/shelters/area/17201/"), ("places", "/shelters/area/17201/places/")):
+        file = pages.static_dir / index_file("17201", "ja", part)
+        file.write_bytes(file.read_bytes() + f"<!-- {part} file -->".encode())  # only nginx reads it back
+        status, headers, body = await asyncio.to_thread(fetch, base + path, Cookie="lang=ja")
+        assert status == 200 and body.endswith(f"<!-- {part} file -->".encode()), (part, body[-80:])
+        assert headers["content-type"] == "text/html; charset=utf-8"

@@ -4,7 +4,6 @@ time, and ingest that waits until the snapshot includes the change."""
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from collectors.base import Snapshot
 from geo.model import Event
-from geo.registry import GeoRegistry
+from geo.registry import GeoConfig, GeoRegistry
 from publishers.portal_snapshot import SNAPSHOT_KEY, PortalSnapshot
 from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
@@ -75,21 +74,11 @@ class ManualPacing(VirtualPacing):
 PACING_KEY = web.AppKey("test_pacing", VirtualPacing)
 
 
-@functools.cache
-def _default_region_config() -> Any:
-    return load_settings().region
-
-
-@functools.cache
-def shared_region() -> GeoRegistry:
-    """The default region (Ishikawa from geo/data), loaded once per test session."""
-    return GeoRegistry.load(_default_region_config())
-
-
 def build_app(settings: Any, **kwargs: Any) -> web.Application:
-    """`create_app` for tests: the session's region when `settings` name the default one, and the
-    snapshot's pauses on a `VirtualPacing` (kept under PACING_KEY)."""
-    geo = shared_region() if settings.region == _default_region_config() else None
+    """`create_app` for tests: the session's one region (`GeoRegistry.default()`, loaded once per
+    process) when `settings` name the default one, and the snapshot's pauses on a `VirtualPacing`
+    (kept under PACING_KEY)."""
+    geo = GeoRegistry.default() if settings.region == GeoConfig() else None
     app = create_app(settings, geo=geo, **kwargs)
     app[PACING_KEY] = VirtualPacing().drive(app[SNAPSHOT_KEY])
     return app

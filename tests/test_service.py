@@ -120,8 +120,7 @@ async def test_redis_unreachable_at_start_is_degraded_then_recovers(redis_server
     )
     app = build_app(settings)
     async with TestClient(TestServer(app)) as c:
-        await asyncio.sleep(0.3)
-        resp = await c.get("/healthz")
+        resp = await c.get("/healthz")  # degraded from the start, until a redis-server answers
         assert resp.status == 503 and (await resp.json())["status"] == "degraded"
         resp = await c.get("/api/v1/events")
         assert resp.status == 503 and resp.content_type == "application/problem+json"
@@ -130,7 +129,7 @@ async def test_redis_unreachable_at_start_is_degraded_then_recovers(redis_server
             stdout=subprocess.DEVNULL,
         )
         try:
-            await asyncio.wait_for(app[STORE_READY_KEY].wait(), 15)
+            await asyncio.wait_for(app[STORE_READY_KEY].wait(), 60)  # retried every 0.3 s: a loaded machine's margin
             assert (await c.get("/healthz")).status == 200
             assert (await c.get("/api/v1/events")).status == 200
         finally:
@@ -178,8 +177,8 @@ allow_private = true
     try:
         features: list = []
         async with aiohttp.ClientSession() as session:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not features:
+            deadline = time.monotonic() + 120  # a process starting on a loaded machine; one that exits ends it
+            while time.monotonic() < deadline and not features and proc.poll() is None:
                 try:
                     async with session.get(f"http://127.0.0.1:{port}/api/v1/events") as resp:
                         if resp.status == 200:

@@ -6,22 +6,28 @@ Weighted length is the twitter-text rules' (CJK 2, any URL 23, limit 280) from t
 the interrupted first attempt was posted; 401/400/other 403 refused for good; 5xx and a timeout
 leave the outcome unknown (X has posted despite a 503), which the dispatcher settles by re-sending
 the identical text. `x-rate-limit-remaining/-reset` of every answer feed the channel's quota.
+tweepy always names https://api.twitter.com; `api_url` sends its requests to another origin (a
+forwarding proxy, the crash test's fake X) and `ca_file` trusts that origin's certificate authority.
 """
 from __future__ import annotations
 
 import asyncio
+import ssl
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Literal
 
 import aiohttp
 import tweepy
-from pydantic import Field
+from pydantic import Field, field_validator
 from tweepy.asynchronous import AsyncClient
 from twitter_text import parse_tweet
+from yarl import URL
 
 from publishers.channel import ChannelConfig, Post, Quota, RateLimited, Receipt, Rejected, Retryable, Unknown
 
 LIMIT = 280
+API_URL = "https://api.twitter.com"  # where tweepy sends every request
 
 
 class XConfig(ChannelConfig):
@@ -34,11 +40,53 @@ class XConfig(ChannelConfig):
     cost_per_link_post_usd: float = Field(default=0.20, ge=0, description="What one post containing a URL costs.")
     posts_per_window: int = Field(default=100, ge=1, description="Quota: posts per quota window (X: 100 / 15 min).")
     quota_window_s: float = Field(default=900, gt=0, description="Length of the quota window.")
+    api_url: str = Field(
+        default=API_URL,
+        description="Origin the API requests go to (https://HOST[:PORT], nothing else): a forwarding proxy, a test's fake X.",
+    )
+    ca_file: Path | None = Field(
+        default=None, description="PEM bundle of the authorities trusted for api_url (default: the system's)."
+    )
+
+    @field_validator("api_url")
+    @classmethod
+    def _origin_only(cls, value: str) -> str:
+        # Only where the requests go may change, never what they ask: an origin, and TLS always.
+        url = URL(value)
+        if url.scheme != "https" or not url.host or url.user or url.password or url.query_string \
+                or url.fragment or url.path not in ("", "/"):
+            raise ValueError(f"must be https://HOST[:PORT] with nothing after it, not {value!r}")
+        return str(url.origin())
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
 
 def weigh(text: str) -> int:
     """The text's weighted length by the twitter-text rules (CJK and emoji 2, URLs 23)."""
     return parse_tweet(text).weightedLength
+
+
+class _Rerouted:
+    """The session tweepy is handed when `api_url` is not X's: each request goes to that origin instead.
+
+    The path and signed query stay as tweepy made them; the OAuth signature names api.twitter.com,
+    which is what X checks behind a forwarding proxy.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, origin: URL) -> None:
+        self.session = session
+        self.origin = origin
+
+    def request(self, method: str, url: URL | str, **kwargs):
+        """The session's request, to the same path and query at the configured origin."""
+        url = url if isinstance(url, URL) else URL(url)
+        rerouted = url.with_scheme(self.origin.scheme).with_host(self.origin.host).with_port(self.origin.explicit_port)
+        return self.session.request(method, rerouted, **kwargs)
 
 
 class XChannel:
@@ -61,9 +109,13 @@ class XChannel:
             return_type=aiohttp.ClientResponse,
         )
         self._own_session = session is None
-        self.client.session = session or aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=config.timeout_s)
-        )
+        if session is None:
+            ssl_context = ssl.create_default_context(cafile=str(config.ca_file)) if config.ca_file else True
+            session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=config.timeout_s), connector=aiohttp.TCPConnector(ssl=ssl_context)
+            )
+        self.session = session
+        self.client.session = session if config.api_url == API_URL else _Rerouted(session, URL(config.api_url))
 
     def weigh(self, text: str) -> int:
         """The weighted length X counts."""
@@ -113,5 +165,5 @@ class XChannel:
 
     async def close(self) -> None:
         """Close the HTTP session if this channel opened it."""
-        if self._own_session and self.client.session is not None:
-            await self.client.session.close()
+        if self._own_session:
+            await self.session.close()

@@ -1,7 +1,9 @@
 """Crash test: `kill -9` the service at 10 random moments of the heavy-rain scenario, restart it each
 time; the simulator (another process's clock, followed through `service.clock_url`) keeps
-publishing. Afterwards every message the rules made was posted to the fake Mastodon exactly once,
-or is shown `unknown` / held for an operator — never twice, nothing lost — on SQLite and on Redis.
+publishing. Afterwards every message the rules made was posted to the fake X and the fake Mastodon
+exactly once, or is shown `unknown` / held for an operator — never twice, nothing lost — on SQLite
+and on Redis. The killed service's own tweepy AsyncClient reaches the fake X over HTTPS through the
+X channel's `api_url` and `ca_file`; Mastodon through its `base_url` and SSL_CERT_FILE.
 """
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ import trustme
 from geo.store import open_store
 from geo.store.base import OutboxState
 from simulator.server import running_simulator
-from tests.fake_channels import FakeMastodon
+from tests.fake_channels import FakeApi, FakeMastodon, FakeX
 
 ROOT = Path(__file__).resolve().parent.parent
 START_H, END_H, SPEED = 9.8, 15.5, 360  # the sediment warnings' issue, correction and spread, at 360x
 KILLS = 10
+CHANNELS = ("x", "mastodon")
 
 
 def _port() -> int:
@@ -35,7 +38,7 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _config(path: Path, store_url: str, sim: str, mastodon: str, port: int) -> None:
+def _config(path: Path, store_url: str, sim: str, x: str, mastodon: str, ca_file: Path, port: int) -> None:
     default = (ROOT / "config" / "default.toml").read_text()
     sources = default[default.index("[sources.jma_extra]"):].replace("http://127.0.0.1:8081", sim)
     sources = sources.replace('image_dir = "var/demo-cameras"', f'image_dir = "{path.parent / "cams"}"')
@@ -49,6 +52,14 @@ clock_sync_s = 1
 
 [store]
 url = "{store_url}"
+
+[channels.x]
+type = "x"
+api_url = "{x}"
+ca_file = "{ca_file}"
+lease_s = 3
+coalesce_window_s = 600
+timeout_s = 3
 
 [channels.mastodon]
 type = "mastodon"
@@ -83,8 +94,9 @@ async def _quiet(port: int, timeout_s: float = 60) -> None:
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline and calm < 3:
             async with http.get(f"http://127.0.0.1:{port}/api/v1/push") as r:
-                counts = (await r.json())["channels"]["mastodon"]["messages"]
-            calm = calm + 1 if counts["leased"] == counts["sending"] == 0 else 0
+                channels = (await r.json())["channels"]
+            busy = sum(channels[c]["messages"]["leased"] + channels[c]["messages"]["sending"] for c in CHANNELS)
+            calm = calm + 1 if busy == 0 else 0
             await asyncio.sleep(0.5)
 
 
@@ -94,19 +106,22 @@ async def test_kill_9_ten_times_every_message_once_or_unknown(backend, tmp_path,
     ca = trustme.CA()
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    fake = FakeMastodon()
-    fake.host = "localhost"
-    await fake.start(ca)
+    fakes: dict[str, FakeApi] = {"x": FakeX(), "mastodon": FakeMastodon()}
+    for fake in fakes.values():
+        fake.host = "localhost"  # the certificate's name: each fake is reached by its URL in the config
+        await fake.start(ca)
     rng = random.Random(14)
     env = {**os.environ, "SSL_CERT_FILE": str(ca_file), "BOSAI_MASTODON_TOKEN": "test-token",
-           "BOSAI_STORE_URL": store_url}
-    env.pop("BOSAI_X_API_KEY", None)
+           "BOSAI_STORE_URL": store_url, "BOSAI_X_API_KEY": "k", "BOSAI_X_API_SECRET": "s",
+           "BOSAI_X_ACCESS_TOKEN": "t", "BOSAI_X_ACCESS_SECRET": "ts"}
+    env.pop("BOSAI_MASTODON_TOKEN_MASTODON", None)
     port = _port()
     config = tmp_path / "crash.toml"
     try:
         async with running_simulator("heavy-rain", SPEED, 1, "127.0.0.1", _port()) as sim:
             sim.clock.jump_elapsed(START_H)
-            _config(config, store_url, sim.base_url, f"https://localhost:{fake.port}", port)
+            _config(config, store_url, sim.base_url, f"https://localhost:{fakes['x'].port}",
+                    f"https://localhost:{fakes['mastodon'].port}", ca_file, port)
             cmd = [sys.executable, "-m", "service.cli", "run", "--config", str(config)]
             for _ in range(KILLS):
                 proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -123,14 +138,21 @@ async def test_kill_9_ten_times_every_message_once_or_unknown(backend, tmp_path,
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
     finally:
-        await fake.stop()
+        for fake in fakes.values():
+            await fake.stop()
 
     store = open_store(store_url)
     await store.open()
     try:
-        records = await store.outbox_list("mastodon")
+        for name in CHANNELS:
+            _check(backend, name, await store.outbox_list(name), fakes[name])
     finally:
         await store.close()
+    assert fakes["x"].posts and fakes["mastodon"].posts
+
+
+def _check(backend: str, channel: str, records: list, fake: FakeApi) -> None:
+    """Every message of `channel` posted once, or unknown / held for an operator; none posted twice."""
     assert records, "the scenario made no messages"
     assert any(r.message.event_id == "sediment:17201" for r in records)  # 土砂災害警戒情報 for 金沢市
     states = {r.state for r in records}
@@ -139,16 +161,20 @@ async def test_kill_9_ten_times_every_message_once_or_unknown(backend, tmp_path,
     assert all(r.state != OutboxState.HELD or (r.last_error or "").startswith("unknown") for r in unsettled)
     # not yet due: only lower-level messages still inside their last coalescing window
     assert all(r.message.priority < 50 for r in unsettled if r.state == OutboxState.PENDING)
-    print(f"{backend}: {len(records)} messages, {len(fake.posts)} posts, "
+    print(f"{backend} {channel}: {len(records)} messages, {len(fake.posts)} posts, "
           f"{sum(r.state == OutboxState.DONE for r in records)} sent, {len(unsettled)} not sent: "
           f"{sorted((r.state.value, r.message.id) for r in unsettled)}")
     assert len(fake.posts) >= 3 and sum(r.state == OutboxState.DONE for r in records) >= len(records) // 2
-    receipts = {r.receipt["id"] for r in records if r.state == OutboxState.DONE}
+    done = [r for r in records if r.state == OutboxState.DONE]
+    # X's answer to a re-sent identical text, 403 "duplicate content", proves the post without its id
+    receipts = {r.receipt["id"] for r in done if not r.receipt.get("duplicate")}
+    proven = sum(1 for r in done if r.receipt.get("duplicate"))
+    assert all(r.receipt["id"] for r in done if not r.receipt.get("duplicate")), "sent without a post id"
     posted = [p["id"] for p in fake.posts]
     assert len(posted) == len(set(posted))
     assert receipts <= set(posted), "a receipt for a post the channel never made"
-    # a post no sent message accounts for can only be an unknown message's (shown to an operator)
+    # a post no receipt names can only be a duplicate-proven or an unknown message's (shown to an operator)
     unknown = [r for r in unsettled if r.state in (OutboxState.UNKNOWN, OutboxState.HELD)]
-    assert len(set(posted) - receipts) <= len(unknown), "a message sent twice under another key"
+    assert len(set(posted) - receipts) <= proven + len(unknown), "a message sent twice under another key"
     texts = [p["text"] for p in fake.posts]
     assert len(texts) == len(set(texts)), "the same announcement posted twice"

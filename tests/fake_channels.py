@@ -54,6 +54,7 @@ class FakeApi:
     """Common parts: TLS server, scripted faults, the posts made."""
 
     host = ""
+    latency_s = 0.0  # between making a post and answering: a crash here leaves the send unknown
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
@@ -94,6 +95,13 @@ class FakeApi:
                 pass
         return fault
 
+    async def _latency(self) -> None:
+        if self.latency_s:
+            try:
+                await asyncio.wait_for(self.stopping.wait(), self.latency_s)
+            except TimeoutError:
+                pass
+
     def texts(self) -> list[str]:
         return [p["text"] for p in self.posts]
 
@@ -123,6 +131,7 @@ class FakeX(FakeApi):
                 {"detail": "You are not allowed to create a Tweet with duplicate content.", "type": "about:blank",
                  "title": "Forbidden", "status": 403}, status=403)
         post = self._post(text, reply_to)
+        await self._latency()
         reset = str(int(time.time()) + 900)
         return web.json_response({"data": {"id": post["id"], "text": text}}, status=201,
                                  headers={"x-rate-limit-remaining": "99", "x-rate-limit-reset": reset})
@@ -158,7 +167,9 @@ class FakeMastodon(FakeApi):
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
         if key in self.keys:
             return web.json_response(self.keys[key])
-        return web.json_response(self._post(form, key))
+        post = self._post(form, key)
+        await self._latency()
+        return web.json_response(post)
 
     def _post(self, form: Any, key: str | None) -> dict[str, Any]:
         if key in self.keys:

@@ -109,6 +109,7 @@ async def test_kill_9_ten_times_every_message_once_or_unknown(backend, tmp_path,
     fakes: dict[str, FakeApi] = {"x": FakeX(), "mastodon": FakeMastodon()}
     for fake in fakes.values():
         fake.host = "localhost"  # the certificate's name: each fake is reached by its URL in the config
+        fake.latency_s = 0.25  # an API's answer time: a kill may land after the post, before the answer
         await fake.start(ca)
     rng = random.Random(14)
     env = {**os.environ, "SSL_CERT_FILE": str(ca_file), "BOSAI_MASTODON_TOKEN": "test-token",
@@ -161,7 +162,8 @@ def _check(backend: str, channel: str, records: list, fake: FakeApi) -> None:
     assert all(r.state != OutboxState.HELD or (r.last_error or "").startswith("unknown") for r in unsettled)
     # not yet due: only lower-level messages still inside their last coalescing window
     assert all(r.message.priority < 50 for r in unsettled if r.state == OutboxState.PENDING)
-    print(f"{backend} {channel}: {len(records)} messages, {len(fake.posts)} posts, "
+    print(f"{backend} {channel}: {len(records)} messages, {len(fake.posts)} posts, {fake.requests} requests, "
+          f"{sum(bool(r.receipt and r.receipt.get('duplicate')) for r in records)} proven by a duplicate answer, "
           f"{sum(r.state == OutboxState.DONE for r in records)} sent, {len(unsettled)} not sent: "
           f"{sorted((r.state.value, r.message.id) for r in unsettled)}")
     assert len(fake.posts) >= 3 and sum(r.state == OutboxState.DONE for r in records) >= len(records) // 2

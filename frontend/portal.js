@@ -324,7 +324,11 @@
     result.textContent = "";
     var place = report.municipality ? (cfg.lang === "en" ? report.municipality.name_en : report.municipality.name) : "";
     var list = el("ol", { class: "rows" });
-    (report.shelters || []).forEach(function (s) {
+    // Shelters recorded open first, then crowded, then the rest; the sort is stable: distance order kept.
+    var rank = { open: 0, crowded: 1 };
+    (report.shelters || []).slice().sort(function (a, b) {
+      return (a.status in rank ? rank[a.status] : 2) - (b.status in rank ? rank[b.status] : 2);
+    }).forEach(function (s) {
       list.appendChild(el("li", {}, [nameNode(s.name, s.name_readings),
         document.createTextNode(" — " + (cfg.shelter[s.status] || s.status) + " · " + away(s.distance_m))]));
     });

@@ -205,13 +205,14 @@ async def test_a_feed_read_is_current_even_with_no_new_document(tmp_path, scenar
 
 async def test_the_shelter_name_index_is_built_off_the_event_loop(tmp_path):
     """The first Shelter document needs the name index (GSI lists, most of a second to read): the
-    loop keeps answering meanwhile. The lists are read five times over to make the build long."""
+    loop keeps answering meanwhile. The lists are read ten times over to make the build
+    long (seconds); one file's parse still holds the GIL, so the bound is half a second."""
     async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
         sim.clock.pause()
         sim.clock.jump_elapsed(10.6)  # 金沢市's first order and its shelter opening are out
         geo = GeoRegistry.default()
         config = Config(url=f"{sim.base_url}/publiccommons/feed.atom", allow_private=True, retries=0, timeout_s=5,
-                        shelter_paths=list(DEFAULT_SHELTERS) * 5)
+                        shelter_paths=list(DEFAULT_SHELTERS) * 10)
         collector = PublicCommonsCollector("orders", config, fetcher, geo.codes)
         loop = asyncio.get_running_loop()
         gaps: list[float] = []
@@ -231,4 +232,4 @@ async def test_the_shelter_name_index_is_built_off_the_event_loop(tmp_path):
             beat.cancel()
         shelter = next(e for e in snapshot.events if e.kind == Kind.SHELTER)
         assert shelter.id == "shelter:E1720100102111"  # resolved by name through the index
-        assert max(gaps) < 0.25, max(gaps)
+        assert max(gaps) < 0.5, max(gaps)

@@ -398,9 +398,45 @@ async def test_a_municipal_order_speaks_in_order_words(client):
     await client.app[PIPELINE_KEY].ingest(Snapshot("city", [evacuation("17201", 4)]))
     body = await (await client.get("/?area=17201&lang=ja")).text()
     answer = answer_of(body)
-    assert "警戒レベル４" in answer and "警戒レベル４相当" not in answer and "避難指示" in answer
+    assert "警戒レベル４" in answer and "避難指示" in answer and "金沢市が発令" in answer
+    assert answer.index("避難指示") < answer.index("警戒レベル４相当")  # the decision before the 相当 information
     assert lxml_html.fromstring(body).findtext(".//title").startswith("【警戒レベル４】金沢市")
 
+
+
+async def test_an_order_is_the_municipalitys_decision_shown_first_above_jma_equivalents(client):
+    """高齢者等避難 (3) from 金沢市 beside JMA's レベル４相当: the order comes first, in its own words and
+    labelled as 金沢市's decision, in the answer and in 金沢市's group; the 相当 information after it."""
+    await feed(client, warning("17201", 4))
+    order = evacuation("17201", 3).model_copy(update={"title": "金沢市 高齢者等避難（警戒レベル３）"})
+    await client.app[PIPELINE_KEY].ingest(Snapshot("city", [order]))
+    await mark(client.app[STORE_KEY], "jma_extra", SourceState.OK)
+    await mark(client.app[STORE_KEY], "city", SourceState.OK)
+    for lang, by, order_words, info in (("ja", "金沢市が発令", "高齢者等避難", "警戒レベル４相当"),
+                                        ("en", "Issued by Kanazawa", "Elderly people evacuate", "Alert level 4 equivalent")):
+        for path in (f"/?area=17201&lang={lang}", f"/?lang={lang}"):
+            answer = answer_of(await (await client.get(path)).text())
+            assert by in answer and order_words in answer and info in answer, (path, answer)
+            assert answer.index(by) < answer.index(order_words) < answer.index(info), (path, answer)
+        doc = lxml_html.fromstring(await (await client.get(f"/list?area=17201&lang={lang}")).text())
+        items = doc.xpath("//section[@aria-labelledby='warnings-h']//ul[@class='items']/li")
+        texts = [" ".join(" ".join(li.itertext()).split()) for li in items]
+        assert len(items) == 2 and items[0].get("class") == "order", texts
+        assert by in texts[0] and order_words in texts[0] and "相当" not in texts[0] and "equivalent" not in texts[0]
+        assert info in texts[1] and by not in texts[1]
+
+
+def test_shelters_recorded_open_come_first_in_the_near_list():
+    """The nearest shelters (geo.here, by distance) list those recorded open first, distance order kept."""
+    from geo.registry import GeoRegistry
+    from service.portal.view import near_view
+
+    shelters = [{"name": n, "address": "", "status": st, "distance_m": d}
+                for n, st, d in (("A", "unknown", 100), ("B", "closed", 200), ("C", "open", 900),
+                                 ("D", "crowded", 950), ("E", "open", 1200))]
+    report = {"municipality": {"code": "17201"}, "level": 0, "events": [], "shelters": shelters, "gauges": []}
+    view = near_view(report, GeoRegistry.default(), "ja", lambda s: s)
+    assert [s["name"] for s in view["shelters"]] == ["C", "E", "D", "A", "B"]
 
 async def test_prefecture_list_grouped_per_municipality_collapsible_worst_first(client):
     await feed(client, warning("17202", 3), warning("17201", 4), warning("17203", 2))

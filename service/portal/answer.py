@@ -1,6 +1,7 @@
 """The resident's answer: the level in force for an area, what to do, since when, and whether it is complete.
 
-Warnings are grouped per municipality, worst first. The answer for an area is its highest level in
+Warnings are grouped per municipality, worst first, each municipality's own order first in its group
+(its decision, above the JMA 相当 information). The answer for an area is its highest level in
 the words of whoever gives it (geo.wording: an order only from an `evacuation` event, 相当 for JMA
 information), the action that level asks, and since when (the warning's first issue, geo.same_hazard). JMA's
 transition says one hazard twice (土砂災害警戒情報 and レベル４土砂災害危険警報): it is one entry. While any source is not known to be fresh the
@@ -79,12 +80,17 @@ class WarningItem:
 
 @dataclass(slots=True)
 class AreaWarnings:
-    """The warnings in force in one municipality, highest level first."""
+    """The warnings in force in one municipality: its own order first (its decision), then highest level first."""
 
     place: Place
-    level: LevelView
+    level: LevelView  # the highest level in force (an order's words at a tie)
     since: datetime | None
     items: list[WarningItem] = field(default_factory=list)
+
+    @property
+    def order(self) -> WarningItem | None:
+        """The municipality's order in force (避難指示 ...), if any: always items[0]."""
+        return self.items[0] if self.items and self.items[0].level.order else None
 
 
 @dataclass(slots=True)
@@ -97,6 +103,10 @@ class Answer:
     since: datetime | None
     complete: bool  # every source fresh: only then is level 0 an all-clear
     worst: list[Place]  # the prefecture answer: the municipalities at its level
+    # The municipalities' orders in force, said first as their decision: (municipality, the order).
+    orders: list[tuple[Place, WarningItem]] = field(default_factory=list)
+    info: LevelView | None = None  # the highest JMA / gauge level (相当) beside the orders
+    info_names: list[str] = field(default_factory=list)  # what gives `info`
 
 
 @functools.lru_cache(maxsize=8192)
@@ -161,9 +171,9 @@ def group_warnings(
                 grouped[code].append(entry)
     result = []
     for code, entries in grouped.items():
-        # An order's words before information's at the same level: only a municipality orders.
-        entries.sort(key=lambda h: (-h.level, h.event.kind != Kind.EVACUATION, h.event.kind.value, h.event.id))
-        top = entries[0]
+        # The municipality's order first, whatever its level: its decision, above the 相当 information.
+        entries.sort(key=lambda h: (h.event.kind != Kind.EVACUATION, -h.level, h.event.kind.value, h.event.id))
+        top = max(entries, key=lambda h: h.level)  # the first at the highest level: an order's words at a tie
         items = [
             WarningItem(
                 id=entry.event.id,
@@ -177,7 +187,7 @@ def group_warnings(
         ]
         top_since = [item.since for item in items if item.level.level == top.level and item.since is not None]
         result.append(
-            AreaWarnings(place_of(registry, code), items[0].level, min(top_since, default=None), items)
+            AreaWarnings(place_of(registry, code), items[entries.index(top)].level, min(top_since, default=None), items)
         )
     result.sort(key=lambda w: (-w.level.level, w.place.code))
     return result
@@ -218,4 +228,10 @@ def answer_for(
     voice = next((w.level for w in worst if w.level.order), worst[0].level)
     names = list(dict.fromkeys(item.name for item in tops))
     since = min((w.since for w in worst if w.since is not None), default=None)
-    return Answer(place, voice, names, since, complete, [w.place for w in worst] if area is None else [])
+    orders = sorted(((w.place, w.order) for w in relevant if w.order is not None), key=lambda o: -o[1].level.level)
+    info_items = [item for w in relevant for item in w.items if not item.level.order]
+    info_level = max((item.level.level for item in info_items), default=0)
+    info = next((item.level for item in info_items if item.level.level == info_level), None) if info_level else None
+    info_names = list(dict.fromkeys(item.name for item in info_items if item.level.level == info_level))
+    return Answer(place, voice, names, since, complete, [w.place for w in worst] if area is None else [],
+                  orders, info, info_names)

@@ -280,7 +280,7 @@ def near_view(report: dict[str, Any], registry: Any, lang: str, _: Gettext) -> d
                 "status": _(SHELTER_WORDS[ShelterStatus(s["status"])]),
                 "distance": _distance(s["distance_m"], _),
             }
-            for s in report["shelters"]
+            for s in sorted(report["shelters"], key=_open_first)
         ],
         "advice": _advice(report.get("shelter_advice") or {}, lang, _),
         "gauges": [
@@ -292,6 +292,11 @@ def near_view(report: dict[str, Any], registry: Any, lang: str, _: Gettext) -> d
             for g in report["gauges"]
         ],
     }
+
+
+def _open_first(shelter: dict[str, Any]) -> int:
+    """Shelters recorded open first, then crowded, then the rest (a stable sort keeps distance order)."""
+    return {ShelterStatus.OPEN: 0, ShelterStatus.CROWDED: 1}.get(shelter["status"], 2)
 
 
 def _advice(advice: dict[str, Any], lang: str, _: Gettext) -> dict[str, Any]:

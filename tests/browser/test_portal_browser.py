@@ -147,6 +147,9 @@ async def test_near_me_uses_location_and_the_here_api(page):
     await result.locator("h3").wait_for(timeout=5000)
     assert "Kanazawa" in await result.inner_text()
     assert await result.locator("ol li").count() > 0
+    texts = await result.locator("ol li").all_inner_texts()
+    ranks = [0 if " — Open ·" in t else 1 if " — Open, crowded ·" in t else 2 for t in texts]
+    assert ranks == sorted(ranks), texts  # shelters recorded open first, then crowded, then the rest
     assert re.match(r"[A-Za-z]", await result.locator("ol li .what").first.inner_text())  # romaji first
     # the answer is now the resident's municipality's: first screen, title and address follow
     await page.wait_for_function("() => document.title.includes('Kanazawa')", timeout=10000)

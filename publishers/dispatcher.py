@@ -10,7 +10,8 @@ claimed together become one digest), and sends the most urgent first:
                       \\-> pending (retry with backoff) / dead (failed) / held (budget, operator)
     sending + crash (lease expired) -> unknown -> resolved (below) or left for an operator
 
-Before each send the post is written to the audit log (ids, attempts, text, reply target): after a
+Before each send the post is written to the audit log (ids, attempts, text, reply target), in the
+same store write that marks its messages `sending`, and all are acknowledged in one more: after a
 crash an `unknown` message with no such record was never sent and is queued again; one with a
 record is re-sent exactly as recorded, where the channel makes that safe (Mastodon's
 Idempotency-Key within its hour; X answers 403 "duplicate content" if it was posted) — otherwise
@@ -135,13 +136,15 @@ class Dispatcher:
         await self.resolve_unknown()
         next_check = self.clock() + timedelta(seconds=self.config.lease_s)
         while True:
+            # cleared before the claim, not after the round: a commit landing while this round
+            # sends sets it again and is claimed at once, instead of waiting out the timer
+            self._wake.clear()
             wait_s = await self.step()
             if self.clock() >= next_check:
                 await self.resolve_unknown()
                 next_check = self.clock() + timedelta(seconds=self.config.lease_s)
             if wait_s is None:
                 continue  # claimed a full batch: there may be more
-            self._wake.clear()
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 # a library call (Redis, aiohttp) took our cancellation for its own: honour it here
@@ -301,12 +304,19 @@ class Dispatcher:
 
     async def send(self, post: Planned) -> None:
         """Mark sending, record the attempt, call the channel, settle every message of the post."""
-        for item in post.items:
-            await self.store.outbox_sending(item.message.id, item.lease_token)
-        await self.store.audit_append(f"dispatcher:{self.name}", SEND_ACTION, self.name, {
+        leases = [(i.message.id, i.lease_token) for i in post.items]
+        # one write: the messages turn `sending` together with the record a crash is resolved from
+        begun = await self.store.outbox_begin_send(leases, f"dispatcher:{self.name}", SEND_ACTION, self.name, {
             "ids": {i.message.id: i.attempts for i in post.items}, "text": post.text,
             "reply_to": post.reply_to, "has_link": post.has_link, "key": post.key,
         })
+        if begun is None:
+            # a lease ran out before the send (someone may hold it now): send nothing, and let
+            # the messages still ours be claimed again at once
+            for mid, token in leases:
+                await self.store.outbox_fail(mid, token, "lease lost before sending", self.clock())
+            log.warning("push_lease_lost", channel=self.name, ids=[mid for mid, _ in leases])
+            return
         try:
             receipt = await self.channel.send(Post(post.text, post.key, post.reply_to, post.resend))
         except ChannelError as exc:
@@ -324,8 +334,7 @@ class Dispatcher:
     async def _sent(self, post: Planned, receipt: Receipt) -> None:
         digest = len({i.message.payload.get("group") for i in post.items}) > 1
         data = self._receipt(post, receipt, digest)
-        for item in post.items:
-            await self.store.outbox_ack(item.message.id, item.lease_token, data)
+        await self.store.outbox_ack_many([(i.message.id, i.lease_token) for i in post.items], data)
         now = self.clock()
         self.recent.append(now)
         self.spend.add(post.key, now, data["cost_usd"])

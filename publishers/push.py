@@ -2,9 +2,9 @@
 
 `install(app)` adds one cleanup context that, once the store is open, starts every channel's
 dispatcher as its own task under the app's supervisor (restarted with backoff if it fails, so one
-jammed channel never stops another) and one waker that follows the change feed and wakes the
-dispatchers on every commit — the store commits outbox rows together with the feed entries of
-their changes. `start` / `stop` run the same without an app (tests, benchmarks).
+jammed channel never stops another) and one waker that listens to the app's change-feed fan-out
+(the read SSE streams share) and wakes the dispatchers on every commit — the store commits outbox
+rows together with the feed entries of their changes. `start` / `stop` run the same without an app (tests, benchmarks).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from publishers.rules import PushRules
 from publishers.x import LIMIT as X_LIMIT
 from publishers.x import XChannel, XConfig
 from publishers.x import weigh as x_weigh
+from service.change_feed import FeedFanout
 
 log = structlog.get_logger(__name__)
 
@@ -122,6 +123,18 @@ async def wake_on_commits(store: Store, dispatchers: dict[str, Dispatcher]) -> N
             dispatcher.wake()
 
 
+async def wake_on_fanout(fanout: FeedFanout, dispatchers: dict[str, Dispatcher]) -> None:
+    """Wake every dispatcher on each commit the app's feed fan-out reads (the one SSE streams read)."""
+    while True:
+        with fanout.listen(10_000) as listener:
+            while await listener.queue.get() is not None:
+                for dispatcher in dispatchers.values():
+                    dispatcher.wake()
+        # fell behind the fan-out (a stalled loop): look once, then listen again
+        for dispatcher in dispatchers.values():
+            dispatcher.wake()
+
+
 def start(
     store: Store, channels: dict[str, Channel], clock: Callable[[], datetime]
 ) -> tuple[dict[str, Dispatcher], list[asyncio.Task]]:
@@ -158,6 +171,7 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     """Once the store is open, run each dispatcher and the waker under the app's supervisor."""
     from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
     from service.settings import secrets
+    from service.sse import FANOUT_KEY
     from service.supervisor import SUPERVISOR_KEY
 
     settings = app[SETTINGS_KEY]
@@ -179,7 +193,11 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
             supervisor.start(names[-1], dispatcher.run)
         if dispatchers:
             names.append("push:waker")
-            supervisor.start(names[-1], lambda: wake_on_commits(app[STORE_KEY], dispatchers))
+            if FANOUT_KEY in app:
+                # the same read of the feed SSE streams get: woken with them, no second subscription
+                supervisor.start(names[-1], lambda: wake_on_fanout(app[FANOUT_KEY], dispatchers))
+            else:
+                supervisor.start(names[-1], lambda: wake_on_commits(app[STORE_KEY], dispatchers))
         log.info("push_started", channels={n: ("dry" if c.dry else c.config.type) for n, c in channels.items()})
 
     starter = asyncio.create_task(begin())

@@ -401,6 +401,57 @@ async def test_outbox_ack_records_the_receipt(store):
     assert await store.outbox_get("nope") is None
 
 
+async def test_outbox_begin_send_marks_sending_and_records_the_attempt_in_one_write(store, clock):
+    await store.apply(Batch(outbox=[msg("m1"), msg("m2"), msg("m3")]))
+    items = {i.message.id: i for i in await store.outbox_claim("x", 3, 30)}
+    detail = {"ids": {"m1": 1, "m2": 1}, "text": "大雨"}
+    entry = await store.outbox_begin_send(
+        [("m1", items["m1"].lease_token), ("m2", items["m2"].lease_token)], "dispatcher:x", "outbox.send", "x", detail
+    )
+    assert (entry.actor, entry.action, entry.target, entry.detail, entry.at) == (
+        "dispatcher:x", "outbox.send", "x", detail, clock.now)
+    assert (await store.audit(1))[0] == entry
+    assert await store.outbox_state("m1") == (OutboxState.SENDING, 1)
+    assert await store.outbox_state("m2") == (OutboxState.SENDING, 1)
+    # a send cut short by its lease ends unknown, as with outbox_sending
+    clock.advance(30)
+    assert await store.outbox_reclaim() == 3
+    assert await store.outbox_state("m1") == (OutboxState.UNKNOWN, 1)
+    assert await store.outbox_state("m3") == (OutboxState.PENDING, 1)
+
+
+async def test_outbox_begin_send_writes_nothing_when_any_lease_was_lost(store, clock):
+    await store.apply(Batch(outbox=[msg("m1"), msg("m2")]))
+    items = {i.message.id: i for i in await store.outbox_claim("x", 2, 30)}
+    before = await store.audit(100)
+    leases = [("m1", items["m1"].lease_token), ("m2", "forged")]
+    assert await store.outbox_begin_send(leases, "dispatcher:x", "outbox.send", "x", {}) is None
+    assert await store.outbox_begin_send([("nope", "t")], "dispatcher:x", "outbox.send", "x", {}) is None
+    assert await store.audit(100) == before
+    assert await store.outbox_state("m1") == (OutboxState.LEASED, 1)
+    # already sending (a second begin with the same lease) counts as lost: never two records
+    good = [("m1", items["m1"].lease_token)]
+    assert await store.outbox_begin_send(good, "dispatcher:x", "outbox.send", "x", {}) is not None
+    assert await store.outbox_begin_send(good, "dispatcher:x", "outbox.send", "x", {}) is None
+    assert len(await store.audit(100)) == len(before) + 1
+
+
+async def test_outbox_ack_many_settles_each_with_the_receipt(store, clock):
+    await store.apply(Batch(outbox=[msg("m1"), msg("m2"), msg("m3")]))
+    items = {i.message.id: i for i in await store.outbox_claim("x", 3, 30)}
+    leases = [(m, items[m].lease_token) for m in ("m1", "m2")]
+    await store.outbox_begin_send(leases, "dispatcher:x", "outbox.send", "x", {})
+    receipt = {"id": "9", "key": "m1"}
+    answers = await store.outbox_ack_many([*leases, ("m3", "forged"), ("nope", "t")], receipt)
+    assert answers == [True, True, False, False]
+    for mid in ("m1", "m2"):
+        record = await store.outbox_get(mid)
+        assert (record.state, record.receipt) == (OutboxState.DONE, receipt)
+    assert await store.outbox_state("m3") == (OutboxState.LEASED, 1)
+    assert await store.outbox_ack_many(leases, receipt) == [True, True]  # idempotent, like outbox_ack
+    assert await store.outbox_ack_many([], receipt) == []
+
+
 async def test_outbox_release_of_an_unknown_message_marks_the_resend(store, clock):
     await store.apply(Batch(outbox=[msg("m1")]))
     (first,) = await store.outbox_claim("x", 1, 10)

@@ -231,6 +231,17 @@ class Store(Protocol):
     async def outbox_ack(self, message_id: str, lease_token: str, receipt: dict[str, Any] | None = None) -> bool:
         """Mark delivered with the channel's receipt; idempotent. False if the lease was lost."""
 
+    async def outbox_begin_send(
+        self, leases: Sequence[tuple[str, str]], actor: str, action: str, target: str, detail: dict[str, Any]
+    ) -> AuditEntry | None:
+        """Mark leased messages (id, token) sending and append the attempt's audit entry, in one write.
+
+        All or nothing: None, and nothing written, if any of the leases was lost.
+        """
+
+    async def outbox_ack_many(self, leases: Sequence[tuple[str, str]], receipt: dict[str, Any] | None = None) -> list[bool]:
+        """`outbox_ack` for several messages (id, token) with one receipt, in one write; each one's answer."""
+
     async def outbox_fail(
         self, message_id: str, lease_token: str, error: str, retry_at: datetime | None
     ) -> bool:

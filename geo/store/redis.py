@@ -102,6 +102,7 @@ class RedisStore(RedisOutbox):
         self._settle = self._r.register_script(lua.SETTLE)
         self._reclaim = self._r.register_script(lua.RECLAIM)
         self._sending = self._r.register_script(lua.SENDING)
+        self._begin_send = self._r.register_script(lua.BEGIN_SEND)
         self._move = self._r.register_script(lua.MOVE)
         self._audit = self._r.register_script(lua.AUDIT_APPEND)
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from geo.store.base import OutboxItem, OutboxRecord, OutboxState
+from geo.store.base import AuditEntry, OutboxItem, OutboxRecord, OutboxState
 from geo.store.rows import dumps, message_from_json, opt_dt, to_us
 
 _RECORD_FIELDS = ["state", "attempts", "last_error", "receipt", "unknown_at", "order", "channel"]
 
 # The outbox operations RedisStore wraps so that a lost connection raises StoreUnavailable.
 OPERATIONS = (
-    "outbox_claim", "outbox_sending", "outbox_ack", "outbox_fail", "outbox_reclaim", "outbox_state",
+    "outbox_claim", "outbox_sending", "outbox_begin_send", "outbox_ack", "outbox_ack_many", "outbox_fail", "outbox_reclaim", "outbox_state",
     "outbox_get", "outbox_list", "outbox_hold", "outbox_release", "outbox_mark_sent",
 )
 
@@ -67,6 +67,39 @@ class RedisOutbox:
         """Mark delivered with the channel's receipt; idempotent. False if the lease was lost."""
         text = "" if receipt is None else dumps(receipt)
         return await self._script_on(self._settle, message_id, [lease_token, "done", "", 0, text])
+
+    async def outbox_begin_send(
+        self, leases: Sequence[tuple[str, str]], actor: str, action: str, target: str, detail: dict[str, Any]
+    ) -> AuditEntry | None:
+        """Mark leased messages (id, token) sending and append the attempt's audit entry, in one write.
+
+        All or nothing: None, and nothing written, if any of the leases was lost.
+        """
+        k = self.keys
+        at = self.clock()
+        record = dumps({"at": to_us(at), "actor": actor, "action": action, "target": target, "detail": detail})
+        seq = await self._begin_send(
+            keys=[k.audit_seq, k.audit, *(k.outbox_state(mid) for mid, _ in leases)],
+            args=[record, *(token for _, token in leases)],
+        )
+        return AuditEntry(int(seq), at, actor, action, target, detail) if seq else None
+
+    async def outbox_ack_many(self, leases: Sequence[tuple[str, str]], receipt: dict[str, Any] | None = None) -> list[bool]:
+        """`outbox_ack` for several messages (id, token) with one receipt, in one write; each one's answer."""
+        if not leases:
+            return []
+        text = "" if receipt is None else dumps(receipt)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for mid, _ in leases:
+                pipe.hget(self.keys.outbox_state(mid), "channel")
+            channels = await pipe.execute()
+        # one MULTI/EXEC: the settles land together (each is also the script outbox_ack runs)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for (mid, token), channel in zip(leases, channels):
+                if channel is not None:
+                    await self._settle(keys=self._state_keys(mid, channel), args=[token, "done", "", 0, text], client=pipe)
+            answers = iter(await pipe.execute())
+        return [channel is not None and bool(next(answers)) for channel in channels]
 
     async def outbox_fail(
         self, message_id: str, lease_token: str, error: str, retry_at: datetime | None

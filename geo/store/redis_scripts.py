@@ -94,6 +94,21 @@ redis.call('HSET', KEYS[1], 'state', 'sending')
 return 1
 """
 
+# KEYS: audit_seq, audit, state1..stateN   ARGV: audit entry JSON, token1..tokenN
+# All or nothing: every message must still be leased to its token, or nothing is written (0).
+BEGIN_SEND = """
+for i = 3, #KEYS do
+  local st = redis.call('HMGET', KEYS[i], 'state', 'token')
+  if st[1] ~= 'leased' or st[2] ~= ARGV[i - 1] then return 0 end
+end
+for i = 3, #KEYS do
+  redis.call('HSET', KEYS[i], 'state', 'sending')
+end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], seq .. '-0', 'entry', ARGV[1])
+return seq
+"""
+
 # KEYS: state, ready, delayed, leased   ARGV: target ('held'|'pending'|'done'), token or '', text
 # Operator moves: hold (text = reason), release (queue again), mark sent (text = receipt JSON).
 MOVE = """

@@ -1,13 +1,17 @@
 """The embedded store: one SQLite file (WAL, synchronous=FULL) with an R*Tree bbox index.
 
-Every SQLite call runs on one dedicated worker thread, so the event loop never waits on disk and
-the single connection is never shared between threads at the same time.
+Every write runs on one dedicated worker thread and its connection, so the event loop never waits
+on disk and writes never race. Reads run on their own threads, each with its own connection (WAL
+lets readers and the writer proceed together): a write (an ingest, a dispatcher's claim) never
+queues behind a long read such as the portal snapshot's query of every event, and a small read
+(the change feed) does not wait for one either.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -62,6 +66,9 @@ class SQLiteStore(SQLiteOutbox):
         self.poll_s = poll_s  # subscribers re-read the feed this often, for writers in other processes
         self._conn: sqlite3.Connection | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()  # each reader thread's connection
+        self._readers: list[sqlite3.Connection] = []
         self._cond = asyncio.Condition()
         self._head = 0
 
@@ -77,6 +84,26 @@ class SQLiteStore(SQLiteOutbox):
             return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
         except sqlite3.DatabaseError as exc:
             raise self._translate(exc) from exc
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read on a reader thread (its own connection)."""
+        if self._read_pool is None:
+            raise StoreUnavailable(f"SQLite store {self.path} is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._read_pool, fn, *args)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
+
+    def _reader(self) -> sqlite3.Connection:
+        """This reader thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute(f"PRAGMA cache_size=-{self.cache_kib // 4}")
+            self._local.conn = conn
+            self._readers.append(conn)
+        return conn
 
     def _translate(self, exc: sqlite3.DatabaseError) -> Exception:
         text = str(exc)
@@ -115,6 +142,8 @@ class SQLiteStore(SQLiteOutbox):
             self._pool = None
             raise
         self._head = max(self._head, await self._run(self._last_seq))
+        # two: a long read (a snapshot's every event) leaves one free for the feed and small reads
+        self._read_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
 
     def _open_sync(self) -> None:
         conn = sqlite3.connect(
@@ -152,6 +181,13 @@ class SQLiteStore(SQLiteOutbox):
         """Close the connection; committed data is durable."""
         if self._pool is None:
             return
+        if self._read_pool is not None:
+            pool, self._read_pool = self._read_pool, None
+            pool.shutdown(wait=True)  # running reads finish first
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._local = threading.local()
         if self._conn is not None:
             await self._run(self._conn.close)
             self._conn = None
@@ -178,22 +214,22 @@ class SQLiteStore(SQLiteOutbox):
     async def get_many(self, event_ids: Iterable[str]) -> dict[str, Event]:
         """Current versions of several events, by id (missing ids absent)."""
         ids = dumps(sorted(set(event_ids)))
-        events = await self._run(
+        events = await self._read(
             self._fetch_events, "SELECT data FROM events WHERE id IN (SELECT value FROM json_each(?))", (ids,)
         )
         return {e.id: e for e in events}
 
     def _fetch(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(query, params).fetchall()
+        return self._reader().execute(query, params).fetchall()
 
     def _fetch_events(self, query: str, params: tuple[Any, ...] = ()) -> list[Event]:
         # Decoded in the store's thread: a full query is thousands of events, and decoding them on
         # the event loop would hold up every request for that long.
-        return [event_from_json(row[0]) for row in self._conn.execute(query, params)]
+        return [event_from_json(row[0]) for row in self._reader().execute(query, params)]
 
     async def history(self, event_id: str) -> list[Event]:
         """Every stored version of an event, oldest first."""
-        return await self._run(
+        return await self._read(
             self._fetch_events, "SELECT data FROM event_versions WHERE id = ? ORDER BY version", (event_id,)
         )
 
@@ -235,7 +271,7 @@ class SQLiteStore(SQLiteOutbox):
         query = "SELECT e.data FROM events e"
         if where:
             query += " WHERE " + " AND ".join(where)
-        return await self._run(self._fetch_events, query + " ORDER BY e.id", tuple(params))
+        return await self._read(self._fetch_events, query + " ORDER BY e.id", tuple(params))
 
     async def events_by_source(self, source_id: str, include_ended: bool = False) -> list[Event]:
         """Current events last written by a source (for snapshot diffs)."""
@@ -244,7 +280,7 @@ class SQLiteStore(SQLiteOutbox):
         if not include_ended:
             query += f" AND state NOT IN ({','.join('?' * len(_ENDED))})"
             params += _ENDED
-        return await self._run(self._fetch_events, query + " ORDER BY id", tuple(params))
+        return await self._read(self._fetch_events, query + " ORDER BY id", tuple(params))
 
     async def observations(
         self, station: str, since: datetime | None = None, until: datetime | None = None
@@ -258,7 +294,7 @@ class SQLiteStore(SQLiteOutbox):
         if until is not None:
             query += " AND t <= ?"
             params.append(to_us(until))
-        rows = await self._run(self._fetch, query + " ORDER BY t", tuple(params))
+        rows = await self._read(self._fetch, query + " ORDER BY t", tuple(params))
         return [Observation(station, from_us(t), value, quality) for t, value, quality in rows]
 
     # -- source status ----------------------------------------------------------------------
@@ -275,19 +311,19 @@ class SQLiteStore(SQLiteOutbox):
 
     async def source_status(self, source_id: str) -> SourceStatus | None:
         """A source's health record."""
-        rows = await self._run(self._fetch, "SELECT data FROM source_status WHERE source_id = ?", (source_id,))
+        rows = await self._read(self._fetch, "SELECT data FROM source_status WHERE source_id = ?", (source_id,))
         return source_status_from_json(rows[0][0]) if rows else None
 
     async def source_statuses(self) -> list[SourceStatus]:
         """Every source's health record, by id."""
-        rows = await self._run(self._fetch, "SELECT data FROM source_status ORDER BY source_id")
+        rows = await self._read(self._fetch, "SELECT data FROM source_status ORDER BY source_id")
         return [source_status_from_json(r[0]) for r in rows]
 
     # -- change feed ------------------------------------------------------------------------
 
     async def feed_since(self, seq: int, limit: int = 1000) -> list[FeedEntry]:
         """Feed entries with seq > `seq`, in order."""
-        rows = await self._run(
+        rows = await self._read(
             self._fetch,
             "SELECT seq, op, event_id, kind, version, at FROM feed WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit),
@@ -328,7 +364,7 @@ class SQLiteStore(SQLiteOutbox):
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]:
         """The newest audit entries, newest first."""
-        rows = await self._run(
+        rows = await self._read(
             self._fetch,
             "SELECT seq, at, actor, action, target, detail FROM audit ORDER BY seq DESC LIMIT ?",
             (limit,),

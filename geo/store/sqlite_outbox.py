@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from geo.store.base import OutboxItem, OutboxRecord, OutboxState
+from geo.store.base import AuditEntry, OutboxItem, OutboxRecord, OutboxState
 from geo.store.rows import dumps, message_from_json, opt_dt, to_us
 
 # States in which the last claimer's token still counts: its late ack or failure lands.
@@ -50,6 +50,23 @@ def claim(conn: sqlite3.Connection, channel: str, limit: int, now_us: int, until
         updates,
     )
     return items
+
+
+class _LeaseLost(Exception):
+    """A lease of the batch was lost: roll the whole write back."""
+
+
+def begin_send(conn: sqlite3.Connection, leases: Sequence[tuple[str, str]], audit: tuple[Any, ...]) -> int:
+    """Mark every (id, token) leased message sending and append the audit row; the row's seq."""
+    for message_id, token in leases:
+        if conn.execute(
+            "UPDATE outbox SET state = 'sending' WHERE id = ? AND lease_token = ? AND state = 'leased'",
+            (message_id, token),
+        ).rowcount != 1:
+            raise _LeaseLost(message_id)
+    return conn.execute(
+        "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)", audit
+    ).lastrowid
 
 
 def settle(
@@ -125,6 +142,25 @@ class SQLiteOutbox:
         """Mark delivered with the channel's receipt; idempotent. False if the lease was lost."""
         return await self._run(self._tx, lambda c: settle(c, message_id, lease_token, None, None, True, receipt))
 
+    async def outbox_begin_send(
+        self, leases: Sequence[tuple[str, str]], actor: str, action: str, target: str, detail: dict[str, Any]
+    ) -> AuditEntry | None:
+        """Mark leased messages (id, token) sending and append the attempt's audit entry, in one write.
+
+        All or nothing: None, and nothing written, if any of the leases was lost.
+        """
+        at = self.clock()
+        row = (to_us(at), actor, action, target, dumps(detail))
+        try:
+            seq = await self._run(self._tx, lambda c: begin_send(c, leases, row))
+        except _LeaseLost:
+            return None
+        return AuditEntry(seq, at, actor, action, target, detail)
+
+    async def outbox_ack_many(self, leases: Sequence[tuple[str, str]], receipt: dict[str, Any] | None = None) -> list[bool]:
+        """`outbox_ack` for several messages (id, token) with one receipt, in one write; each one's answer."""
+        return await self._run(self._tx, lambda c: [settle(c, mid, token, None, None, True, receipt) for mid, token in leases])
+
     async def outbox_fail(
         self, message_id: str, lease_token: str, error: str, retry_at: datetime | None
     ) -> bool:
@@ -138,12 +174,12 @@ class SQLiteOutbox:
 
     async def outbox_state(self, message_id: str) -> tuple[OutboxState, int] | None:
         """A message's state and attempt count."""
-        rows = await self._run(self._fetch, "SELECT state, attempts FROM outbox WHERE id = ?", (message_id,))
+        rows = await self._read(self._fetch, "SELECT state, attempts FROM outbox WHERE id = ?", (message_id,))
         return (OutboxState(rows[0][0]), rows[0][1]) if rows else None
 
     async def outbox_get(self, message_id: str) -> OutboxRecord | None:
         """One message with its state, attempts, last error and receipt."""
-        rows = await self._run(self._fetch, _RECORD + " WHERE id = ?", (message_id,))
+        rows = await self._read(self._fetch, _RECORD + " WHERE id = ?", (message_id,))
         return _record(rows[0]) if rows else None
 
     async def outbox_list(
@@ -159,7 +195,7 @@ class SQLiteOutbox:
             where.append(f"state IN ({','.join('?' * len(wanted))})" if wanted else "0")
             params += wanted
         query = f"{_RECORD} WHERE {' AND '.join(where)} ORDER BY rid LIMIT ?"
-        return [_record(r) for r in await self._run(self._fetch, query, (*params, limit))]
+        return [_record(r) for r in await self._read(self._fetch, query, (*params, limit))]
 
     async def outbox_hold(self, message_id: str, reason: str, lease_token: str | None = None) -> bool:
         """Keep a queued, unknown or failed message (or, with its token, a leased one) back: HELD."""

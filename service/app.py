@@ -82,6 +82,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down, the error was logged
             pass
     await app[STORE_KEY].close()
+    log.info("store_closed", url=safe_url(store_url(app[SETTINGS_KEY])))
 
 
 async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -101,6 +101,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(f"retry: {RETRY_MS}\n: resuming after {after}\n\n".encode())
     closing = asyncio.create_task(streams.closing.wait())
+    getter: asyncio.Task | None = None
     streams.open += 1
     # Listen first, then read what was committed since `after`: an entry is in the backlog, or the
     # fan-out reads it after we listen, or both (then it is skipped by its seq).
@@ -132,8 +133,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
             log.warning("sse_backlog_failed", error=str(exc))
         finally:
             streams.open -= 1
-            closing.cancel()
-            await asyncio.gather(closing, return_exceptions=True)
+            # Also when the handler itself is cancelled (shutdown, the client gone) mid-wait: a
+            # waiter left pending was destroyed with the loop ("Task was destroyed but it is pending").
+            waiters = [t for t in (closing, getter) if t is not None]
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
     return response
 
 

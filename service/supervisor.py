@@ -114,8 +114,7 @@ class Supervisor(Collector):
                     attempt.result()
                 error = "returned"  # a long-running task never ends by itself: run it again
             except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
+                if _stopping():
                     raise  # the supervisor is stopping
                 error = "cancelled"  # the task was cancelled from elsewhere: it still has to run
             except Exception as exc:  # noqa: BLE001 - logged and restarted: that is the point
@@ -125,6 +124,12 @@ class Supervisor(Collector):
                     attempt.cancel()
                     with contextlib.suppress(BaseException):
                         await attempt
+            if _stopping():
+                # Cancelling the supervisor cancels the attempt it awaits, and a library call cut
+                # short may answer that with its own error (redis-py: a connection or timeout error)
+                # or the task may just return. Restarting it then would outlive the shutdown: stop()
+                # waited for ever, and so did the app's cleanup.
+                raise asyncio.CancelledError
             delay = random.uniform(backoff / 2, backoff)
             self._failed(sup, error, attempt, delay)
             await asyncio.sleep(delay)
@@ -159,6 +164,12 @@ class Supervisor(Collector):
             restarts.add_metric([name], sup.restarts)
         yield up
         yield restarts
+
+
+def _stopping() -> bool:
+    """True in a task asked to cancel (the supervisor's, when stop() cancels it)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 SUPERVISOR_KEY: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)

@@ -352,3 +352,24 @@ async def test_dispatchers_are_woken_by_the_commit_and_a_jammed_channel_delays_n
         assert fake_x.posts == []  # still hung
     finally:
         await stop(tasks, {})
+
+
+async def test_a_commit_landing_while_a_post_is_sent_is_claimed_when_that_round_ends(
+    store, clock, mastodon, fake_mastodon
+):
+    fake_mastodon.latency_s = 0.5  # the first post is made, its answer still on the way
+    dispatchers, tasks = start(store, {"mastodon": mastodon}, clock)  # timers 60 s away: only commits wake
+    try:
+        await asyncio.sleep(0.3)
+        first, second = sediment("17201"), sediment("17204")
+        for n, event in enumerate((first, second)):
+            msgs = outbox_for({"mastodon": mastodon.config}, (Change(ChangeOp.CREATED, event), None))
+            await store.apply(Batch(changes=[Change(ChangeOp.CREATED, event)], outbox=msgs))
+            started = time.monotonic()
+            while len(fake_mastodon.posts) <= n:
+                # the second commit's wake-up arrives mid-round: it must not wait for the 60 s timer
+                assert time.monotonic() - started < 3, f"post {n + 1} waited for the timer"
+                await asyncio.sleep(0.01)
+        assert [p["text"].splitlines()[1] for p in fake_mastodon.posts] == ["金沢市", "輪島市"]
+    finally:
+        await stop(tasks, {})

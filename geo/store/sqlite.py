@@ -183,7 +183,7 @@ class SQLiteStore(SQLiteOutbox):
             return
         if self._read_pool is not None:
             pool, self._read_pool = self._read_pool, None
-            pool.shutdown(wait=True)  # running reads finish first
+            await asyncio.to_thread(pool.shutdown)  # running reads finish first, the loop keeps going
             for conn in self._readers:
                 conn.close()
             self._readers.clear()

@@ -130,16 +130,19 @@ class ShelterPages:
         Raises when following fails (the store unreachable); the app's supervisor runs it again,
         which reloads everything and writes every page anew.
         """
+        # Under the writers' lock: a page being written for a first request never has its folder
+        # removed under it, and a page written before the reset is written again after it.
+        async with self._writing:
+            self._changed, self.pages = set(), {}  # everything is read and written anew
+            self.written_sites, self.written_towns = set(), set()
+            self._dirty.clear()
+            if self.static_dir is not None:
+                await asyncio.to_thread(shutil.rmtree, self.static_dir / "shelters", True)
         head = await feed_head(self.store)
         self.seen_seq = head.seq if head is not None else 0
-        self._changed, self.pages = set(), {}  # everything is read and written anew
-        self.written_sites, self.written_towns = set(), set()
-        self._dirty.clear()
         events = await self.store.query()
         self.world = Surroundings({e.id: e for e in events if _shown(e)}, tuple(await self.store.source_statuses()),
                                   head.at if head is not None else None)
-        if self.static_dir is not None:
-            await asyncio.to_thread(shutil.rmtree, self.static_dir / "shelters", True)
         self._background = list(range(len(self.sites))) if self.prewrite else []
         async with self._built:
             self.built_seq = self.seen_seq

@@ -41,7 +41,7 @@ from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.portal import i18n
 from service.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL
 from service.portal.state import PORTAL_KEY, Portal
-from service.supervisor import SUPERVISOR_KEY
+from service.supervisor import supervised_once_store_ready
 
 log = structlog.get_logger(__name__)
 
@@ -333,15 +333,7 @@ def install(app: web.Application) -> None:
 
 
 async def _pages_ctx(app: web.Application) -> AsyncIterator[None]:
-    pages = app[EVENT_PAGES_KEY]
-
-    async def start() -> None:
-        await app[STORE_READY_KEY].wait()
-        await pages.run()
-
-    supervisor = app[SUPERVISOR_KEY]
-    supervisor.start(TASK_NAME, start)
-    yield
-    await supervisor.stop(TASK_NAME)
+    async for _ in supervised_once_store_ready(app, TASK_NAME, app[EVENT_PAGES_KEY].run):
+        yield
 
 

@@ -41,12 +41,12 @@ from service.atomic_file import write_atomic
 from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
 from service.change_feed import feed_head
 from service.http_cache import Representation
-from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 from service.portal import i18n
 from service.portal.page_cache import PageCache
 from service.portal.pages import data_page
 from service.portal.state import PORTAL_KEY
-from service.supervisor import SUPERVISOR_KEY
+from service.supervisor import supervised_once_store_ready
 
 log = structlog.get_logger(__name__)
 
@@ -429,12 +429,5 @@ async def snapshot_ctx(app: web.Application) -> AsyncIterator[None]:
     snapshot = app[SNAPSHOT_KEY]
     if PORTAL_KEY in app:
         snapshot.page_cache = app[PORTAL_KEY].pages
-
-    async def start() -> None:
-        await app[STORE_READY_KEY].wait()
-        await snapshot.run()
-
-    supervisor = app[SUPERVISOR_KEY]
-    supervisor.start(TASK_NAME, start)
-    yield
-    await supervisor.stop(TASK_NAME)
+    async for _ in supervised_once_store_ready(app, TASK_NAME, snapshot.run):
+        yield

@@ -51,9 +51,9 @@ from service.atomic_file import write_atomic
 from service.change_feed import feed_head
 from service.errors import NotFound
 from service.http_cache import Representation, send
-from service.keys import CLOCK_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import CLOCK_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY
 from service.portal import i18n
-from service.supervisor import SUPERVISOR_KEY
+from service.supervisor import supervised_once_store_ready
 
 log = structlog.get_logger(__name__)
 
@@ -381,13 +381,5 @@ def install(app: web.Application) -> None:
 
 
 async def _pages_ctx(app: web.Application) -> AsyncIterator[None]:
-    pages = app[SHELTER_PAGES_KEY]
-
-    async def start() -> None:
-        await app[STORE_READY_KEY].wait()
-        await pages.run()
-
-    supervisor = app[SUPERVISOR_KEY]
-    supervisor.start(TASK_NAME, start)
-    yield
-    await supervisor.stop(TASK_NAME)
+    async for _ in supervised_once_store_ready(app, TASK_NAME, app[SHELTER_PAGES_KEY].run):
+        yield

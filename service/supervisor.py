@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -22,6 +22,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from service.keys import STORE_READY_KEY
 
 log = structlog.get_logger(__name__)
 
@@ -173,3 +175,18 @@ def _stopping() -> bool:
 
 
 SUPERVISOR_KEY: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
+
+
+async def supervised_once_store_ready(
+    app: web.Application, name: str, run: Callable[[], Awaitable[None]]
+) -> AsyncIterator[None]:
+    """Body of a cleanup context: `run` supervised as `name` once the store is open, stopped on shutdown."""
+
+    async def start() -> None:
+        await app[STORE_READY_KEY].wait()
+        await run()
+
+    supervisor = app[SUPERVISOR_KEY]
+    supervisor.start(name, start)
+    yield
+    await supervisor.stop(name)

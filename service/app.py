@@ -20,11 +20,21 @@ from publishers import event_page, lalert, portal_snapshot, push, shelter_pages
 from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
 from service.demo import ClockRef, simulator_ctx
 from service.headers import install as install_security_headers
-from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import (
+    AREA_CODES_KEY,
+    CLOCK_KEY,
+    GEO_KEY,
+    PIPELINE_KEY,
+    SETTINGS_KEY,
+    SHUTDOWN_KEY,
+    STORE_KEY,
+    STORE_READY_KEY,
+)
 from service.pipeline import Pipeline
 from service.remote_clock import remote_clock_ctx
 from service.scheduler import scheduler_ctx
 from service.settings import secrets
+from service.shutdown import ShutdownBudget
 from service.supervisor import SUPERVISOR_KEY, Supervisor
 
 log = structlog.get_logger(__name__)
@@ -113,6 +123,10 @@ async def frozen_heap_ctx(app: web.Application) -> AsyncIterator[None]:
     gc.unfreeze()
 
 
+async def _start_shutdown_budget(app: web.Application) -> None:
+    app[SHUTDOWN_KEY].start()  # before open connections are waited for: every later step takes what is left
+
+
 def create_app(
     settings: Any,
     *,
@@ -139,6 +153,8 @@ def create_app(
         app[STORE_KEY], geo.codes, rules=push.rules_for(settings, geo.codes), enrich=geo.enricher(), clock=app[CLOCK_KEY]
     )
     app[SUPERVISOR_KEY] = Supervisor()
+    app[SHUTDOWN_KEY] = ShutdownBudget(settings.service.shutdown_timeout_s)
+    app.on_shutdown.append(_start_shutdown_budget)
     app.cleanup_ctx.append(supervisor_ctx)  # first: its cleanup, stopping what is left, runs last
     if settings.service.clock_url:
         app.cleanup_ctx.append(remote_clock_ctx)  # before anything reads the time

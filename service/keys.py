@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from geo.codes import AreaCodes
     from geo.store.base import Store
+    from service.shutdown import ShutdownBudget
 
 STORE_KEY: web.AppKey[Store] = web.AppKey("store")
 SETTINGS_KEY: web.AppKey[Any] = web.AppKey("settings")
@@ -22,3 +23,5 @@ PIPELINE_KEY: web.AppKey[Any] = web.AppKey("pipeline")
 POLLERS_KEY: web.AppKey[dict] = web.AppKey("pollers")
 # The service's notion of "now": the wall clock, or the simulator's scenario clock in the demo.
 CLOCK_KEY: web.AppKey[Any] = web.AppKey("clock")
+# The stop's one time budget, started when shutdown begins (service/shutdown.py).
+SHUTDOWN_KEY: web.AppKey[ShutdownBudget] = web.AppKey("shutdown")

@@ -16,7 +16,16 @@ from collectors.http import Fetcher
 from collectors.registry import collector_class
 from geo.codes import AreaCodes
 from geo.store.base import Store
-from service.keys import AREA_CODES_KEY, CLOCK_KEY, PIPELINE_KEY, POLLERS_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import (
+    AREA_CODES_KEY,
+    CLOCK_KEY,
+    PIPELINE_KEY,
+    POLLERS_KEY,
+    SETTINGS_KEY,
+    SHUTDOWN_KEY,
+    STORE_KEY,
+    STORE_READY_KEY,
+)
 from service.pipeline import Pipeline
 from service.poller import SourcePoller
 
@@ -136,6 +145,6 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     starter.cancel()
     if scheduler.running:
         scheduler.shutdown(wait=False)
-    await inflight.drain(settings.service.shutdown_timeout_s)
+    await inflight.drain(app[SHUTDOWN_KEY].remaining())
     await fetcher.close()
     await session.close()

@@ -12,7 +12,10 @@ underneath.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -28,6 +31,7 @@ log = structlog.get_logger(__name__)
 # Distinct limits, so that a LineTooLong says which one it hit (aiohttp's default is 8190 for both).
 MAX_REQUEST_LINE = 8192
 MAX_HEADER_FIELD = 8190
+STOP_MARGIN_S = 5.0  # beyond the shutdown budget, before the process exits regardless
 UNPARSED = "unparsed"  # the metrics label of requests refused before routing
 
 _REASONS = {400: "Bad Request", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
@@ -100,7 +104,11 @@ async def _serve(app: web.Application, host: str, port: int, shutdown_timeout: f
 
 
 def run(app: web.Application, host: str, port: int, shutdown_timeout: float) -> None:
-    """Serve `app` until SIGINT or SIGTERM, as web.run_app does, through ServiceRunner."""
+    """Serve `app` until SIGINT or SIGTERM, as web.run_app does, through ServiceRunner.
+
+    The stop gets `shutdown_timeout` (service/shutdown.py) and a short margin; if it is still
+    running then, the tasks left are logged and the process exits with status 1.
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     main = loop.create_task(_serve(app, host, port, shutdown_timeout))
@@ -110,7 +118,31 @@ def run(app: web.Application, host: str, port: int, shutdown_timeout: float) -> 
         pass
     finally:
         main.cancel()  # runs the runner's cleanup: sites, app cleanup contexts, store
+        done, _ = loop.run_until_complete(asyncio.wait({main}, timeout=shutdown_timeout + STOP_MARGIN_S))
+        if not done:
+            _abandon(loop, shutdown_timeout)
         with suppress(asyncio.CancelledError, web.GracefulExit):
-            loop.run_until_complete(main)
+            main.result()
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+def _where(task: asyncio.Task) -> str:
+    """The task's name and the chain of coroutines it waits in, outermost first."""
+    chain, awaited = [], task.get_coro()
+    while awaited is not None and len(chain) < 20:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is None:
+            break
+        chain.append(f"{frame.f_code.co_name} ({Path(frame.f_code.co_filename).name}:{frame.f_lineno})")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return f"{task.get_name()}: " + " > ".join(chain)
+
+
+def _abandon(loop: asyncio.AbstractEventLoop, shutdown_timeout: float) -> None:
+    """Exit now: the stop outlived its budget (a call that ignores its cancellation, a hung upstream)."""
+    stuck = sorted(_where(task) for task in asyncio.all_tasks(loop))
+    log.error("shutdown_timed_out", budget_s=shutdown_timeout + STOP_MARGIN_S, tasks=stuck)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)  # threads blocked in a call would keep the interpreter from exiting

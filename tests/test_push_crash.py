@@ -118,6 +118,7 @@ async def test_kill_9_ten_times_every_message_once_or_unknown(backend, tmp_path,
     env.pop("BOSAI_MASTODON_TOKEN_MASTODON", None)
     port = _port()
     config = tmp_path / "crash.toml"
+    proc: subprocess.Popen | None = None
     try:
         async with running_simulator("heavy-rain", SPEED, 1, "127.0.0.1", _port()) as sim:
             sim.clock.jump_elapsed(START_H)
@@ -129,16 +130,25 @@ async def test_kill_9_ten_times_every_message_once_or_unknown(backend, tmp_path,
                 await _up(port, proc)
                 await asyncio.sleep(rng.uniform(0.3, 3.0))
                 proc.send_signal(signal.SIGKILL)
-                proc.wait()
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                await asyncio.to_thread(proc.wait)
+            log_path = tmp_path / "last-run.log"
+            with log_path.open("wb") as log_file:
+                proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
             await _up(port, proc)
             while sim.clock.elapsed_s() < END_H * 3600:
                 await asyncio.sleep(0.5)
             sim.clock.pause()  # the storm stops here: let the service finish what it has
             await _quiet(port)
             proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+            # waited for off the loop: the simulator and the fake APIs keep answering while it stops
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                pytest.fail("still running 30 s after SIGTERM:\n" + log_path.read_text(errors="replace")[-3000:])
     finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
         for fake in fakes.values():
             await fake.stop()
 

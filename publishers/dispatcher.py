@@ -106,10 +106,24 @@ class Dispatcher:
         self.next_retry: datetime | None = None  # the earliest retry this dispatcher scheduled
         self._wake = asyncio.Event()
         self._loaded = False
+        self._stopping = False  # set by finish(): claim nothing more
+        self._idle = asyncio.Event()  # clear while a round claims, plans and sends
+        self._idle.set()
 
     def wake(self) -> None:
         """A commit added outbox rows (or an operator released one): look now."""
         self._wake.set()
+
+    async def finish(self, timeout_s: float) -> bool:
+        """Claim nothing more and let the round in progress settle: a post already on its way gets
+        its answer rather than being cut off into `unknown`. False if it outlived `timeout_s`."""
+        self._stopping = True
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
     # -- state read back at start ---------------------------------------------------------
 
@@ -139,10 +153,14 @@ class Dispatcher:
             # cleared before the claim, not after the round: a commit landing while this round
             # sends sets it again and is claimed at once, instead of waiting out the timer
             self._wake.clear()
-            wait_s = await self.step()
-            if self.clock() >= next_check:
-                await self.resolve_unknown()
-                next_check = self.clock() + timedelta(seconds=self.config.lease_s)
+            self._idle.clear()
+            try:
+                wait_s = await self.step()
+                if self.clock() >= next_check and not self._stopping:
+                    await self.resolve_unknown()
+                    next_check = self.clock() + timedelta(seconds=self.config.lease_s)
+            finally:
+                self._idle.set()
             if wait_s is None:
                 continue  # claimed a full batch: there may be more
             task = asyncio.current_task()
@@ -160,6 +178,8 @@ class Dispatcher:
     async def step(self) -> float | None:
         """One round: claim, plan and send. Returns seconds to wait (None: go again at once)."""
         now = self.clock()
+        if self._stopping:
+            return self.config.lease_s  # until the cancellation comes
         if self.paused_until is not None and now < self.paused_until:
             return (self.paused_until - now).total_seconds()
         items = await self.store.outbox_claim(self.name, self.batch, self.config.lease_s)
@@ -189,6 +209,11 @@ class Dispatcher:
     async def _deliver(self, items: list[OutboxItem]) -> None:
         planned = sorted(await self.plan(items), key=lambda p: -p.priority)
         for n, post in enumerate(planned):
+            if self._stopping:
+                for rest in planned[n:]:  # not begun: back to the queue for the next start
+                    for item in rest.items:
+                        await self.store.outbox_fail(item.message.id, item.lease_token, "service stopping", self.clock())
+                return
             wait = self._quota_wait()
             if wait is not None:
                 for rest in planned[n:]:  # back to the queue until the quota window opens

@@ -169,7 +169,7 @@ def install(app: web.Application) -> None:
 
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     """Once the store is open, run each dispatcher and the waker under the app's supervisor."""
-    from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+    from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, SHUTDOWN_KEY, STORE_KEY, STORE_READY_KEY
     from service.settings import secrets
     from service.sse import FANOUT_KEY
     from service.supervisor import SUPERVISOR_KEY
@@ -204,6 +204,8 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     starter.cancel()
     await asyncio.gather(starter, return_exceptions=True)
+    budget = app[SHUTDOWN_KEY]
+    await asyncio.gather(*(d.finish(budget.remaining()) for d in dispatchers.values()))
     for name in names:
         await supervisor.stop(name)
     for channel in channels.values():

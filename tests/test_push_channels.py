@@ -373,3 +373,24 @@ async def test_a_commit_landing_while_a_post_is_sent_is_claimed_when_that_round_
         assert [p["text"].splitlines()[1] for p in fake_mastodon.posts] == ["金沢市", "輪島市"]
     finally:
         await stop(tasks, {})
+
+
+async def test_a_stop_lets_the_post_on_its_way_settle_and_claims_nothing_more(store, clock, mastodon, fake_mastodon):
+    fake_mastodon.latency_s = 0.5  # the post is made, its answer still on the way when the stop comes
+    dispatchers, tasks = start(store, {"mastodon": mastodon}, clock)
+    try:
+        await asyncio.sleep(0.3)
+        first, second = sediment("17201"), sediment("17204")
+        msgs = outbox_for({"mastodon": mastodon.config}, (Change(ChangeOp.CREATED, first), None))
+        await store.apply(Batch(changes=[Change(ChangeOp.CREATED, first)], outbox=msgs))
+        while fake_mastodon.requests == 0:
+            await asyncio.sleep(0.01)
+        assert await dispatchers["mastodon"].finish(5)  # waits for the answer rather than cutting it off
+        msgs = outbox_for({"mastodon": mastodon.config}, (Change(ChangeOp.CREATED, second), None))
+        await store.apply(Batch(changes=[Change(ChangeOp.CREATED, second)], outbox=msgs))
+        await asyncio.sleep(0.5)
+    finally:
+        await stop(tasks, {})
+    states = {r.message.event_id: r.state for r in await store.outbox_list("mastodon")}
+    assert states == {first.id: OutboxState.DONE, second.id: OutboxState.PENDING}  # the second waits for the next start
+    assert len(fake_mastodon.posts) == 1

@@ -6,7 +6,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY frontend frontend
-RUN mkdir -p service/portal/static && npm run build
+RUN mkdir -p publishers/portal/static && npm run build
 
 FROM python:3.11.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -18,10 +18,10 @@ COPY publishers publishers
 COPY service service
 COPY simulator simulator
 COPY config config
-COPY --from=assets /src/service/portal/static/build service/portal/static/build
+COPY --from=assets /src/publishers/portal/static/build publishers/portal/static/build
 # Editable install: the app serves its data files (boundaries, catalogs, built assets) from the tree.
 RUN pip install --no-cache-dir -e . \
- && pybabel -q compile -d service/portal/locales -D messages \
+ && pybabel -q compile -d publishers/portal/locales -D messages \
  && useradd --system --home /app bosai && mkdir -p /app/var && chown bosai /app/var
 USER bosai
 EXPOSE 8080

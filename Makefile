@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## portal: npm packages (map library, axe-core), the portal's built assets, compiled message catalogs
 NODE_STAMP   := node_modules/.package-lock.json
-PORTAL_BUILD := service/portal/static/build/manifest.json
+PORTAL_BUILD := publishers/portal/static/build/manifest.json
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -26,7 +26,7 @@ $(PORTAL_BUILD): $(NODE_STAMP) frontend/build.mjs frontend/portal.js frontend/po
 	npm run --silent build
 
 portal: $(PORTAL_BUILD) | $(STAMP)
-	$(BIN)/pybabel -q compile -d service/portal/locales -D messages
+	$(BIN)/pybabel -q compile -d publishers/portal/locales -D messages
 
 ## demo: run the service with the upstream simulator in-process; portal at http://127.0.0.1:8080/
 demo: $(STAMP) portal

@@ -42,9 +42,9 @@ os.environ["SSL_CERT_FILE"] = str(TMP / "ca.pem")
 import aiohttp  # noqa: E402
 
 from geo.store.base import OutboxState  # noqa: E402
-from service.app import create_app  # noqa: E402
 from service.keys import PIPELINE_KEY, STORE_KEY, STORE_READY_KEY  # noqa: E402
 from service.settings import load_settings  # noqa: E402
+from service.web.app import create_app  # noqa: E402
 from simulator.server import running_simulator  # noqa: E402
 from tests.fake_channels import FakeMastodon  # noqa: E402
 

@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from collectors.base import PayloadError
 from collectors.timestamps import parse_jst
-from service.atomic_file import write_atomic
+from geo.atomic_file import write_atomic
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

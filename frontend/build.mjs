@@ -1,5 +1,5 @@
 // Build the portal's static assets: copy the map library from node_modules and the portal's own
-// script and styles into service/portal/static/build/ under content-hashed names, write .gz and .br
+// script and styles into publishers/portal/static/build/ under content-hashed names, write .gz and .br
 // beside each, and a manifest.json mapping logical names to hashed ones. No bundler needed: the
 // page loads three scripts and three stylesheets, all served by the app (never from a CDN).
 import { createHash } from "node:crypto";

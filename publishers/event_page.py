@@ -29,19 +29,19 @@ from urllib.parse import quote
 import structlog
 from aiohttp import web
 
+from geo.atomic_file import write_atomic
 from geo.model import Event, utcnow
 from geo.same_hazard import MERGED_KINDS, hazard_of, same_as
 from geo.store.base import Store, StoreError
 from publishers.event_page_view import WORDS, RegionMap, page_context
-from service.atomic_file import write_atomic
+from publishers.http_cache import Representation, send
+from publishers.portal import i18n
+from publishers.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL
+from publishers.portal.state import PORTAL_KEY, Portal
 from service.change_feed import feed_head
-from service.errors import NotFound, Unavailable
-from service.http_cache import Representation, send
 from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
-from service.portal import i18n
-from service.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL
-from service.portal.state import PORTAL_KEY, Portal
 from service.supervisor import supervised_once_store_ready
+from service.web.errors import NotFound, Unavailable
 
 log = structlog.get_logger(__name__)
 

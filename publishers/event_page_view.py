@@ -19,7 +19,7 @@ import shapely
 from geo.model import LEVEL_COLOURS, Event, Kind, State, Status
 from geo.readings import reading
 from geo.wording import level_words
-from service.portal.levels import TEXT_COLOURS
+from publishers.portal.levels import TEXT_COLOURS
 
 MAP_WIDTH = 320  # SVG user units; the page scales it to the column
 MAP_SIMPLIFY_DEG = 0.004  # ~400 m: outlines recognisable at this size, a few KB for a prefecture

@@ -29,13 +29,13 @@ from geo.codes import AreaCodes
 from geo.model import Event, utcnow
 from geo.store.base import Store
 from publishers import lalert_document as ld
+from publishers.cap import in_feed
 from publishers.channel import ChannelConfig, Post, Quota, RateLimited, Receipt, Rejected, Retryable
+from publishers.http_cache import LIVE_CACHE_CONTROL, cached_response
 from publishers.lalert_content import document_for, sendable
-from service.api import check_params
-from service.cap import in_feed
 from service.change_feed import feed_head
-from service.http_cache import LIVE_CACHE_CONTROL, cached_response
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY
+from service.web.api import check_params
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_PATH = "/feeds/lalert.atom"

@@ -34,18 +34,18 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from geo.atomic_file import write_atomic
 from geo.codes import AreaCodes
 from geo.model import Event, Status, utcnow
 from geo.store.base import FeedEntry, Store, StoreError
-from service.atomic_file import write_atomic
-from service.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
+from publishers.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
+from publishers.http_cache import Representation
+from publishers.portal import i18n
+from publishers.portal.page_cache import PageCache
+from publishers.portal.pages import data_page
+from publishers.portal.state import PORTAL_KEY
 from service.change_feed import feed_head
-from service.http_cache import Representation
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY
-from service.portal import i18n
-from service.portal.page_cache import PageCache
-from service.portal.pages import data_page
-from service.portal.state import PORTAL_KEY
 from service.supervisor import supervised_once_store_ready
 
 log = structlog.get_logger(__name__)

@@ -171,8 +171,8 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     """Once the store is open, run each dispatcher and the waker under the app's supervisor."""
     from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, SHUTDOWN_KEY, STORE_KEY, STORE_READY_KEY
     from service.settings import secrets
-    from service.sse import FANOUT_KEY
     from service.supervisor import SUPERVISOR_KEY
+    from service.web.sse import FANOUT_KEY
 
     settings = app[SETTINGS_KEY]
     supervisor = app[SUPERVISOR_KEY]

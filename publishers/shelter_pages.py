@@ -35,10 +35,13 @@ import structlog
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from geo.atomic_file import write_atomic
 from geo.geometry import positions
 from geo.model import Event, Kind, Status, utcnow
 from geo.registry import GeoRegistry
 from geo.store.base import FeedEntry, Store, StoreError
+from publishers.http_cache import Representation, send
+from publishers.portal import i18n
 from publishers.shelter_page_view import (
     GAUGE_RADIUS_M,
     INFORMATION_KINDS,
@@ -47,13 +50,10 @@ from publishers.shelter_page_view import (
     index_context,
     page_context,
 )
-from service.atomic_file import write_atomic
 from service.change_feed import feed_head
-from service.errors import NotFound
-from service.http_cache import Representation, send
 from service.keys import CLOCK_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY
-from service.portal import i18n
 from service.supervisor import supervised_once_store_ready
+from service.web.errors import NotFound
 
 log = structlog.get_logger(__name__)
 

@@ -29,9 +29,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM."""
     from geo.store.base import StoreError
-    from service import serve
-    from service.app import create_app
     from service.logging import configure
+    from service.web import serve
+    from service.web.app import create_app
 
     configure()
     overrides: dict = {"service": {}}
@@ -42,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = args.config or (str(DEMO_CONFIG) if args.demo else None)
     settings = _load(config, overrides)
     if args.demo and settings.demo.fresh_store:
-        from service.demo import fresh_store
+        from service.web.demo import fresh_store
 
         # Each demo starts the storm at 00:00 on an empty store (demo.fresh_store = false resumes instead).
         for path in fresh_store(settings.store.url):
@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     host, port = settings.service.host, settings.service.port
     print(f"bosai-hub portal: http://{host}:{port}/", flush=True)
     try:
-        # As web.run_app, with requests aiohttp cannot parse answered as problem+json (service/serve.py).
+        # As web.run_app, with requests aiohttp cannot parse answered as problem+json (service/web/serve.py).
         serve.run(app, host, port, settings.service.shutdown_timeout_s)
     except StoreError as exc:
         print(f"bosai: cannot start: {exc}", file=sys.stderr)

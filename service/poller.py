@@ -9,10 +9,10 @@ from datetime import datetime
 import structlog
 
 from collectors.base import Collector, CollectorError
-from collectors.freshness import judge_failure, judge_success
 from geo.model import utcnow
 from geo.store.base import SourceStatus, Store
 from service import metrics
+from service.freshness import judge_failure, judge_success
 from service.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)

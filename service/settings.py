@@ -17,7 +17,7 @@ from collectors.registry import config_classes
 from geo.registry import GeoConfig
 from publishers.push import ChannelSettings
 from publishers.rules import DEFAULT_RULES, Rule
-from service.demo import DemoSettings
+from service.web.demo import DemoSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

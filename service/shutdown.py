@@ -4,7 +4,7 @@ On SIGTERM the service stops accepting requests, waits for open connections, let
 finish and stops the push dispatchers. Each step takes what is left of one budget
 (`service.shutdown_timeout_s`), not a fresh timeout of its own, so a container's stop grace period
 can be set from the config. Whatever still runs when the budget and a short margin are spent is
-named in the log and the process exits anyway (service/serve.py): every write is one transaction
+named in the log and the process exits anyway (service/web/serve.py): every write is one transaction
 and every push is leased, so a cut-short stop loses nothing a `kill -9` would not.
 """
 from __future__ import annotations

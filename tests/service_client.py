@@ -16,9 +16,9 @@ from collectors.base import Snapshot
 from geo.model import Event
 from geo.registry import GeoConfig, GeoRegistry
 from publishers.portal_snapshot import SNAPSHOT_KEY, PortalSnapshot
-from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from service.web.app import create_app
 
 
 class VirtualPacing:

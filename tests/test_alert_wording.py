@@ -11,8 +11,8 @@ from collectors.jma import parse_document, to_events
 from geo.codes import AreaCodes
 from geo.model import Event, Kind, SourceRef, State
 from geo.wording import LANGS, ORDER_NAMES, level_words
-from service.cap import CAP_NS, CapContext, alert_document
-from service.openapi import document
+from publishers.cap import CAP_NS, CapContext, alert_document
+from service.web.openapi import document
 from tests.service_client import publish, service_client
 from tests.upstreams import SAMPLES, as_ishikawa
 

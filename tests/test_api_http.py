@@ -12,8 +12,8 @@ import pytest
 from collectors.base import Snapshot
 from geo.model import Event, Kind, Observation, SourceRef
 from geo.store.base import SourceState, SourceStatus
+from publishers.http_cache import accepted_coding
 from publishers.portal_snapshot import SNAPSHOT_KEY
-from service.http_cache import accepted_coding
 from service.keys import PIPELINE_KEY, STORE_KEY
 from tests.service_client import service_client
 
@@ -264,7 +264,7 @@ async def test_snapshot_built_from_changed_events_equals_a_full_query(loaded):
     ids = [f["id"] for f in json.loads(body)["features"]]
     assert ids == sorted(ids) and "sediment_warning:17203" in ids
     # The CAP feed names the version each entry supersedes, taken from memory rather than history.
-    from service.cap import cap_time
+    from publishers.cap import cap_time
 
     first = (await store.history("sediment_warning:17203"))[0]
     atom = await (await loaded.get("/feeds/cap/17203.atom")).text()

@@ -8,7 +8,7 @@ from lxml import etree
 
 from geo.codes import AreaCodes
 from geo.model import Event, Kind, Severity, SourceRef, State, Status
-from service.cap import ATOM_NS, CAP_NS, CapContext, alert_document, atom_entry_bytes, atom_feed
+from publishers.cap import ATOM_NS, CAP_NS, CapContext, alert_document, atom_entry_bytes, atom_feed
 from tests.service_client import publish, service_client
 
 SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "data" / "cap" / "cap12.xsd")))

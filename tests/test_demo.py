@@ -18,11 +18,11 @@ from geo.store import open_store
 from geo.store.base import SourceState, SourceStatus
 from publishers.portal_snapshot import SNAPSHOT_KEY
 from publishers.shelter_pages import SHELTER_PAGES_KEY
-from service.app import create_app
 from service.cli import build_parser
-from service.demo import fresh_store, resume_point, sqlite_path
 from service.keys import CLOCK_KEY, STORE_KEY
 from service.settings import PROJECT_ROOT, load_settings
+from service.web.app import create_app
+from service.web.demo import fresh_store, resume_point, sqlite_path
 from simulator import scenario as scenario_mod
 
 STORM = scenario_mod.load("heavy-rain").scenario

@@ -1,4 +1,4 @@
-"""Every route the app registers answers errors as problem+json and is counted (service/edge.py).
+"""Every route the app registers answers errors as problem+json and is counted (service/web/edge.py).
 
 The guard wraps each handler as its routes are added rather than running as a middleware, so a
 route registered any other way would silently answer errors as aiohttp's plain text, uncounted.
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service import edge
 from service.settings import load_settings
+from service.web import edge
 from tests.service_client import build_app
 
 

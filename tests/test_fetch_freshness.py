@@ -7,9 +7,9 @@ import structlog
 from structlog.testing import capture_logs
 
 from collectors.base import PayloadError, Snapshot
-from collectors.freshness import judge_failure, judge_success
 from collectors.http import FetchTimeout
 from geo.store.base import SourceState
+from service.freshness import judge_failure, judge_success
 
 NOW = datetime(2026, 8, 23, 0, 0, tzinfo=timezone.utc)
 

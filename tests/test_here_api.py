@@ -10,9 +10,9 @@ from geo.model import Event, Kind, SourceRef
 from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import Batch, Change, ChangeOp
-from service import edge
-from service.here_api import routes
 from service.keys import GEO_KEY, STORE_KEY
+from service.web import edge
+from service.web.here_api import routes
 
 SRC = SourceRef(source_id="test")
 

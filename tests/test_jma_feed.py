@@ -101,7 +101,7 @@ async def test_a_report_that_never_reads_is_given_up_and_shown(upstream, collect
     assert gone["attempts"] >= 2
 
 async def test_operators_see_the_documents_not_read_in_the_sources_api(upstream, collector, tmp_path):
-    from collectors.freshness import judge_success
+    from service.freshness import judge_success
     from service.keys import STORE_KEY
     from tests.service_client import service_client
 

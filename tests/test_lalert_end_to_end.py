@@ -100,9 +100,9 @@ async def test_an_order_from_the_simulator_reaches_every_output(tmp_path):
 async def test_the_running_service_publishes_an_operator_order_to_l_alert(tmp_path, monkeypatch):
     from aiohttp.test_utils import TestClient
 
-    from service.app import create_app
     from service.keys import STORE_READY_KEY
     from service.settings import load_settings
+    from service.web.app import create_app
 
     received: list[bytes] = []
 

@@ -18,9 +18,9 @@ from lxml import html as lxml_html
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, State, utcnow
 from geo.store.base import SourceState, SourceStatus
+from publishers.portal import i18n
+from publishers.portal.assets import BUILD_DIR
 from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
-from service.portal import i18n
-from service.portal.assets import BUILD_DIR
 from service.settings import load_settings
 from tests.service_client import build_app
 
@@ -279,7 +279,7 @@ def test_catalog_template_matches_the_code():
     }
     with open(i18n.LOCALES_DIR / "messages.pot", "rb") as fh:
         template_ids = {m.id for m in read_po(fh) if m.id}
-    assert found - template_ids == set(), "run pybabel extract (see service/portal/babel.cfg)"
+    assert found - template_ids == set(), "run pybabel extract (see publishers/portal/babel.cfg)"
 
 
 async def test_page_rendered_once_until_data_changes(tmp_path, monkeypatch):
@@ -289,8 +289,8 @@ async def test_page_rendered_once_until_data_changes(tmp_path, monkeypatch):
     each change and every tick), so only the slot these requests ask for, ("list.html", "en"), is
     counted: whoever asks first renders it, everyone else at the same version shares that render.
     """
+    from publishers.portal import pages
     from publishers.portal_snapshot import SNAPSHOT_KEY
-    from service.portal import pages
 
     renders = []
     real = pages._render
@@ -429,7 +429,7 @@ async def test_an_order_is_the_municipalitys_decision_shown_first_above_jma_equi
 def test_shelters_recorded_open_come_first_in_the_near_list():
     """The nearest shelters (geo.here, by distance) list those recorded open first, distance order kept."""
     from geo.registry import GeoRegistry
-    from service.portal.view import near_view
+    from publishers.portal.view import near_view
 
     shelters = [{"name": n, "address": "", "status": st, "distance_m": d}
                 for n, st, d in (("A", "unknown", 100), ("B", "closed", 200), ("C", "open", 900),
@@ -452,7 +452,7 @@ async def test_prefecture_list_grouped_per_municipality_collapsible_worst_first(
 def test_cameras_flagged_and_missing_ones_listed_roads_without_internal_ids(tmp_path):
     """Frozen and old pictures are flagged, a configured camera that sent nothing is unavailable."""
     from geo.registry import GeoRegistry
-    from service.portal.view import Clock, shape_view
+    from publishers.portal.view import Clock, shape_view
 
     cam = {"type": "river_camera", "url": "http://127.0.0.1:9/obs/", "cameras": ["c1", "c2", "c3", "c4"],
            "image_dir": str(tmp_path), "stale_after_s": 1800}

@@ -15,9 +15,9 @@ import pytest
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
 from geo.store.base import SourceState, SourceStatus
+from publishers.portal import i18n
 from publishers.portal_snapshot import SNAPSHOT_KEY, Paths
 from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_KEY
-from service.portal import i18n
 from tests.service_client import PACING_KEY, ManualPacing, publish, service_client
 
 LANGS = list(i18n.LANGUAGES)

@@ -24,10 +24,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
+from publishers.headers import SECURITY_HEADERS
+from publishers.portal import i18n
 from publishers.portal_snapshot import SNAPSHOT_KEY, Paths
-from service.headers import SECURITY_HEADERS
 from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_READY_KEY
-from service.portal import i18n
 from service.settings import load_settings
 from tests.service_client import build_app
 

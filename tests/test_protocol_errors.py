@@ -1,5 +1,5 @@
 """Requests aiohttp cannot parse, sent byte for byte to the service as `bosai run` serves it
-(service/serve.py): problem+json with the right status and the security headers, the request's
+(service/web/serve.py): problem+json with the right status and the security headers, the request's
 bytes never echoed, and no traceback in the log."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import logging
 import pytest
 from aiohttp import web
 
-from service.headers import SECURITY_HEADERS
+from publishers.headers import SECURITY_HEADERS
 from service.keys import STORE_READY_KEY
-from service.serve import ServiceRunner
 from service.settings import load_settings
+from service.web.serve import ServiceRunner
 from tests.service_client import build_app
 
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
-from service.app import create_app
 from service.keys import CLOCK_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from service.web.app import create_app
 from simulator.server import running_simulator
 
 

@@ -9,9 +9,9 @@ from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, Status
 from geo.store.base import OutboxState
 from publishers.push import DISPATCHERS_KEY
-from service.app import create_app
 from service.keys import PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from service.web.app import create_app
 
 
 def sediment(code: str, status: Status = Status.ACTUAL) -> Event:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from publishers.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
+from publishers.portal.assets import load_manifest
 from publishers.portal_snapshot import SNAPSHOT_KEY
-from service.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
-from service.portal.assets import load_manifest
 from tests.service_client import service_client
 
 

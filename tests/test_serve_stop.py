@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = """
 import asyncio, sys
 from aiohttp import web
-from service import serve
+from service.web import serve
 from service.logging import configure
 
 async def cleanup(app):

@@ -9,9 +9,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef
-from service import sse
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from service.web import sse
 from tests.service_client import build_app
 
 

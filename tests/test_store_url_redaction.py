@@ -11,9 +11,9 @@ import pytest
 import structlog
 
 from geo.store.redis_connect import safe_url
-from service.app import store_ctx
 from service.keys import STORE_READY_KEY
 from service.settings import load_settings
+from service.web.app import store_ctx
 from tests.conftest import _wait_for_ping
 from tests.service_client import build_app
 

@@ -15,8 +15,8 @@ from aiohttp import web
 from collectors.registry import level_sources
 from geo.areas import OutOfRegion
 from geo.here import HereOptions, what_affects
-from service.errors import BadRequest
 from service.keys import GEO_KEY, SETTINGS_KEY, STORE_KEY
+from service.web.errors import BadRequest
 
 routes = web.RouteTableDef()
 

@@ -8,9 +8,9 @@ from aiohttp import web
 
 from geo.model import Kind
 from geo.wording import level_words
-from service.api import check_params
-from service.http_cache import Representation, send
-from service.orders_api import OPENAPI_PATHS as ORDER_PATHS
+from publishers.http_cache import Representation, send
+from service.web.api import check_params
+from service.web.orders_api import OPENAPI_PATHS as ORDER_PATHS
 
 routes = web.RouteTableDef()
 

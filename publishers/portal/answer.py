@@ -19,7 +19,7 @@ from geo import readings
 from geo.here import AREAL_KINDS
 from geo.model import Event, Kind
 from geo.same_hazard import HazardEntry, first_issued, merge_same_hazard
-from service.portal.levels import N_, Gettext, LevelView, level_view
+from publishers.portal.levels import N_, Gettext, LevelView, level_view
 
 # Areal kinds the portal groups by municipality: JMA's and a municipality's own orders.
 PORTAL_AREAL_KINDS = frozenset((*AREAL_KINDS, Kind.EVACUATION))

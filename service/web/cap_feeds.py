@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from publishers.cap import CAP_CONTENT_TYPE, alert_document, previous_version
+from publishers.http_cache import LIVE_CACHE_CONTROL, cached_response, send
 from publishers.portal_snapshot import FEED_PATH, SNAPSHOT_KEY, Paths
-from service.api import check_params, current_and_history
-from service.cap import CAP_CONTENT_TYPE, alert_document, previous_version
-from service.errors import NotFound, Unavailable
-from service.http_cache import LIVE_CACHE_CONTROL, cached_response, send
+from service.web.api import check_params, current_and_history
+from service.web.errors import NotFound, Unavailable
 
 routes = web.RouteTableDef()
 

@@ -1,7 +1,7 @@
 """Public read-only API: events as GeoJSON, one event with its history, source freshness.
 
 Every answer carries a strong ETag and Last-Modified and honours conditional requests
-(service/http_cache.py). The unfiltered events list and the per-municipality lists come from the
+(publishers/http_cache.py). The unfiltered events list and the per-municipality lists come from the
 portal snapshot held in memory (publishers/portal_snapshot.py) without a store query.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from aiohttp import web
 
 from geo.model import Event, Kind, Status
 from geo.same_hazard import MERGED_KINDS, hazard_of, same_as
+from publishers.http_cache import cached_response, send
 from publishers.portal_snapshot import GEOJSON_CONTENT_TYPE, SNAPSHOT_KEY, Paths, events_body
-from service.errors import BadRequest, NotFound
-from service.http_cache import cached_response, send
 from service.keys import STORE_KEY
+from service.web.errors import BadRequest, NotFound
 
 routes = web.RouteTableDef()
 

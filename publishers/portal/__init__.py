@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service import edge
+from publishers.portal.assets import load_manifest
+from publishers.portal.pages import routes
+from publishers.portal.state import PORTAL_KEY, Portal
 from service.keys import GEO_KEY, SETTINGS_KEY
-from service.portal.assets import load_manifest
-from service.portal.pages import routes
-from service.portal.state import PORTAL_KEY, Portal
+from service.web import edge
 
 __all__ = ["PORTAL_KEY", "Portal", "setup"]
 

@@ -18,12 +18,12 @@ import structlog
 from aiohttp import web
 
 from geo.store.base import FeedEntry, Store, StoreError
-from service import edge
-from service.api import check_params
 from service.change_feed import FeedFanout, feed_head
-from service.errors import BadRequest
 from service.keys import STORE_KEY, STORE_READY_KEY
 from service.supervisor import SUPERVISOR_KEY
+from service.web import edge
+from service.web.api import check_params
+from service.web.errors import BadRequest
 
 log = structlog.get_logger(__name__)
 

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from service.errors import NotFound, problem_for
 from service.metrics import REQUESTS
+from service.web.errors import NotFound, problem_for
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNMATCHED = "unmatched"  # the metrics label of requests no route matches

@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from geo.store.base import SourceState, StoreError, StoreUnavailable
-from service.api import json_response
 from service.keys import STORE_KEY, STORE_READY_KEY
 from service.supervisor import SUPERVISOR_KEY
+from service.web.api import json_response
 
 routes = web.RouteTableDef()
 

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Hashable
 
 from geo.model import Event, Status
 from geo.store.base import SourceStatus, Store
+from publishers.http_cache import Representation
 from service.change_feed import feed_head
-from service.http_cache import Representation
 
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 # Revalidate every time: the ETag makes that cheap, and warnings must be current.

@@ -28,7 +28,7 @@ import brotli
 from aiohttp import web
 from multidict import CIMultiDict
 
-from service.headers import SECURITY_HEADERS
+from publishers.headers import SECURITY_HEADERS
 
 # Live data: browsers and nginx may reuse an answer briefly and revalidate in the background.
 LIVE_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30"

@@ -16,10 +16,9 @@ from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from geo.store.redis_connect import safe_url
-from publishers import event_page, lalert, portal_snapshot, push, shelter_pages
-from service import api, cap_feeds, edge, health, here_api, metrics, openapi, orders_api, portal, sse, station_api
-from service.demo import ClockRef, simulator_ctx
-from service.headers import install as install_security_headers
+from publishers import event_page, lalert, portal, portal_snapshot, push, shelter_pages
+from publishers.headers import install as install_security_headers
+from service import metrics
 from service.keys import (
     AREA_CODES_KEY,
     CLOCK_KEY,
@@ -36,6 +35,8 @@ from service.scheduler import scheduler_ctx
 from service.settings import secrets
 from service.shutdown import ShutdownBudget
 from service.supervisor import SUPERVISOR_KEY, Supervisor
+from service.web import api, cap_feeds, edge, health, here_api, openapi, orders_api, sse, station_api
+from service.web.demo import ClockRef, simulator_ctx
 
 log = structlog.get_logger(__name__)
 
@@ -141,7 +142,7 @@ def create_app(
     started (see `frozen_heap_ctx`); tests building many apps in one process leave it off.
     `geo` is the region already loaded from `settings.region` (tests load it once per session).
     """
-    app = web.Application()  # no middlewares: service/edge.py guards each route instead
+    app = web.Application()  # no middlewares: service/web/edge.py guards each route instead
     app[SETTINGS_KEY] = settings
     geo = geo if geo is not None else GeoRegistry.load(settings.region)
     app[GEO_KEY] = geo

@@ -16,8 +16,8 @@ from geo.gauge_reading import gauge_reading
 from geo.model import Event, Kind
 from geo.shelters import ShelterStatus
 from geo.store.base import SourceState, SourceStatus
-from service.portal.answer import Answer, AreaWarnings, Place, answer_for, group_warnings, place_of
-from service.portal.levels import N_, Gettext, level_view
+from publishers.portal.answer import Answer, AreaWarnings, Place, answer_for, group_warnings, place_of
+from publishers.portal.levels import N_, Gettext, level_view
 
 # Source kinds by collector `type`; a source of unknown type is shown by its id.
 SOURCE_KINDS = {

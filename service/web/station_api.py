@@ -10,10 +10,10 @@ from aiohttp import web
 from collectors.camera_images import FrameStore
 from geo.gauge_reading import gauge_reading
 from publishers.gauge_chart import gauge_chart_svg
-from service.api import check_params, dumps
-from service.errors import BadRequest, NotFound
-from service.http_cache import LIVE_CACHE_CONTROL, Representation, cached_response, send
+from publishers.http_cache import LIVE_CACHE_CONTROL, Representation, cached_response, send
 from service.keys import SETTINGS_KEY, STORE_KEY
+from service.web.api import check_params, dumps
+from service.web.errors import BadRequest, NotFound
 
 routes = web.RouteTableDef()
 

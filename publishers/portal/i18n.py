@@ -1,13 +1,13 @@
 """Languages of the portal: Japanese, English and やさしい日本語, from gettext catalogs.
 
-Catalogs live in service/portal/locales/{lang}/LC_MESSAGES/messages.po. `make` compiles them to
+Catalogs live in publishers/portal/locales/{lang}/LC_MESSAGES/messages.po. `make` compiles them to
 .mo with pybabel; when a .mo is missing or older than its .po (a fresh checkout, an edited
 catalog) the .po is compiled in memory with Babel, so the portal never shows stale text.
 The choice is made once per request: ?lang= wins (and is remembered in a cookie), then the
 cookie, then Accept-Language, then Japanese.
 
 Changing a message: extract the template (see babel.cfg for the command), then
-`pybabel update -i service/portal/locales/messages.pot -d service/portal/locales --no-location`,
+`pybabel update -i publishers/portal/locales/messages.pot -d publishers/portal/locales --no-location`,
 translate the new entries in ja and easy (tests fail on an untranslated one), and `make portal`.
 """
 from __future__ import annotations

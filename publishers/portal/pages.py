@@ -13,15 +13,15 @@ from typing import Any
 from aiohttp import web
 
 from geo.model import Kind
-from service.errors import BadRequest, Unavailable
-from service.http_cache import Representation, send
+from publishers.http_cache import Representation, send
+from publishers.portal import i18n
+from publishers.portal.assets import static_file
+from publishers.portal.levels import level_view
+from publishers.portal.page_cache import PAGE_CACHE_CONTROL, statuses_fingerprint
+from publishers.portal.state import PORTAL_KEY, Portal
+from publishers.portal.view import Clock, near_view, shape_view
 from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
-from service.portal import i18n
-from service.portal.assets import static_file
-from service.portal.levels import level_view
-from service.portal.page_cache import PAGE_CACHE_CONTROL, statuses_fingerprint
-from service.portal.state import PORTAL_KEY, Portal
-from service.portal.view import Clock, near_view, shape_view
+from service.web.errors import BadRequest, Unavailable
 
 routes = web.RouteTableDef()
 

@@ -22,9 +22,9 @@ import structlog
 from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
 
-from service.errors import problem_response
-from service.headers import SECURITY_HEADERS
+from publishers.headers import SECURITY_HEADERS
 from service.metrics import REQUESTS
+from service.web.errors import problem_response
 
 log = structlog.get_logger(__name__)
 

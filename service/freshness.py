@@ -19,7 +19,7 @@ from geo.store.base import SourceState, SourceStatus
 
 DEFAULT_STALE_FACTOR = 3.0
 
-log = structlog.get_logger("collectors.freshness")
+log = structlog.get_logger("service.freshness")
 
 
 def content_age_s(content_time: datetime | None, now: datetime) -> float | None:

@@ -25,9 +25,9 @@ from collectors.json_wire import describe
 from collectors.publiccommons import order_event, record_id
 from geo.model import Certainty, Event, Kind, SourceRef, Status
 from geo.wording import level_words
-from service.api import json_response
-from service.errors import BadRequest, NotFound
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, STORE_KEY
+from service.web.api import json_response
+from service.web.errors import BadRequest, NotFound
 
 routes = web.RouteTableDef()
 

@@ -14,12 +14,12 @@ from geo.here import HereOptions, what_affects
 from geo.model import Event, Kind
 from geo.registry import GeoRegistry
 from geo.wording import level_words
-from service.portal import i18n
-from service.portal.answer import PORTAL_AREAL_KINDS, first_issue_in, romaji, ruby_parts
-from service.portal.assets import Manifest, encoded_boundaries
-from service.portal.levels import N_, TEXT_COLOURS
-from service.portal.page_cache import PageCache
-from service.portal.view import CAMERA_STALE_S, SHELTER_WORDS
+from publishers.portal import i18n
+from publishers.portal.answer import PORTAL_AREAL_KINDS, first_issue_in, romaji, ruby_parts
+from publishers.portal.assets import Manifest, encoded_boundaries
+from publishers.portal.levels import N_, TEXT_COLOURS
+from publishers.portal.page_cache import PageCache
+from publishers.portal.view import CAMERA_STALE_S, SHELTER_WORDS
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 

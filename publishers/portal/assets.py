@@ -1,7 +1,7 @@
 """Static assets of the portal: the npm build output and the municipality boundaries layer.
 
 `npm run build` (frontend/build.mjs) copies the map library from node_modules and the portal's own
-script and styles into service/portal/static/build/ under content-hashed names, with .gz and .br
+script and styles into publishers/portal/static/build/ under content-hashed names, with .gz and .br
 beside each file and a manifest.json mapping logical to hashed names. Hashed names never change
 content, so they are served as immutable; aiohttp's FileResponse picks the pre-compressed file
 the client accepts. Nothing is fetched from a CDN.
@@ -21,7 +21,7 @@ import structlog
 from aiohttp import web
 
 from geo.areas import to_geojson
-from service.errors import NotFound
+from service.web.errors import NotFound
 
 log = structlog.get_logger(__name__)
 

@@ -45,7 +45,7 @@ SECURITY_HEADERS: dict[str, str] = {
 async def add_security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     """on_response_prepare: the security headers on every answer that lacks them.
 
-    Hot documents carry them already in their pre-built headers (service/http_cache.py), so this
+    Hot documents carry them already in their pre-built headers (publishers/http_cache.py), so this
     costs them one lookup.
     """
     headers = response.headers

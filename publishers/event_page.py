@@ -38,7 +38,6 @@ from publishers.http_cache import Representation, send
 from publishers.portal import i18n
 from publishers.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL
 from publishers.portal.state import PORTAL_KEY, Portal
-from service.change_feed import feed_head
 from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.supervisor import supervised_once_store_ready
 from service.web.errors import NotFound, Unavailable
@@ -208,7 +207,7 @@ class EventPages:
 
     async def run(self) -> None:
         """Follow the change feed, invalidating and rewriting the pages of changed events, until cancelled."""
-        head = await feed_head(self.store)
+        head = await self.store.feed_head()
         self.seen_seq = head.seq if head is not None else 0
         self.epoch += 1
         self.written, self._changed = {}, set()

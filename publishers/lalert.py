@@ -33,7 +33,6 @@ from publishers.cap import in_feed
 from publishers.channel import ChannelConfig, Post, Quota, RateLimited, Receipt, Rejected, Retryable
 from publishers.http_cache import LIVE_CACHE_CONTROL, cached_response
 from publishers.lalert_content import document_for, sendable
-from service.change_feed import feed_head
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 from service.web.api import check_params
 
@@ -64,7 +63,7 @@ class DocumentCache:
 
     async def feed(self, base_url: str, now: datetime) -> tuple[bytes, datetime | None]:
         """The Atom feed of the documents of every event in force or just ended (real ones only)."""
-        head = await feed_head(self.store)
+        head = await self.store.feed_head()
         seq = head.seq if head is not None else 0
         if self._feed is not None and self._feed[0] == seq:
             return self._feed[1], self._feed[2]

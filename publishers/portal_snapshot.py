@@ -44,7 +44,6 @@ from publishers.portal import i18n
 from publishers.portal.page_cache import PageCache
 from publishers.portal.pages import data_page
 from publishers.portal.state import PORTAL_KEY
-from service.change_feed import feed_head
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 from service.supervisor import supervised_once_store_ready
 
@@ -194,7 +193,7 @@ class PortalSnapshot:
         Raises when following fails (the store unreachable): the app supervises it and runs it
         again, and a run after the first resumes after the last feed entry seen.
         """
-        head = await feed_head(self.store)
+        head = await self.store.feed_head()
         if self.builds == 0 or head is None or head.seq < self.seen_seq:
             if self.builds:
                 # The feed lost entries (a Redis restarted from an older save): what changed is unknown.

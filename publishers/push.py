@@ -115,9 +115,7 @@ async def keep_running(name: str, run: Callable[[], Any], max_backoff_s: float =
 
 async def wake_on_commits(store: Store, dispatchers: dict[str, Dispatcher]) -> None:
     """Follow the change feed from its head; wake every dispatcher on each commit."""
-    from service.change_feed import feed_head
-
-    head = await feed_head(store)
+    head = await store.feed_head()
     async for _entry in store.subscribe(head.seq if head else 0):
         for dispatcher in dispatchers.values():
             dispatcher.wake()

@@ -50,7 +50,6 @@ from publishers.shelter_page_view import (
     index_context,
     page_context,
 )
-from service.change_feed import feed_head
 from service.keys import CLOCK_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY
 from service.supervisor import supervised_once_store_ready
 from service.web.errors import NotFound
@@ -138,7 +137,7 @@ class ShelterPages:
             self._dirty.clear()
             if self.static_dir is not None:
                 await asyncio.to_thread(shutil.rmtree, self.static_dir / "shelters", True)
-        head = await feed_head(self.store)
+        head = await self.store.feed_head()
         self.seen_seq = head.seq if head is not None else 0
         events = await self.store.query()
         self.world = Surroundings({e.id: e for e in events if _shown(e)}, tuple(await self.store.source_statuses()),

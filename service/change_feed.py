@@ -1,4 +1,4 @@
-"""Where the change feed stands, and one subscription to it per app passed on to every SSE stream."""
+"""One subscription to the change feed per app, passed on to every SSE stream."""
 from __future__ import annotations
 
 import asyncio
@@ -6,24 +6,6 @@ import contextlib
 from collections.abc import Iterator
 
 from geo.store.base import FeedEntry, Store
-
-
-async def feed_head(store: Store) -> FeedEntry | None:
-    """The newest feed entry, found with O(log n) `feed_since` probes (works on every backend)."""
-    if not await store.feed_since(0, limit=1):
-        return None
-    # feed_since(s) is empty exactly when s >= head: gallop to a bound, then bisect.
-    low, high = 0, 1
-    while await store.feed_since(high, limit=1):
-        low, high = high, high * 2
-    while high - low > 1:
-        mid = (low + high) // 2
-        if await store.feed_since(mid, limit=1):
-            low = mid
-        else:
-            high = mid
-    (entry,) = await store.feed_since(low, limit=1)
-    return entry
 
 
 class Listener:
@@ -61,7 +43,7 @@ class FeedFanout:
     async def run(self) -> None:
         """Follow the feed from where the last run stopped (the head, the first time) until cancelled."""
         if self.seq is None:
-            head = await feed_head(self.store)
+            head = await self.store.feed_head()
             self.seq = head.seq if head is not None else 0
         async for entry in self.store.subscribe(self.seq):
             self.seq = entry.seq

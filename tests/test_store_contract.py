@@ -561,6 +561,24 @@ async def test_subscribe_sees_writes_from_another_store_instance(store, tmp_path
         await other.close()
 
 
+
+async def test_feed_head_is_the_newest_entry_including_another_writers(store, clock):
+    assert await store.feed_head() is None  # an empty feed has no head
+    await store.apply(created(ev("gauge:1"), ev("gauge:2")))
+    clock.advance(30)
+    (last,) = await store.apply(created(ev("gauge:1", 2, level=2)))
+    assert await store.feed_head() == last
+    assert (last.seq, last.event_id, last.version, last.at) == (3, "gauge:1", 2, clock.now)
+    other = SQLiteStore(store.path, clock=store.clock) if isinstance(store, SQLiteStore) else RedisStore(
+        store.url, clock=store.clock, prefix=store.keys.prefix)
+    await other.open()
+    try:
+        (theirs,) = await other.apply(created(ev("road_closure:9")))
+        assert await store.feed_head() == theirs  # the head another process wrote, in one read
+        assert theirs.seq == 4
+    finally:
+        await other.close()
+
 # -- audit and source status --------------------------------------------------------------------
 
 

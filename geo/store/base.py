@@ -273,6 +273,9 @@ class Store(Protocol):
     async def feed_since(self, seq: int, limit: int = 1000) -> list[FeedEntry]:
         """Feed entries with seq > `seq`, in order."""
 
+    async def feed_head(self) -> FeedEntry | None:
+        """The newest feed entry (None while the feed is empty), in one read."""
+
     def subscribe(self, after_seq: int = 0) -> AsyncIterator[FeedEntry]:
         """Every feed entry after `after_seq`, once and in order, waiting for new ones forever."""
 

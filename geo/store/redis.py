@@ -298,6 +298,12 @@ class RedisStore(RedisOutbox):
         rows = await self.redis.xrange(self.keys.feed, min=f"({seq}-0", max="+", count=limit)
         return [feed_entry(i, f) for i, f in rows]
 
+    @_unavailable
+    async def feed_head(self) -> FeedEntry | None:
+        """The newest feed entry (None while the feed is empty), in one read."""
+        rows = await self.redis.xrevrange(self.keys.feed, max="+", min="-", count=1)
+        return feed_entry(*rows[0]) if rows else None
+
     async def subscribe(self, after_seq: int = 0) -> AsyncIterator[FeedEntry]:
         """Every feed entry after `after_seq`, once and in order, waiting for new ones forever.
 

@@ -46,6 +46,10 @@ T = TypeVar("T")
 _ENDED = tuple(s.value for s in ENDED_STATES)
 
 
+def _feed_entry(seq: int, op: str, event_id: str, kind: str, version: int, at: int) -> FeedEntry:
+    return FeedEntry(seq, ChangeOp(op), event_id, Kind(kind), version, from_us(at))
+
+
 class SQLiteStore(SQLiteOutbox):
     """Store protocol over a single SQLite file."""
 
@@ -328,7 +332,14 @@ class SQLiteStore(SQLiteOutbox):
             "SELECT seq, op, event_id, kind, version, at FROM feed WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit),
         )
-        return [FeedEntry(s, ChangeOp(op), eid, Kind(kind), v, from_us(at)) for s, op, eid, kind, v, at in rows]
+        return [_feed_entry(*row) for row in rows]
+
+    async def feed_head(self) -> FeedEntry | None:
+        """The newest feed entry (None while the feed is empty), in one read."""
+        rows = await self._read(
+            self._fetch, "SELECT seq, op, event_id, kind, version, at FROM feed ORDER BY seq DESC LIMIT 1"
+        )
+        return _feed_entry(*rows[0]) if rows else None
 
     async def subscribe(self, after_seq: int = 0) -> AsyncIterator[FeedEntry]:
         """Every feed entry after `after_seq`, once and in order, waiting for new ones forever."""

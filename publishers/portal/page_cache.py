@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Hashable
 from geo.model import Event, Status
 from geo.store.base import SourceStatus, Store
 from publishers.http_cache import Representation
-from service.change_feed import feed_head
 
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 # Revalidate every time: the ETag makes that cheap, and warnings must be current.
@@ -65,7 +64,7 @@ class PageCache:
             return self.head
         async with self._advancing:
             if self.head is None:
-                entry = await feed_head(store)
+                entry = await store.feed_head()
                 self.head = entry.seq if entry else 0
             while batch := await store.feed_since(self.head, limit=1000):
                 self.head = batch[-1].seq

@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from geo.store.base import FeedEntry, Store, StoreError
-from service.change_feed import FeedFanout, feed_head
+from service.change_feed import FeedFanout
 from service.keys import STORE_KEY, STORE_READY_KEY
 from service.supervisor import SUPERVISOR_KEY
 from service.web import edge
@@ -89,7 +89,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE_KEY]
     after = parse_last_event_id(request)
     if after is None:
-        head = await feed_head(store)
+        head = await store.feed_head()
         after = head.seq if head else 0
     response = web.StreamResponse(
         headers={

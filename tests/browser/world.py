@@ -16,7 +16,6 @@ from aiohttp import web
 
 from geo.store.base import SourceState
 from publishers.portal_snapshot import SNAPSHOT_KEY
-from service.change_feed import feed_head
 from service.keys import CLOCK_KEY, POLLERS_KEY, STORE_KEY, STORE_READY_KEY
 from service.settings import load_settings
 from simulator import scenario as scenario_mod
@@ -95,7 +94,7 @@ async def running_world(
 
 async def served_events_match_store(base: str, app: web.Application) -> None:
     """Once the snapshot includes the store's newest change, /api/v1/events serves what the store holds."""
-    head = await feed_head(app[STORE_KEY])
+    head = await app[STORE_KEY].feed_head()
     await app[SNAPSHOT_KEY].wait_built(head.seq if head is not None else 0)
     expected = {e.id for e in await app[STORE_KEY].query()}
     async with aiohttp.ClientSession() as session, session.get(f"{base}/api/v1/events") as resp:

@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from geo.codes import AreaCodes
     from geo.store.base import Store
+    from service.current_events import CurrentEvents
     from service.shutdown import ShutdownBudget
 
 STORE_KEY: web.AppKey[Store] = web.AppKey("store")
@@ -19,6 +20,8 @@ GEO_KEY: web.AppKey[Any] = web.AppKey("geo")
 # Set once the store is open; until then the API answers 503 and /healthz says degraded.
 STORE_READY_KEY: web.AppKey[asyncio.Event] = web.AppKey("store_ready")
 PIPELINE_KEY: web.AppKey[Any] = web.AppKey("pipeline")
+# The process's read model of the current events, following the change feed (service/current_events.py).
+CURRENT_EVENTS_KEY: web.AppKey[CurrentEvents] = web.AppKey("current_events")
 # source id -> SourcePoller, for the console and tests that trigger a poll now
 POLLERS_KEY: web.AppKey[dict] = web.AppKey("pollers")
 # The service's notion of "now": the wall clock, or the simulator's scenario clock in the demo.

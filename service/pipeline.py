@@ -26,6 +26,7 @@ from geo.geometry import InvalidGeometry
 from geo.model import Event, State, utcnow
 from geo.store.base import Batch, Change, ChangeOp, FeedEntry, OutboxMessage, Store, VersionConflict
 from service import metrics
+from service.current_events import CurrentEvents
 from service.whole_state import WholeState, order_of, scope_of
 
 log = structlog.get_logger(__name__)
@@ -121,6 +122,7 @@ class Pipeline:
         enrich: Enricher | None = None,
         clock: Callable[[], datetime] = utcnow,
         all_areas: bool = False,
+        current: CurrentEvents | None = None,
     ) -> None:
         self.store = store
         self.codes = codes
@@ -129,11 +131,12 @@ class Pipeline:
         self.clock = clock
         self.all_areas = all_areas
         self.rejected: Counter[str] = Counter()
-        # Current version and material() of the events this process read or wrote, so the diff of
-        # a 1,000-gauge poll reads nothing back. Only for a store no other process writes: a
-        # remembered version another writer has since replaced would hide a real change.
-        self._current: dict[str, tuple[Event, dict[str, Any]]] = {}
-        self._remember = not getattr(store, "shared_writers", True)
+        # The current versions to diff against: the process's read model, which follows the feed
+        # (every writer's commits) and takes this pipeline's own at once, so the diff of a
+        # 1,000-gauge poll reads nothing back.
+        self.current = current if current is not None else CurrentEvents(store)
+        # material() of the versions last diffed or written, valid while the model holds that very object
+        self._materials: dict[str, tuple[Event, dict[str, Any]]] = {}
         self.whole_state = WholeState(store)
         # One apply at a time per process: diffs read the store, so two concurrent diffs of the
         # same event would race; across processes the store's version check catches it.
@@ -283,7 +286,10 @@ class Pipeline:
                         material = event.material()
                         pair = None
                         if current is not None and event_id not in reverted and current is stored.get(event_id):
-                            pair = (material, self._current[event_id][1])
+                            known = self._materials.get(event_id)
+                            if known is None or known[0] is not current:
+                                known = self._materials[event_id] = (current, current.material())
+                            pair = (material, known[1])
                         change = self.diff(event, current, now, pair)
                         if change is not None:
                             changes.append(change)
@@ -304,23 +310,18 @@ class Pipeline:
                 try:
                     entries = await self.store.apply(batch)
                 except VersionConflict:
+                    # Another writer won: the next attempt's refresh reads its commit from the feed.
                     log.info("version_conflict_retry", source=snapshot.source_id, attempt=attempt)
-                    self._current.clear()
                     self.whole_state.forget()
                     continue
                 except BaseException:
-                    self._current.clear()  # unknown whether it was written: read back next time
-                    self.whole_state.forget()
+                    self.whole_state.forget()  # unknown whether it was written: the feed will tell
                     raise
                 self.whole_state.applied(snapshot.source_id, statements.values(), changes)
-                if self._remember:
-                    for change in changes:
-                        event = change.event
-                        known = diffed.get(event.id)
-                        material = known[1] if known is not None and known[0] is event else event.material()
-                        self._current[event.id] = (event, material)
-                else:
-                    self._current.clear()
+                await self.current.committed(entries, [c.event for c in changes])
+                for event_id, known in diffed.items():
+                    if self.current.get(event_id) is known[0]:
+                        self._materials[event_id] = known
             if changes:
                 ops = Counter(c.op.value for c in changes)
                 log.info("changes_applied", source=snapshot.source_id, **ops)
@@ -337,14 +338,9 @@ class Pipeline:
         raise VersionConflict(f"{snapshot.source_id}: gave up after repeated version conflicts")
 
     async def _current_versions(self, ids: set[str]) -> dict[str, Event]:
-        """Current versions of `ids`, from memory where known (single-writer stores), else from the store."""
-        if not self._remember:
-            self._current.clear()
-        missing = [i for i in ids if i not in self._current]
-        if missing:
-            for event_id, event in (await self.store.get_many(missing)).items():
-                self._current[event_id] = (event, event.material())
-        return {i: self._current[i][0] for i in ids if i in self._current}
+        """Current versions of `ids` from the read model, once it includes every commit so far."""
+        await self.current.refresh()
+        return self.current.get_many(ids)
 
     async def expire(self) -> list[FeedEntry]:
         """End every active event whose `expires_at` has passed."""
@@ -360,10 +356,8 @@ class Pipeline:
             changes = [
                 Change(ChangeOp.EXPIRED, self._next_version(e, now, state=State.EXPIRED, level=0)) for e in due
             ]
-            try:
-                entries = await self.store.apply(Batch(changes, (), self._outbox(changes, {e.id: e for e in due})))
-            finally:
-                self._current.clear()  # simplest: the next poll reads the ended events back
+            entries = await self.store.apply(Batch(changes, (), self._outbox(changes, {e.id: e for e in due})))
+            await self.current.committed(entries, [c.event for c in changes])
         for change in changes:
             log.info("event_expired", event_id=change.event.id, version=change.event.version)
         return entries

@@ -19,9 +19,11 @@ from geo.store.redis_connect import safe_url
 from publishers import event_page, lalert, portal, portal_snapshot, push, shelter_pages
 from publishers.headers import install as install_security_headers
 from service import metrics
+from service.current_events import CurrentEvents
 from service.keys import (
     AREA_CODES_KEY,
     CLOCK_KEY,
+    CURRENT_EVENTS_KEY,
     GEO_KEY,
     PIPELINE_KEY,
     SETTINGS_KEY,
@@ -34,7 +36,7 @@ from service.remote_clock import remote_clock_ctx
 from service.scheduler import scheduler_ctx
 from service.settings import secrets
 from service.shutdown import ShutdownBudget
-from service.supervisor import SUPERVISOR_KEY, Supervisor
+from service.supervisor import SUPERVISOR_KEY, Supervisor, supervised_once_store_ready
 from service.web import api, cap_feeds, edge, health, here_api, openapi, orders_api, sse, station_api
 from service.web.demo import ClockRef, simulator_ctx
 
@@ -96,6 +98,12 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("store_closed", url=safe_url(store_url(app[SETTINGS_KEY])))
 
 
+async def current_events_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Follow the change feed into the process's read model, supervised, once the store is open."""
+    async for _ in supervised_once_store_ready(app, "current_events", app[CURRENT_EVENTS_KEY].run):
+        yield
+
+
 async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     """On shutdown, stop every supervised task still running (each context stops its own first)."""
     yield
@@ -150,8 +158,10 @@ def create_app(
     app[CLOCK_KEY] = ClockRef(utcnow)  # the one clock: the demo switches it to the storm's
     app[STORE_KEY] = open_store(store_url(settings), clock=app[CLOCK_KEY])
     app[STORE_READY_KEY] = asyncio.Event()
+    app[CURRENT_EVENTS_KEY] = CurrentEvents(app[STORE_KEY])
     app[PIPELINE_KEY] = Pipeline(
-        app[STORE_KEY], geo.codes, rules=push.rules_for(settings, geo.codes), enrich=geo.enricher(), clock=app[CLOCK_KEY]
+        app[STORE_KEY], geo.codes, rules=push.rules_for(settings, geo.codes), enrich=geo.enricher(),
+        clock=app[CLOCK_KEY], current=app[CURRENT_EVENTS_KEY],
     )
     app[SUPERVISOR_KEY] = Supervisor()
     app[SHUTDOWN_KEY] = ShutdownBudget(settings.service.shutdown_timeout_s)
@@ -160,6 +170,7 @@ def create_app(
     if settings.service.clock_url:
         app.cleanup_ctx.append(remote_clock_ctx)  # before anything reads the time
     app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(current_events_ctx)
     portal_snapshot.install(app)
     shelter_pages.install(app)
     lalert.install(app)

@@ -11,10 +11,9 @@ under `<data_dir>/static`, mirroring URL paths, with .gz/.br siblings for nginx'
     /feeds/cap/17201.atom       -> feeds/cap/17201.atom
     /list?lang=en               -> list/index.en.html   (one per language: ja, en, easy)
 
-Events are decoded once: the builder keeps every current event in memory and, after the first
-build, fetches only the ids the feed says changed (a full query again when the feed skipped a
-number); a new version's predecessor for the CAP feeds is the version it replaces in memory. The
-portal's page cache renders from the same events when its feed head is the one built.
+The events come from the process's read model (service/current_events.py), which follows the
+change feed; a build runs after it moved on, and a new version's predecessor for the CAP feeds is
+the version the model says it replaced. The portal's pages render from the same model.
 
 The list page also shows each source's "as of HH:MM" and a stale banner, which change without a
 feed entry, so besides after every rebuild the pages are re-checked every `page_tick_s`; they are
@@ -36,15 +35,14 @@ from aiohttp import web
 
 from geo.atomic_file import write_atomic
 from geo.codes import AreaCodes
-from geo.model import Event, Status, utcnow
-from geo.store.base import FeedEntry, Store, StoreError
+from geo.model import Event, utcnow
+from geo.store.base import Store, StoreError
 from publishers.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
 from publishers.http_cache import Representation
 from publishers.portal import i18n
-from publishers.portal.page_cache import PageCache
 from publishers.portal.pages import data_page
-from publishers.portal.state import PORTAL_KEY
-from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY
+from service.current_events import CurrentEvents
+from service.keys import AREA_CODES_KEY, CLOCK_KEY, CURRENT_EVENTS_KEY, SETTINGS_KEY, STORE_KEY
 from service.supervisor import supervised_once_store_ready
 
 log = structlog.get_logger(__name__)
@@ -62,7 +60,6 @@ PAGE_TICK_S = 1.0  # how soon a source turning stale, or the next minute, reache
 # PAGE_MAX_INTERVAL_S, the list page's max-age, after a change.
 PAGE_DUTY = 0.1
 PAGE_MAX_INTERVAL_S = 10.0
-FULL_RELOAD_IDS = 1000  # more changed ids than this since the last build: one query beats many lookups
 LIST_TEMPLATE = "list.html"
 
 PageRenderer = Callable[[], Awaitable[Representation]]
@@ -125,6 +122,7 @@ class PortalSnapshot:
     def __init__(
         self,
         store: Store,
+        current: CurrentEvents,
         codes: AreaCodes,
         cap: CapContext,
         static_dir: Path | None,
@@ -132,9 +130,9 @@ class PortalSnapshot:
         clock: Callable[[], datetime] = utcnow,
         pages: dict[str, PageRenderer] | None = None,
         page_tick_s: float = PAGE_TICK_S,
-        page_cache: PageCache | None = None,
     ) -> None:
         self.store = store
+        self.current_events = current
         self.codes = codes
         self.cap = cap
         self.static_dir = static_dir
@@ -148,21 +146,19 @@ class PortalSnapshot:
         self.clock = clock
         self.pages: dict[str, PageRenderer] = pages or {}  # key -> its renderer (the portal's page cache)
         self.page_tick_s = page_tick_s
-        self.page_cache = page_cache  # told the current events of each build, so pages need not query them
         self._pages_lock = asyncio.Lock()  # one writer of the page files at a time
         self.page_duty = PAGE_DUTY
         self._pages_due = 0.0  # monotonic time before which the pages are not rendered again
         self.documents: dict[str, Representation] = {}
-        self.seen_seq = 0  # newest feed entry received
+        self.seen_seq = 0  # newest feed entry the read model has included
         self.built_seq = -1  # newest feed entry the documents include
+        self._seen_generation = -1  # the read model's generation last seen, and last built
+        self._built_generation = -1
         self.last_modified: datetime | None = None  # time of the newest change seen
         self.builds = 0
         self._dirty = asyncio.Event()
         self._built = asyncio.Condition()
         self._previous: dict[str, Event] = {}  # "{id}@{version}" -> superseded version (immutable)
-        self._events: dict[str, Event] = {}  # every current event, ended and exercises too, by id
-        self._order: list[str] = []  # their ids in the store's query order
-        self._changed: set[str] | None = None  # ids changed since the last build; None: query them all
         # Per-version caches: a rebuild serialises only the events that changed since the last one.
         self._features: dict[str, bytes] = {}
         self._entries: dict[str, bytes] = {}
@@ -193,18 +189,14 @@ class PortalSnapshot:
         Raises when following fails (the store unreachable): the app supervises it and runs it
         again, and a run after the first resumes after the last feed entry seen.
         """
-        head = await self.store.feed_head()
-        if self.builds == 0 or head is None or head.seq < self.seen_seq:
-            if self.builds:
-                # The feed lost entries (a Redis restarted from an older save): what changed is unknown.
-                log.warning("change_feed_went_back", seen=self.seen_seq, head=head.seq if head else 0)
-                self._changed = None
-            self.seen_seq = head.seq if head is not None else 0
-            self.last_modified = head.at if head is not None else self.last_modified
+        model = self.current_events
+        await model.refresh()  # loaded, and past every commit so far (a restart after an outage: past it)
+        self._seen(model)
+        if self.builds == 0:
             await self.rebuild()
-        elif self.built_seq < self.seen_seq:
-            self._dirty.set()  # the last run stopped before building what it had seen
-        parts = [self._follow(self.seen_seq), self._build_loop()] + ([self._tick()] if self.pages else [])
+        elif self._built_generation < model.generation:
+            self._dirty.set()  # changed while stopped, or the last run stopped before building what it had seen
+        parts = [self._follow(), self._build_loop()] + ([self._tick()] if self.pages else [])
         tasks = [asyncio.create_task(part) for part in parts]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -236,17 +228,16 @@ class PortalSnapshot:
                 raise
             log.debug("portal_snapshot_built", seq=self.built_seq, ms=round((time.monotonic() - started) * 1e3))
 
-    async def _follow(self, after: int) -> None:
-        entry: FeedEntry
-        async for entry in self.store.subscribe(after):
-            if self._changed is not None:
-                if entry.seq == self.seen_seq + 1:
-                    self._changed.add(entry.event_id)
-                else:
-                    self._changed = None  # a number skipped: what changed is not known, query everything
-            self.seen_seq = entry.seq
-            if self.last_modified is None or entry.at > self.last_modified:
-                self.last_modified = entry.at
+    def _seen(self, model: CurrentEvents) -> None:
+        self._seen_generation, self.seen_seq = model.generation, model.seq
+        if model.at is not None and (self.last_modified is None or model.at > self.last_modified):
+            self.last_modified = model.at
+
+    async def _follow(self) -> None:
+        model = self.current_events
+        while True:
+            await model.wait_moved(self._seen_generation)  # raises while the feed cannot be followed
+            self._seen(model)
             self._dirty.set()
 
     async def _tick(self) -> None:
@@ -285,12 +276,12 @@ class PortalSnapshot:
 
     async def rebuild(self) -> None:
         """Query the store once, serialise and compress every hot document, publish and write them."""
-        seq, modified = self.seen_seq, self.last_modified
+        model = self.current_events
+        self._seen(model)  # what is built: the model as it is now
+        seq, modified, generation = self.seen_seq, self.last_modified, self._seen_generation
         now = self.clock()
-        current = await self._current_events()
-        active = [e for e in current if not e.ended and e.status is Status.ACTUAL]
-        if self.page_cache is not None:
-            self.page_cache.known_events = (seq, active)  # what store.query() gives at this feed head
+        self._note_previous(model.changed_since(self._built_generation), model)
+        current, active = model.ordered(), model.active()
         feed_events = [e for e in current if in_feed(e, now)]
         previous = await self._previous_versions(feed_events)
         started = self.monotonic()
@@ -306,33 +297,17 @@ class PortalSnapshot:
             await self.pause(wait)  # the data documents are out; the pages wait for their share of the loop
         await self.refresh_pages()
         self.builds += 1
+        self._built_generation = generation
         async with self._built:
             self.built_seq = seq
             self._built.notify_all()
 
-    async def _current_events(self) -> list[Event]:
-        """Every current event in query order, decoding only those the feed said changed."""
-        changed, self._changed = self._changed, set()
-        try:
-            if changed is None or len(changed) > FULL_RELOAD_IDS:
-                fresh = {e.id: e for e in await self.store.query(include_ended=True, include_exercise=True)}
-            else:
-                fresh = await self.store.get_many(changed) if changed else {}
-        except BaseException:
-            # Nothing is lost: the next build fetches these ids again (or everything).
-            self._changed = None if changed is None or self._changed is None else self._changed | changed
-            raise
-        for event_id, event in fresh.items():
-            old = self._events.get(event_id)
-            if old is not None and event.version == old.version + 1:
-                self._previous[event.version_ref] = old  # the version it supersedes, without a history read
-        if changed is None:
-            self._events = fresh
-        else:
-            self._events.update(fresh)  # events are never deleted, only ended
-        if changed is None or len(self._order) != len(self._events):
-            self._order = sorted(self._events)  # the store orders by id (code point order)
-        return [self._events[event_id] for event_id in self._order]
+    def _note_previous(self, changed: dict[str, Event | None] | None, model: CurrentEvents) -> None:
+        """Remember the version each changed event's new version supersedes (no history read for it)."""
+        for event_id, before in (changed or {}).items():
+            event = model.get(event_id)
+            if before is not None and event is not None and event.version == before.version + 1:
+                self._previous[event.version_ref] = before
 
     async def _previous_versions(self, events: list[Event]) -> dict[str, Event | None]:
         found: dict[str, Event | None] = {}
@@ -413,6 +388,7 @@ def install(app: web.Application) -> None:
     settings = app[SETTINGS_KEY]
     app[SNAPSHOT_KEY] = PortalSnapshot(
         app[STORE_KEY],
+        app[CURRENT_EVENTS_KEY],
         app[AREA_CODES_KEY],
         CapContext.from_settings(settings, app[AREA_CODES_KEY]),
         Path(settings.service.data_dir) / "static",
@@ -425,8 +401,5 @@ def install(app: web.Application) -> None:
 
 async def snapshot_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the snapshot builder, supervised, once the store is open; stop it on shutdown."""
-    snapshot = app[SNAPSHOT_KEY]
-    if PORTAL_KEY in app:
-        snapshot.page_cache = app[PORTAL_KEY].pages
-    async for _ in supervised_once_store_ready(app, TASK_NAME, snapshot.run):
+    async for _ in supervised_once_store_ready(app, TASK_NAME, app[SNAPSHOT_KEY].run):
         yield

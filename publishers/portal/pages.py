@@ -20,7 +20,7 @@ from publishers.portal.levels import level_view
 from publishers.portal.page_cache import PAGE_CACHE_CONTROL, statuses_fingerprint
 from publishers.portal.state import PORTAL_KEY, Portal
 from publishers.portal.view import Clock, near_view, shape_view
-from service.keys import CLOCK_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import CLOCK_KEY, CURRENT_EVENTS_KEY, STORE_KEY, STORE_READY_KEY
 from service.web.errors import BadRequest, Unavailable
 
 routes = web.RouteTableDef()
@@ -108,7 +108,7 @@ async def _data_page(request: web.Request, template: str) -> web.Response:
 
 
 async def data_page(app: web.Application, template: str, lang: str, area: str | None = None) -> Representation:
-    """The page as of now (feed head, source statuses, minute), from the page cache or rendered once.
+    """The page as of now (current events, source statuses, minute), from the page cache or rendered once.
 
     The portal snapshot calls this after every change for the pages it materialises, so the bytes
     it writes for nginx are the very bytes the app serves.
@@ -117,16 +117,16 @@ async def data_page(app: web.Application, template: str, lang: str, area: str | 
     store = app[STORE_KEY]
     clock = Clock(portal.zone, app[CLOCK_KEY]())
     statuses = await store.source_statuses()
-    head = await portal.pages.current_head(store)
+    current = app[CURRENT_EVENTS_KEY]
+    await current.refresh()  # past every commit so far, however many requests ask together
+    events = current.active()  # as store.query() gives them; every language and area rendered now shares it
     version = (
-        head,
+        current.generation,
         statuses_fingerprint(statuses),
         clock.now.replace(second=0, microsecond=0),  # "as of HH:MM" on the page
     )
 
     async def render() -> bytes:
-        # Every language and area rendered at this head shares one query of the current events.
-        events = await portal.pages.current_events(store, head)
         first = await portal.first_issues(store, events)
         report = None
         if area is not None:

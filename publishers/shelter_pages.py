@@ -7,8 +7,9 @@ orders in force, the JMA information in force with levels and actions, the neare
 level and trend, road closures nearby, the time of the newest change shown and a note naming any
 source that is late.
 
-The pages follow the store's change feed, as the portal snapshot does (not through the outbox):
-after each batch of feed entries (debounced) only the pages the changed events concern are
+The pages follow the process's read model of the current events (service/current_events.py,
+fed by the change feed), as the portal snapshot does (not through the outbox): after it moves on
+(debounced) only the pages the changed events concern are
 rendered again — a shelter's own status, its municipality's orders and warnings, gauges within
 10 km, closures within 5 km — and written atomically under `<data_dir>/static`:
 
@@ -39,7 +40,7 @@ from geo.atomic_file import write_atomic
 from geo.geometry import positions
 from geo.model import Event, Kind, Status, utcnow
 from geo.registry import GeoRegistry
-from geo.store.base import FeedEntry, Store, StoreError
+from geo.store.base import Store, StoreError
 from publishers.http_cache import Representation, send
 from publishers.portal import i18n
 from publishers.shelter_page_view import (
@@ -50,7 +51,8 @@ from publishers.shelter_page_view import (
     index_context,
     page_context,
 )
-from service.keys import CLOCK_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY
+from service.current_events import CurrentEvents
+from service.keys import CLOCK_KEY, CURRENT_EVENTS_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY
 from service.supervisor import supervised_once_store_ready
 from service.web.errors import NotFound
 
@@ -81,12 +83,13 @@ def index_file(code: str, lang: str, part: str = "index") -> str:
 
 
 class ShelterPages:
-    """The read model (current events, source statuses) and the pages rendered from it."""
+    """The events and source statuses the pages show, and the pages rendered from them."""
 
-    def __init__(self, store: Store, geo: GeoRegistry, static_dir: Path | None,
+    def __init__(self, store: Store, current: CurrentEvents, geo: GeoRegistry, static_dir: Path | None,
                  clock: Callable[[], datetime] = utcnow, debounce_s: float = DEBOUNCE_S,
                  status_tick_s: float = STATUS_TICK_S) -> None:
         self.store = store
+        self.current_events = current
         self.geo = geo
         self.static_dir = static_dir
         self.clock = clock
@@ -104,7 +107,8 @@ class ShelterPages:
         self.pages: dict[str, bytes] = {}  # file path -> the bytes written there (served by the app too)
         self.seen_seq = 0
         self.built_seq = -1
-        self._changed: set[str] = set()
+        self._seen_generation = -1  # the read model's generation last seen, and last applied to `world`
+        self._applied_generation = -1
         self._dirty = asyncio.Event()
         self._built = asyncio.Condition()
         self._background: list[int] = []  # sites not yet written since start (with `prewrite`)
@@ -124,7 +128,7 @@ class ShelterPages:
             await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
 
     async def run(self) -> None:
-        """Load the read model, then follow the change feed, re-rendering the pages changes concern.
+        """Take the current events, then follow the read model, re-rendering the pages changes concern.
 
         Raises when following fails (the store unreachable); the app's supervisor runs it again,
         which reloads everything and writes every page anew.
@@ -132,21 +136,22 @@ class ShelterPages:
         # Under the writers' lock: a page being written for a first request never has its folder
         # removed under it, and a page written before the reset is written again after it.
         async with self._writing:
-            self._changed, self.pages = set(), {}  # everything is read and written anew
+            self.pages = {}  # everything is read and written anew
             self.written_sites, self.written_towns = set(), set()
             self._dirty.clear()
             if self.static_dir is not None:
                 await asyncio.to_thread(shutil.rmtree, self.static_dir / "shelters", True)
-        head = await self.store.feed_head()
-        self.seen_seq = head.seq if head is not None else 0
-        events = await self.store.query()
-        self.world = Surroundings({e.id: e for e in events if _shown(e)}, tuple(await self.store.source_statuses()),
-                                  head.at if head is not None else None)
+        model = self.current_events
+        await model.refresh()
+        self._seen_generation = self._applied_generation = model.generation
+        self.seen_seq = model.seq
+        self.world = Surroundings({e.id: e for e in model.active() if _shown(e)},
+                                  tuple(await self.store.source_statuses()), model.at)
         self._background = list(range(len(self.sites))) if self.prewrite else []
         async with self._built:
             self.built_seq = self.seen_seq
             self._built.notify_all()
-        parts = [self._follow(self.seen_seq), self._statuses(), self._loop()]
+        parts = [self._follow(), self._statuses(), self._loop()]
         tasks = [asyncio.create_task(part) for part in parts]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -174,11 +179,11 @@ class ShelterPages:
                 await asyncio.sleep(1)
                 self._dirty.set()
 
-    async def _follow(self, after: int) -> None:
-        entry: FeedEntry
-        async for entry in self.store.subscribe(after):
-            self._changed.add(entry.event_id)
-            self.seen_seq = entry.seq
+    async def _follow(self) -> None:
+        model = self.current_events
+        while True:
+            await model.wait_moved(self._seen_generation)  # raises while the feed cannot be followed
+            self._seen_generation, self.seen_seq = model.generation, model.seq
             self._dirty.set()
 
     async def _statuses(self) -> None:
@@ -195,14 +200,14 @@ class ShelterPages:
                 self.world = Surroundings(self.world.events, statuses, self.world.changed_at)
 
     async def _apply_changes(self) -> None:
-        seq, changed = self.seen_seq, self._changed
-        self._changed = set()
-        try:
-            fresh = await self.store.get_many(changed)
-        except BaseException:
-            self._changed |= changed
-            raise
+        model = self.current_events
+        seq, generation = model.seq, model.generation
+        changed = model.changed_since(self._applied_generation)
+        self._applied_generation = generation
         events = dict(self.world.events)
+        if changed is None:  # further behind than the model remembers: every event may have changed
+            changed = dict.fromkeys(events.keys() | {e.id for e in model.active()})
+        fresh = model.get_many(changed)
         before = [events[i] for i in changed if i in events]
         for event_id in changed:
             event = fresh.get(event_id)
@@ -374,7 +379,7 @@ def install(app: web.Application) -> None:
     """Create the app's shelter pages (under SHELTER_PAGES_KEY) and the cleanup context that runs them."""
     settings = app[SETTINGS_KEY]
     app[SHELTER_PAGES_KEY] = ShelterPages(
-        app[STORE_KEY], app[GEO_KEY], Path(settings.service.data_dir) / "static", clock=app[CLOCK_KEY]  # storm time in the demo
+        app[STORE_KEY], app[CURRENT_EVENTS_KEY], app[GEO_KEY], Path(settings.service.data_dir) / "static", clock=app[CLOCK_KEY]  # storm time in the demo
     )
     app.cleanup_ctx.append(_pages_ctx)
 

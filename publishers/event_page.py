@@ -5,8 +5,8 @@ as a list and a small inline-SVG map, its version history with times, and its so
 provenance (with the events merged with it as the same hazard, geo/same_hazard). No script.
 
 Pages are cached like the list page (a Representation per page: strong ETag, Last-Modified, 304,
-gzip and brotli built once, rendered once however many ask at once) and invalidated by the change feed: a follower bumps an event's
-generation when a feed entry names it (for warnings merged by hazard, any change of a merged kind
+gzip and brotli built once, rendered once however many ask at once) and invalidated by the change feed: a follower of
+the process's read model (service/current_events.py) bumps an event's generation when it changes (for warnings merged by hazard, any change of a merged kind
 bumps them all, since `same_as` may change). A page asked for once is also written, with its
 encodings, under `<data_dir>/static` for nginx and kept current by the same follower:
 
@@ -38,7 +38,8 @@ from publishers.http_cache import Representation, send
 from publishers.portal import i18n
 from publishers.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL
 from publishers.portal.state import PORTAL_KEY, Portal
-from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.current_events import CurrentEvents
+from service.keys import CLOCK_KEY, CURRENT_EVENTS_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.supervisor import supervised_once_store_ready
 from service.web.errors import NotFound, Unavailable
 
@@ -70,10 +71,11 @@ def page_file(event_id: str, lang: str) -> str | None:
 class EventPages:
     """The rendered event pages: cached per (id, language), invalidated and rewritten from the change feed."""
 
-    def __init__(self, store: Store, portal: Portal, static_dir: Path | None,
+    def __init__(self, store: Store, current: CurrentEvents, portal: Portal, static_dir: Path | None,
                  clock: Callable[[], datetime] = utcnow, debounce_s: float = DEBOUNCE_S,
                  status_tick_s: float = STATUS_TICK_S) -> None:
         self.store = store
+        self.current_events = current
         self.portal = portal
         self.static_dir = static_dir
         self.clock = clock
@@ -90,6 +92,7 @@ class EventPages:
         self.written: dict[str, bool] = {}  # ids whose static files exist (kept current) -> merged by hazard
         self.seen_seq = 0
         self.built_seq = -1
+        self._seen_generation = -1  # the read model's generation last seen
         self._changed: set[str] = set()
         self._dirty = asyncio.Event()
         self._built = asyncio.Condition()
@@ -206,9 +209,10 @@ class EventPages:
             await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
 
     async def run(self) -> None:
-        """Follow the change feed, invalidating and rewriting the pages of changed events, until cancelled."""
-        head = await self.store.feed_head()
-        self.seen_seq = head.seq if head is not None else 0
+        """Follow the read model, invalidating and rewriting the pages of changed events, until cancelled."""
+        model = self.current_events
+        await model.refresh()
+        self._seen_generation, self.seen_seq = model.generation, model.seq
         self.epoch += 1
         self.written, self._changed = {}, set()
         self._dirty.clear()
@@ -219,7 +223,7 @@ class EventPages:
         async with self._built:
             self.built_seq = self.seen_seq
             self._built.notify_all()
-        tasks = [asyncio.create_task(part) for part in (self._follow(self.seen_seq), self._loop(), self._statuses())]
+        tasks = [asyncio.create_task(part) for part in (self._follow(), self._loop(), self._statuses())]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -231,12 +235,19 @@ class EventPages:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _follow(self, after: int) -> None:
-        async for entry in self.store.subscribe(after):
+    async def _follow(self) -> None:
+        model = self.current_events
+        while True:
+            await model.wait_moved(self._seen_generation)  # raises while the feed cannot be followed
+            changed = model.changed_since(self._seen_generation)
+            self._seen_generation, self.seen_seq = model.generation, model.seq
+            if changed is None:  # further behind than the model remembers: every page anew
+                self.epoch += 1
+                changed = dict.fromkeys(self.written)
             # Invalidate at once, so no request is answered from a page older than the feed it saw.
-            self.generations[entry.event_id] = self.generations.get(entry.event_id, 0) + 1
-            self._changed.add(entry.event_id)
-            self.seen_seq = entry.seq
+            for event_id in changed:
+                self.generations[event_id] = self.generations.get(event_id, 0) + 1
+            self._changed.update(changed)
             self._dirty.set()
 
     async def _loop(self) -> None:
@@ -247,7 +258,7 @@ class EventPages:
             seq, changed = self.seen_seq, self._changed
             self._changed = set()
             try:
-                fresh = await self.store.get_many(changed)
+                fresh = self.current_events.get_many(changed)
                 rewrite = changed & set(self.written)
                 if any(hazard_of(e) is not None for e in fresh.values()):
                     self.merged_generation += 1  # another warning of the same hazard may list or drop it
@@ -326,7 +337,7 @@ async def event_page(request: web.Request) -> web.StreamResponse:
 def install(app: web.Application) -> None:
     """Create the app's event pages (under EVENT_PAGES_KEY, after the portal) and the context that runs them."""
     settings = app[SETTINGS_KEY]
-    app[EVENT_PAGES_KEY] = EventPages(app[STORE_KEY], app[PORTAL_KEY], Path(settings.service.data_dir) / "static",
+    app[EVENT_PAGES_KEY] = EventPages(app[STORE_KEY], app[CURRENT_EVENTS_KEY], app[PORTAL_KEY], Path(settings.service.data_dir) / "static",
                                       clock=app[CLOCK_KEY])
     app.cleanup_ctx.append(_pages_ctx)
 

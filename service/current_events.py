@@ -29,15 +29,20 @@ from geo.store.base import FeedEntry, Store, StoreUnavailable
 log = structlog.get_logger(__name__)
 
 RELOAD_PAST = 1000  # feed entries past the cursor beyond which one full query beats reading them by id
-LOG_GENERATIONS = 256  # advances remembered for `changed_since`; a reader further behind redoes everything
+# What `changed_since` remembers: this many advances, holding at most LOG_IDS replaced versions in
+# all (a 1,000-gauge poll replaces 1,000); a reader further behind than that redoes everything.
+LOG_GENERATIONS = 256
+LOG_IDS = 4 * RELOAD_PAST
 
 
 class CurrentEvents:
     """Every event's current version by id, as of change-feed entry `seq`."""
 
-    def __init__(self, store: Store, reload_past: int = RELOAD_PAST, remember: int = LOG_GENERATIONS) -> None:
+    def __init__(self, store: Store, reload_past: int = RELOAD_PAST, remember: int = LOG_GENERATIONS,
+                 remember_ids: int = LOG_IDS) -> None:
         self.store = store
         self.reload_past = reload_past
+        self.remember, self.remember_ids = remember, remember_ids
         self.loaded = False
         self.seq = 0  # the newest feed entry included
         self.at: datetime | None = None  # that entry's commit time
@@ -47,7 +52,8 @@ class CurrentEvents:
         self._order: list[str] = []  # ids in the store's query order (code point order)
         self._ordered: tuple[int, list[Event], list[Event]] | None = None  # generation, all, active
         # (generation, {id: version before that advance, None if new}) for readers catching up
-        self._log: deque[tuple[int, dict[str, Event | None]]] = deque(maxlen=remember)
+        self._log: deque[tuple[int, dict[str, Event | None]]] = deque()
+        self._logged = 0  # versions held in the log
         self._lock = asyncio.Lock()  # one advance at a time
         self._started = 0  # advances begun, so callers arriving during one can share the next
         self._moved = asyncio.Event()
@@ -206,6 +212,9 @@ class CurrentEvents:
     def _moved_on(self, befores: dict[str, Event | None]) -> None:
         self.generation += 1
         self._log.append((self.generation, befores))
+        self._logged += len(befores)
+        while len(self._log) > self.remember or (self._logged > self.remember_ids and len(self._log) > 1):
+            self._logged -= len(self._log.popleft()[1])
         self._wake()
 
     def _wake(self) -> None:

@@ -164,6 +164,17 @@ async def test_a_reader_too_far_behind_is_told_to_redo_everything(backend, clock
         assert model.changed_since(start) is None  # three advances back, two remembered
 
 
+async def test_the_versions_remembered_for_readers_are_bounded(backend, clock):
+    async with backend(clock) as mine:
+        model = CurrentEvents(mine, remember_ids=3)
+        pipeline = Pipeline(mine, CODES, clock=clock, current=model)
+        await model.refresh()
+        for serial, level in enumerate((2, 3, 4), start=1):  # two replaced versions per advance
+            await pipeline.ingest(Snapshot("jma", [warning("17201", level, serial), warning("17202", level, serial)]))
+        assert set(model.changed_since(model.generation - 1)) == {"sediment:17201", "sediment:17202"}
+        assert model.changed_since(model.generation - 2) is None  # four versions would exceed three
+
+
 async def test_a_second_service_on_redis_shows_the_firsts_writes_and_ends(redis_url, tmp_path):
     """Two service processes on one Redis: B's portal snapshot and pages follow what A ingests."""
     def app(name: str):

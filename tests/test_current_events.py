@@ -189,6 +189,7 @@ async def test_a_second_service_on_redis_shows_the_firsts_writes_and_ends(redis_
         await b.app[SNAPSHOT_KEY].wait_built(created.seq, 10)
         body = await (await b.get("/api/v1/events")).json()
         assert [f["id"] for f in body["features"]] == ["sediment:17201"]
+        assert "土砂災害警戒情報" in await (await b.get("/list?lang=ja&area=17201")).text()
         (lifted,) = await a.app[PIPELINE_KEY].ingest(Snapshot("jma", [warning("17201", 0, 2, State.LIFTED)]))
         await b.app[SNAPSHOT_KEY].wait_built(lifted.seq, 10)
         body = await (await b.get("/api/v1/events")).json()

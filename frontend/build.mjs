@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const out = join(root, "service", "portal", "static", "build");
+const out = join(root, "publishers", "portal", "static", "build");
 const leaflet = join(root, "node_modules", "leaflet", "dist");
 const cluster = join(root, "node_modules", "leaflet.markercluster", "dist");
 

@@ -137,11 +137,11 @@ async def serve(args) -> None:
     from aiohttp import web
 
     from collectors.base import Snapshot
-    from publishers.portal_snapshot import SNAPSHOT_KEY
     from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_READY_KEY
     from service.logging import configure
     from service.settings import load_settings
     from service.web.app import create_app
+    from service.web.keys import SNAPSHOT_KEY
 
     configure(level=logging.INFO)
     overrides = {"store": {"url": str(Path(args.dir) / "bench.sqlite3")}, "service": {"data_dir": args.dir}}

@@ -1,7 +1,8 @@
-"""What every push channel shares: its common config, the post it is handed, its receipt and errors.
+"""What every push channel shares: the post it is handed, its receipt and errors.
 
-A channel module (publishers/x.py, publishers/mastodon.py) holds its own Config (a subclass of
-`ChannelConfig` with its `type` tag) and a class with `send(post) -> Receipt`. The dispatcher
+A channel module (publishers/x.py, publishers/mastodon.py) holds a class with `send(post) -> Receipt`;
+its settings (a subclass of `ChannelConfig` with its `type` tag) are part of the configuration, in
+service/push_config.py. The dispatcher
 (publishers/dispatcher.py) decides what to send and when; a channel only talks to its API and
 classifies the answer into a `Receipt` or one `ChannelError`.
 """
@@ -11,52 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class ChannelConfig(BaseModel):
-    """Settings every channel has; a channel's own Config adds its API's."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str = Field(description="Which channel module: x, mastodon, dry.")
-    enabled: bool = Field(default=True, description="False keeps the channel out of the rules entirely.")
-    langs: list[Literal["ja", "en", "easy"]] = Field(
-        default=["ja"], min_length=1, description="Languages posted, one message each (ja, en, easy = やさしい日本語)."
-    )
-    drill: bool = Field(
-        default=False,
-        description="A drill channel: receives only exercise and test events (stamped 【訓練】), never real ones.",
-    )
-    link: Literal["first", "always", "never"] = Field(
-        default="first", description="Where the event page link goes: the first post of a thread, every post, none."
-    )
-    dry_run: bool = Field(default=False, description="Render and record every message, send nothing (also without credentials).")
-    coalesce_window_s: float = Field(
-        default=300, ge=0, description="Lower-level messages (below 4, not cancellations) wait for this window and go as one digest."
-    )
-    posts_per_window: int = Field(default=100, ge=1, description="Quota: posts allowed per quota window.")
-    quota_window_s: float = Field(default=900, gt=0, description="Length of the quota window.")
-    cost_per_post_usd: float = Field(default=0, ge=0, description="What one post costs.")
-    cost_per_link_post_usd: float = Field(default=0, ge=0, description="What one post containing a URL costs.")
-    daily_budget_usd: float | None = Field(default=None, gt=0, description="Spend allowed per day (JST); none = unlimited.")
-    monthly_budget_usd: float | None = Field(default=None, gt=0, description="Spend allowed per month (JST).")
-    reserve_fraction: float = Field(
-        default=0.2, ge=0, le=1,
-        description="When less than this share of a budget is left, only level 4-5 and cancellations go out.",
-    )
-    lease_s: float = Field(default=60, gt=0, description="How long a claimed message is held before another process may take it.")
-    timeout_s: float = Field(default=15, gt=0, description="Timeout of one API call.")
-    retry_base_s: float = Field(default=5, gt=0, description="First retry delay; doubled on every attempt, with jitter.")
-    retry_max_s: float = Field(default=600, gt=0, description="Longest retry delay.")
-    max_attempts: int = Field(default=8, ge=1, description="Attempts before a message is failed for good.")
-
-
-class DryConfig(ChannelConfig):
-    """A channel that only records: for drills, staging, and as the fallback without credentials."""
-
-    type: Literal["dry"] = "dry"
-    limit: int = Field(default=500, ge=1, description="Longest text, in characters.")
+from service.push_config import ChannelConfig
 
 
 @dataclass(frozen=True, slots=True)

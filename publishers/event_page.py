@@ -20,28 +20,24 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import structlog
-from aiohttp import web
 
 from geo.atomic_file import write_atomic
 from geo.model import Event, utcnow
 from geo.same_hazard import MERGED_KINDS, hazard_of, same_as
 from geo.store.base import Store, StoreError
 from publishers.event_page_view import WORDS, RegionMap, page_context
-from publishers.http_cache import Representation, send
+from publishers.http_cache import Representation
 from publishers.portal import i18n
 from publishers.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL
-from publishers.portal.state import PORTAL_KEY, Portal
+from publishers.portal.state import Portal
 from service.current_events import CurrentEvents
-from service.keys import CLOCK_KEY, CURRENT_EVENTS_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
-from service.supervisor import supervised_once_store_ready
-from service.web.errors import NotFound, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -291,59 +287,3 @@ class EventPages:
 
 def _late(statuses: Any) -> frozenset[str]:
     return frozenset(s.source_id for s in statuses if s.state.value in ("failing", "stale"))
-
-
-EVENT_PAGES_KEY: web.AppKey[EventPages] = web.AppKey("event_pages", EventPages)
-routes = web.RouteTableDef()
-
-
-def _lang(request: web.Request) -> str:
-    return i18n.negotiate(request.query.get("lang"), request.cookies.get(i18n.COOKIE),
-                          request.headers.get("Accept-Language"))
-
-
-def _vary(request: web.Request, response: web.StreamResponse, lang: str) -> web.StreamResponse:
-    response.headers["Vary"] = "Cookie, Accept-Language, Accept-Encoding"
-    if request.query.get("lang") == lang and request.cookies.get(i18n.COOKIE) != lang:
-        # Remembered, so the static copies nginx picks by this cookie are in the same language.
-        response.set_cookie(i18n.COOKIE, lang, max_age=i18n.COOKIE_MAX_AGE_S, samesite="Lax", path="/")
-        response.headers["Cache-Control"] = "private, " + response.headers.get("Cache-Control", PAGE_CACHE_CONTROL)
-    return response
-
-
-def _wants_html(request: web.Request) -> bool:
-    accept = request.headers.get("Accept", "")
-    return "text/html" in accept or "application/xhtml+xml" in accept
-
-
-@routes.get(r"/events/{event_id:[\s\S]+}")  # any tail: a malformed id gets the same readable 404 page
-async def event_page(request: web.Request) -> web.StreamResponse:
-    """An event's page (`?lang=ja|en|easy`); an unknown or malformed id is a 404 page (problem+json
-    unless the client accepts HTML)."""
-    if not request.app[STORE_READY_KEY].is_set():
-        raise Unavailable("the store is not open yet; try again shortly")
-    pages, lang, event_id = request.app[EVENT_PAGES_KEY], _lang(request), request.match_info["event_id"]
-    page = await pages.page(event_id, lang) if EVENT_ID.fullmatch(event_id) else None
-    if page is None:
-        if not _wants_html(request):  # a script or API client: the problem+json every other route answers
-            raise NotFound(f"no event {event_id[:MAX_ID_LENGTH]!r}")
-        body = await asyncio.to_thread(pages.missing_page, event_id, lang)
-        response = web.Response(status=404, body=body, content_type="text/html", charset="utf-8",
-                                headers={"Cache-Control": "no-store"})
-        return _vary(request, response, lang)
-    return _vary(request, await send(request, page), lang)
-
-
-def install(app: web.Application) -> None:
-    """Create the app's event pages (under EVENT_PAGES_KEY, after the portal) and the context that runs them."""
-    settings = app[SETTINGS_KEY]
-    app[EVENT_PAGES_KEY] = EventPages(app[STORE_KEY], app[CURRENT_EVENTS_KEY], app[PORTAL_KEY], Path(settings.service.data_dir) / "static",
-                                      clock=app[CLOCK_KEY])
-    app.cleanup_ctx.append(_pages_ctx)
-
-
-async def _pages_ctx(app: web.Application) -> AsyncIterator[None]:
-    async for _ in supervised_once_store_ready(app, TASK_NAME, app[EVENT_PAGES_KEY].run):
-        yield
-
-

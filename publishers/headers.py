@@ -1,4 +1,4 @@
-"""The security headers every answer of the service carries, and the hook that adds them.
+"""The security headers every answer of the service carries (service/web/headers.py adds them to each).
 
 The portal loads only its own scripts, stylesheets and data (no CDN; images also from the base-map
 tile server configured in `[portal] tile_url`), so the policy allows scripts from 'self' only and
@@ -7,8 +7,6 @@ never inline: a string that slipped into a page as markup cannot run. The JSON d
 sends the same policy on the files it serves itself.
 """
 from __future__ import annotations
-
-from aiohttp import web
 
 # The default base map's tile server ([portal] tile_url, GSI 淡色地図); config/nginx.conf allows it too.
 GSI_TILES = "https://cyberjapandata.gsi.go.jp"
@@ -40,22 +38,3 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
     "Server": "bosai-hub",  # instead of aiohttp's, which names the Python and aiohttp versions
 }
-
-
-async def add_security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
-    """on_response_prepare: the security headers on every answer that lacks them.
-
-    Hot documents carry them already in their pre-built headers (publishers/http_cache.py), so this
-    costs them one lookup.
-    """
-    headers = response.headers
-    if "Content-Security-Policy" not in headers:
-        headers.update(SECURITY_HEADERS)  # replaces the Server header aiohttp has set by now
-
-
-def install(app: web.Application, image_origins: tuple[str, ...] = ()) -> None:
-    """Add the security headers to every answer of `app`; images may also come from `image_origins`."""
-    # One policy per process (the pre-built documents copy this dict): the default tile server and
-    # the configured one, when a deployment chose another (nginx.conf then needs it too).
-    SECURITY_HEADERS["Content-Security-Policy"] = content_security_policy(tuple(dict.fromkeys((GSI_TILES, *image_origins))))
-    app.on_response_prepare.append(add_security_headers)

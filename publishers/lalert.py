@@ -15,26 +15,21 @@ structure, the one module a v2 writer replaces).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp import web
 from lxml import etree
-from pydantic import Field
 
 from collectors.base import PayloadError
 from collectors.xmlsafe import parse_xml
 from geo.codes import AreaCodes
-from geo.model import Event, utcnow
+from geo.model import Event
 from geo.store.base import Store
 from publishers import lalert_document as ld
 from publishers.cap import in_feed
-from publishers.channel import ChannelConfig, Post, Quota, RateLimited, Receipt, Rejected, Retryable
-from publishers.http_cache import LIVE_CACHE_CONTROL, cached_response
+from publishers.channel import Post, Quota, RateLimited, Receipt, Rejected, Retryable
 from publishers.lalert_content import document_for, sendable
-from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, STORE_KEY
-from service.web.api import check_params
+from service.push_config import LAlertConfig
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_PATH = "/feeds/lalert.atom"
@@ -101,44 +96,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
 
 
-DOCUMENTS_KEY: web.AppKey[DocumentCache] = web.AppKey("lalert_documents", DocumentCache)
-routes = web.RouteTableDef()
-
-
-@routes.get(FEED_PATH)
-async def lalert_feed(request: web.Request) -> web.Response:
-    """Atom feed of the L-Alert documents of the events in force."""
-    check_params(request.query, frozenset())
-    app = request.app
-    clock = app.get(CLOCK_KEY) or utcnow
-    body, updated = await app[DOCUMENTS_KEY].feed(app[SETTINGS_KEY].service.public_url, clock())
-    return await cached_response(request, body, ATOM_CONTENT_TYPE, updated, LIVE_CACHE_CONTROL)
-
-
-def install(app: web.Application) -> None:
-    """Create the app's document cache (the feed's and the channel's)."""
-    host = urlsplit(app[SETTINGS_KEY].service.public_url).hostname or "bosai-hub"
-    app[DOCUMENTS_KEY] = DocumentCache(app[STORE_KEY], app[AREA_CODES_KEY], f"bosai-hub@{host}")
-
-
 # -- the channel: SOAP `publish` through the push pipeline's dispatcher and outbox ------------------
-
-class LAlertConfig(ChannelConfig):
-    """An L-Alert (公共情報コモンズ) endpoint taking SOAP `publish` requests; password from BOSAI_LALERT_PASSWORD.
-
-    A drill endpoint is a second channel of this type with `drill = true`: exercise and test events
-    (訓練 documents) go there and nowhere else.
-    """
-
-    type: Literal["lalert"] = "lalert"
-    endpoint: str = Field(description="URL of the SOAP publish endpoint (https in production).")
-    username: str | None = Field(default=None, description="HTTP Basic user, with BOSAI_LALERT_PASSWORD.")
-    sender_id: str = Field(default="bosai-hub", description="EDXL-DE senderID and the documentIDs' namespace.")
-    office_name: str = Field(default="危機対策課", description="The publishing office named in every document.")
-    langs: list[Literal["ja"]] = Field(default=["ja"], min_length=1, description="L-Alert documents are in Japanese.")
-    link: Literal["first", "always", "never"] = Field(default="never", description="Unused: documents carry no link.")
-    coalesce_window_s: float = Field(default=0, ge=0, description="0: every document goes on its own, never as a digest.")
-
 
 class LAlertChannel:
     """Publishes each outbox message's event version as one document revision.

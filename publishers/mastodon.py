@@ -8,21 +8,11 @@ Rate limits come from `X-RateLimit-Remaining` / `X-RateLimit-Reset` (an ISO 8601
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 import aiohttp
-from pydantic import Field
 
-from publishers.channel import ChannelConfig, Post, Quota, RateLimited, Receipt, Rejected, Retryable, Unknown
-
-
-class MastodonConfig(ChannelConfig):
-    """A Mastodon account (access token from BOSAI_MASTODON_TOKEN, or BOSAI_MASTODON_TOKEN_<NAME>)."""
-
-    type: Literal["mastodon"] = "mastodon"
-    base_url: str = Field(description="The instance, e.g. https://mastodon.example.")
-    limit: int = Field(default=500, ge=1, description="The instance's status length limit.")
-    visibility: Literal["public", "unlisted", "private"] = Field(default="public", description="Visibility of posts.")
+from publishers.channel import Post, Quota, RateLimited, Receipt, Rejected, Retryable, Unknown
+from service.push_config import MastodonConfig
 
 
 class MastodonChannel:

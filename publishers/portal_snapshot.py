@@ -25,13 +25,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 
 import structlog
-from aiohttp import web
 
 from geo.atomic_file import write_atomic
 from geo.codes import AreaCodes
@@ -39,11 +37,7 @@ from geo.model import Event, utcnow
 from geo.store.base import Store, StoreError
 from publishers.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
 from publishers.http_cache import Representation
-from publishers.portal import i18n
-from publishers.portal.pages import data_page
 from service.current_events import CurrentEvents
-from service.keys import AREA_CODES_KEY, CLOCK_KEY, CURRENT_EVENTS_KEY, SETTINGS_KEY, STORE_KEY
-from service.supervisor import supervised_once_store_ready
 
 log = structlog.get_logger(__name__)
 
@@ -377,29 +371,3 @@ class PortalSnapshot:
                 else:
                     sibling.unlink(missing_ok=True)
             write_atomic(target, rep.body, durable=False)
-
-
-SNAPSHOT_KEY: web.AppKey[PortalSnapshot] = web.AppKey("portal_snapshot", PortalSnapshot)
-TASK_NAME = "portal_snapshot"  # its name in /healthz, /readyz and /metrics
-
-
-def install(app: web.Application) -> None:
-    """Create the app's snapshot (under SNAPSHOT_KEY) and the cleanup context that runs it."""
-    settings = app[SETTINGS_KEY]
-    app[SNAPSHOT_KEY] = PortalSnapshot(
-        app[STORE_KEY],
-        app[CURRENT_EVENTS_KEY],
-        app[AREA_CODES_KEY],
-        CapContext.from_settings(settings, app[AREA_CODES_KEY]),
-        Path(settings.service.data_dir) / "static",
-        # The list page in every language, rendered as the app renders it (its clock, its cache).
-        pages={Paths.list_page(lang): partial(data_page, app, LIST_TEMPLATE, lang) for lang in i18n.LANGUAGES},
-        clock=app[CLOCK_KEY],  # the service's clock: storm time in the demo
-    )
-    app.cleanup_ctx.append(snapshot_ctx)
-
-
-async def snapshot_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the snapshot builder, supervised, once the store is open; stop it on shutdown."""
-    async for _ in supervised_once_store_ready(app, TASK_NAME, app[SNAPSHOT_KEY].run):
-        yield

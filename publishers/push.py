@@ -1,68 +1,35 @@
 """Push wiring: channels from config and secrets, the rules for the pipeline, a dispatcher per channel.
 
-`install(app)` adds one cleanup context that, once the store is open, starts every channel's
-dispatcher as its own task under the app's supervisor (restarted with backoff if it fails, so one
-jammed channel never stops another) and one waker that listens to the app's change-feed fan-out
-(the read SSE streams share) and wakes the dispatchers on every commit — the store commits outbox
-rows together with the feed entries of their changes. `start` / `stop` run the same without an app (tests, benchmarks).
+The app runs them under its supervisor (service/web/channels.py); `start` / `stop` run the same
+without an app (tests, benchmarks): every channel's dispatcher and one waker that wakes them on
+every commit — the store commits outbox rows together with the feed entries of their changes.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Union
+from typing import Any
 
 import structlog
-from aiohttp import web
-from pydantic import Field
 
 from geo.codes import AreaCodes
 from geo.store.base import Store
-from publishers.channel import Channel, DryChannel, DryConfig
+from publishers.channel import Channel, DryChannel
 from publishers.dispatcher import Dispatcher
-from publishers.lalert import LAlertChannel, LAlertConfig
-from publishers.mastodon import MastodonChannel, MastodonConfig
+from publishers.lalert import LAlertChannel
+from publishers.mastodon import MastodonChannel
 from publishers.rules import PushRules
 from publishers.x import LIMIT as X_LIMIT
-from publishers.x import XChannel, XConfig
+from publishers.x import XChannel
 from publishers.x import weigh as x_weigh
 from service.change_feed import FeedFanout
+from service.push_config import LAlertConfig, MastodonConfig, XConfig
 
 log = structlog.get_logger(__name__)
 
-ChannelSettings = Annotated[Union[XConfig, MastodonConfig, LAlertConfig, DryConfig], Field(discriminator="type")]  # noqa: UP007
-
-DISPATCHERS_KEY: web.AppKey[dict[str, Dispatcher]] = web.AppKey("dispatchers")
-routes = web.RouteTableDef()
-
-
-@routes.get("/api/v1/push")
-async def push_status(request: web.Request) -> web.Response:
-    """Each channel: dry or live, messages per state, spend and budget left, quota, pause."""
-    from geo.store.base import OutboxState
-    from service.keys import STORE_KEY
-
-    store = request.app[STORE_KEY]
-    channels = {}
-    for name, d in request.app.get(DISPATCHERS_KEY, {}).items():
-        counts = {s.value: 0 for s in OutboxState}
-        for record in await store.outbox_list(name, limit=1_000_000):
-            counts[record.state.value] += 1
-        day, month = d.spend.totals(d.clock())
-        left_day, left_month = d.budget_left()
-        channels[name] = {
-            "type": d.config.type, "dry": d.channel.dry, "drill": d.config.drill, "messages": counts,
-            "spent_usd": {"day": round(day, 4), "month": round(month, 4)},
-            "budget_left_usd": {"day": left_day, "month": left_month},
-            "quota_remaining": d.channel.quota.remaining,
-            "paused_until": d.paused_until.isoformat() if d.paused_until else None,
-        }
-    response = web.json_response({"channels": channels})
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def rules_for(settings: Any, codes: AreaCodes) -> PushRules:
@@ -156,55 +123,5 @@ async def stop(tasks: list[asyncio.Task], channels: dict[str, Channel]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    for channel in channels.values():
-        await channel.close()
-
-
-def install(app: web.Application) -> None:
-    """Run the push dispatchers for the app's lifetime."""
-    app.cleanup_ctx.append(push_ctx)
-
-
-async def push_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Once the store is open, run each dispatcher and the waker under the app's supervisor."""
-    from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, SHUTDOWN_KEY, STORE_KEY, STORE_READY_KEY
-    from service.settings import secrets
-    from service.supervisor import SUPERVISOR_KEY
-    from service.web.sse import FANOUT_KEY
-
-    settings = app[SETTINGS_KEY]
-    supervisor = app[SUPERVISOR_KEY]
-    channels = {name: build_channel(name, c, secrets()) for name, c in settings.channels.items() if c.enabled}
-    for channel in channels.values():
-        if isinstance(channel, LAlertChannel):  # its documents are built from the event versions in the store
-            channel.bind(app[STORE_KEY], app[AREA_CODES_KEY])
-    clock = app[CLOCK_KEY]
-    speed = lambda: getattr(clock, "speed", 1.0)  # noqa: E731 - the demo switches the clock after start
-    dispatchers = {name: Dispatcher(ch, app[STORE_KEY], clock, speed=speed) for name, ch in channels.items()}
-    app[DISPATCHERS_KEY] = dispatchers
-    names: list[str] = []
-
-    async def begin() -> None:
-        await app[STORE_READY_KEY].wait()
-        for name, dispatcher in dispatchers.items():
-            names.append(f"push:{name}")
-            supervisor.start(names[-1], dispatcher.run)
-        if dispatchers:
-            names.append("push:waker")
-            if FANOUT_KEY in app:
-                # the same read of the feed SSE streams get: woken with them, no second subscription
-                supervisor.start(names[-1], lambda: wake_on_fanout(app[FANOUT_KEY], dispatchers))
-            else:
-                supervisor.start(names[-1], lambda: wake_on_commits(app[STORE_KEY], dispatchers))
-        log.info("push_started", channels={n: ("dry" if c.dry else c.config.type) for n, c in channels.items()})
-
-    starter = asyncio.create_task(begin())
-    yield
-    starter.cancel()
-    await asyncio.gather(starter, return_exceptions=True)
-    budget = app[SHUTDOWN_KEY]
-    await asyncio.gather(*(d.finish(budget.remaining()) for d in dispatchers.values()))
-    for name in names:
-        await supervisor.stop(name)
     for channel in channels.values():
         await channel.close()

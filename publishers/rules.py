@@ -22,77 +22,18 @@ nowhere else, stamped 【訓練】 (【試験】 for tests); a drill channel nev
 """
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from geo.codes import AreaCodes
 from geo.model import Event, Kind, Status
 from geo.store.base import Change, ChangeOp, OutboxMessage
-from publishers.channel import ChannelConfig
 from publishers.messages import render
+from service.push_config import ChannelConfig, Happening, Rule
 
 TOP, URGENT, ROUTINE = 100, 50, 10  # outbox priorities: claimed highest first
-
-
-class Happening(enum.StrEnum):
-    """What a change means to a resident, under one rule's threshold."""
-
-    ISSUED = "issued"  # crossed into the threshold (発表, or a gauge rising into it)
-    RAISED = "raised"
-    LOWERED = "lowered"  # still at or above the threshold
-    AREAS = "areas"  # same level, another set of municipalities
-    CORRECTED = "corrected"  # 訂正 with a material change: a reply to the original post
-    LIFTED = "lifted"  # 解除, expiry, or falling back below the threshold
-    CANCELLED = "cancelled"  # 取消 of something that was posted: a retraction
-
-
-class Rule(BaseModel):
-    """One row of the rule table."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="What operators call this rule (shown in the outbox).")
-    kinds: list[Kind] = Field(min_length=1, description="Event kinds it applies to.")
-    min_level: int = Field(ge=1, le=5, description="警戒レベル(相当) at or above which the event is posted.")
-    families: list[str] | None = Field(
-        default=None, description="Weather warnings only: hazard families (e.g. 土砂災害); none = every family."
-    )
-    routes: list[str] | None = Field(default=None, description="Road closures only: the routes posted; none = all.")
-    on: list[Happening] = Field(default=list(Happening), description="Which happenings make a message.")
-    channels: list[str] = Field(min_length=1, description="Channels the messages go to (absent ones are skipped).")
-    top: bool = Field(default=False, description="Top priority: sent before everything else.")
-
-    def matches(self, event: Event) -> bool:
-        """True when the event is of this rule's kinds, family and routes."""
-        if event.kind not in self.kinds:
-            return False
-        if self.families is not None and event.properties.get("family") not in self.families:
-            return False
-        return self.routes is None or event.properties.get("route") in self.routes
-
-
-ISHIKAWA_ROUTES = ["国道8号", "国道157号", "国道159号", "国道160号", "国道249号", "国道304号", "のと里山海道"]
-SNS = ["x", "mastodon"]
-SNS_LALERT = ["x", "mastodon", "lalert"]
-
-DEFAULT_RULES = [
-    # A municipality's own orders come first: they are what residents act on (publishers/lalert.py).
-    Rule(name="避難情報（市町の発令）", kinds=[Kind.EVACUATION], min_level=3, channels=SNS_LALERT, top=True),
-    # Shelters: opened, crowded, closed (their status, not a level) go to L-Alert's Shelter document.
-    Rule(name="避難所の開設・混雑・閉鎖", kinds=[Kind.SHELTER], min_level=1, channels=["lalert"]),
-    Rule(name="特別警報", kinds=[Kind.WEATHER_WARNING], min_level=5, channels=SNS_LALERT, top=True),
-    Rule(name="土砂災害警戒情報", kinds=[Kind.SEDIMENT_WARNING], min_level=4, channels=SNS_LALERT),
-    Rule(name="レベル４土砂災害危険警報", kinds=[Kind.WEATHER_WARNING], families=["土砂災害"], min_level=4,
-         channels=SNS_LALERT),
-    Rule(name="指定河川洪水予報", kinds=[Kind.FLOOD_FORECAST], min_level=3, channels=SNS_LALERT),
-    Rule(name="河川水位（避難判断水位以上）", kinds=[Kind.GAUGE], min_level=3, channels=SNS),
-    Rule(name="通行止め（指定路線）", kinds=[Kind.ROAD_CLOSURE], min_level=2, routes=ISHIKAWA_ROUTES, channels=SNS),
-]
 
 
 OPEN_STATUSES = ("open", "crowded")

@@ -27,13 +27,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import structlog
-from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from geo.atomic_file import write_atomic
@@ -41,8 +40,6 @@ from geo.geometry import positions
 from geo.model import Event, Kind, Status, utcnow
 from geo.registry import GeoRegistry
 from geo.store.base import Store, StoreError
-from publishers.http_cache import Representation, send
-from publishers.portal import i18n
 from publishers.shelter_page_view import (
     GAUGE_RADIUS_M,
     INFORMATION_KINDS,
@@ -52,9 +49,6 @@ from publishers.shelter_page_view import (
     page_context,
 )
 from service.current_events import CurrentEvents
-from service.keys import CLOCK_KEY, CURRENT_EVENTS_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY
-from service.supervisor import supervised_once_store_ready
-from service.web.errors import NotFound
 
 log = structlog.get_logger(__name__)
 
@@ -324,66 +318,3 @@ def _shown(event: Event) -> bool:
 
 def _late(statuses: Iterable) -> frozenset[str]:
     return frozenset(s.source_id for s in statuses if s.state.value in ("failing", "stale"))
-
-
-SHELTER_PAGES_KEY: web.AppKey[ShelterPages] = web.AppKey("shelter_pages", ShelterPages)
-routes = web.RouteTableDef()
-
-
-async def _send(request: web.Request, body: bytes, pages: ShelterPages) -> web.StreamResponse:
-    rep = Representation(body, "text/html; charset=utf-8", pages.world.changed_at, CACHE_CONTROL)
-    response = await send(request, rep)
-    response.headers["Vary"] = "Cookie, Accept-Language, Accept-Encoding"
-    lang = request.query.get("lang")
-    if lang in i18n.LANGUAGES and request.cookies.get(i18n.COOKIE) != lang:
-        # remembered, so the static copies nginx picks by this cookie are in the same language
-        response.set_cookie(i18n.COOKIE, lang, max_age=i18n.COOKIE_MAX_AGE_S, samesite="Lax", path="/")
-        response.headers["Cache-Control"] = "private, " + CACHE_CONTROL
-    return response
-
-
-def _lang(request: web.Request) -> str:
-    return i18n.negotiate(request.query.get("lang"), request.cookies.get(i18n.COOKIE),
-                          request.headers.get("Accept-Language"))
-
-
-@routes.get("/shelters/{shelter_id}/")
-async def shelter_page(request: web.Request) -> web.StreamResponse:
-    """A shelter's Wi-Fi page (`?lang=ja|en|easy`)."""
-    pages, lang = request.app[SHELTER_PAGES_KEY], _lang(request)
-    n = pages.index.get(request.match_info["shelter_id"])
-    if n is None:
-        raise NotFound(f"no designated shelter has the id {request.match_info['shelter_id']}")
-    return await _send(request, await pages.site_page(n, lang), pages)
-
-
-@routes.get("/shelters/area/{code}/")
-async def shelter_index(request: web.Request) -> web.StreamResponse:
-    """A municipality's shelter list."""
-    pages, lang, code = request.app[SHELTER_PAGES_KEY], _lang(request), request.match_info["code"]
-    if code not in pages.by_town:
-        raise NotFound(f"no shelters are listed for municipality {code}")
-    return await _send(request, await pages.town_page(code, lang), pages)
-
-
-@routes.get("/shelters/area/{code}/places/")
-async def shelter_places(request: web.Request) -> web.StreamResponse:
-    """A municipality's evacuation sites that are not shelters and have no recorded status."""
-    pages, lang, code = request.app[SHELTER_PAGES_KEY], _lang(request), request.match_info["code"]
-    if code not in pages.by_town:
-        raise NotFound(f"no shelters are listed for municipality {code}")
-    return await _send(request, await pages.town_page(code, lang, "places"), pages)
-
-
-def install(app: web.Application) -> None:
-    """Create the app's shelter pages (under SHELTER_PAGES_KEY) and the cleanup context that runs them."""
-    settings = app[SETTINGS_KEY]
-    app[SHELTER_PAGES_KEY] = ShelterPages(
-        app[STORE_KEY], app[CURRENT_EVENTS_KEY], app[GEO_KEY], Path(settings.service.data_dir) / "static", clock=app[CLOCK_KEY]  # storm time in the demo
-    )
-    app.cleanup_ctx.append(_pages_ctx)
-
-
-async def _pages_ctx(app: web.Application) -> AsyncIterator[None]:
-    async for _ in supervised_once_store_ready(app, TASK_NAME, app[SHELTER_PAGES_KEY].run):
-        yield

@@ -14,56 +14,17 @@ from __future__ import annotations
 import asyncio
 import ssl
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Literal
 
 import aiohttp
 import tweepy
-from pydantic import Field, field_validator
 from tweepy.asynchronous import AsyncClient
 from twitter_text import parse_tweet
 from yarl import URL
 
-from publishers.channel import ChannelConfig, Post, Quota, RateLimited, Receipt, Rejected, Retryable, Unknown
+from publishers.channel import Post, Quota, RateLimited, Receipt, Rejected, Retryable, Unknown
+from service.push_config import API_URL, XConfig
 
 LIMIT = 280
-API_URL = "https://api.twitter.com"  # where tweepy sends every request
-
-
-class XConfig(ChannelConfig):
-    """An X account (credentials from BOSAI_X_API_KEY, _API_SECRET, _ACCESS_TOKEN, _ACCESS_SECRET)."""
-
-    type: Literal["x"] = "x"
-    # X's published pay-per-use pricing (2026): $0.015 per post, $0.20 per post containing a URL;
-    # 100 posts per 15 minutes per user.
-    cost_per_post_usd: float = Field(default=0.015, ge=0, description="What one post costs.")
-    cost_per_link_post_usd: float = Field(default=0.20, ge=0, description="What one post containing a URL costs.")
-    posts_per_window: int = Field(default=100, ge=1, description="Quota: posts per quota window (X: 100 / 15 min).")
-    quota_window_s: float = Field(default=900, gt=0, description="Length of the quota window.")
-    api_url: str = Field(
-        default=API_URL,
-        description="Origin the API requests go to (https://HOST[:PORT], nothing else): a forwarding proxy, a test's fake X.",
-    )
-    ca_file: Path | None = Field(
-        default=None, description="PEM bundle of the authorities trusted for api_url (default: the system's)."
-    )
-
-    @field_validator("api_url")
-    @classmethod
-    def _origin_only(cls, value: str) -> str:
-        # Only where the requests go may change, never what they ask: an origin, and TLS always.
-        url = URL(value)
-        if url.scheme != "https" or not url.host or url.user or url.password or url.query_string \
-                or url.fragment or url.path not in ("", "/"):
-            raise ValueError(f"must be https://HOST[:PORT] with nothing after it, not {value!r}")
-        return str(url.origin())
-
-    @field_validator("ca_file")
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value}")
-        return value
 
 
 def weigh(text: str) -> int:

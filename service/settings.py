@@ -15,15 +15,28 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from collectors.base import SourceConfig
 from collectors.registry import config_classes
 from geo.registry import GeoConfig
-from publishers.push import ChannelSettings
-from publishers.rules import DEFAULT_RULES, Rule
-from service.web.demo import DemoSettings
+from service.push_config import DEFAULT_RULES, ChannelSettings, Rule
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class DemoSettings(Closed):
+    """The simulator `bosai run --demo` starts."""
+
+    scenario: str = Field(default="heavy-rain", description="Scenario name or path of a scenario TOML file.")
+    speed: float = Field(default=60, gt=0, description="Scenario seconds per real second.")
+    seed: int = Field(default=1, description="Seed of every random draw in the scenario.")
+    host: str = Field(default="127.0.0.1", description="Address the simulator listens on.")
+    port: int = Field(default=8081, ge=1, le=65535, description="Port the demo sources point at.")
+    fresh_store: bool = Field(
+        default=True,
+        description="Start each demo on a fresh store (a SQLite store's file is replaced); otherwise resume the "
+        "storm where the store left off.",
+    )
 
 
 class ServiceSettings(Closed):

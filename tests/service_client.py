@@ -15,10 +15,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from collectors.base import Snapshot
 from geo.model import Event
 from geo.registry import GeoConfig, GeoRegistry
-from publishers.portal_snapshot import SNAPSHOT_KEY, PortalSnapshot
+from publishers.portal_snapshot import PortalSnapshot
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
 from service.web.app import create_app
+from service.web.keys import SNAPSHOT_KEY
 
 
 class VirtualPacing:

@@ -13,8 +13,8 @@ from collectors.base import Snapshot
 from geo.model import Event, Kind, Observation, SourceRef
 from geo.store.base import SourceState, SourceStatus
 from publishers.http_cache import accepted_coding
-from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.keys import PIPELINE_KEY, STORE_KEY
+from service.web.keys import SNAPSHOT_KEY
 from tests.service_client import service_client
 
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")  # magic is all the API checks

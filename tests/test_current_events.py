@@ -18,12 +18,12 @@ from geo.model import Event, Kind, SourceRef, State
 from geo.store.base import Batch, Change, ChangeOp, Store
 from geo.store.redis import RedisStore
 from geo.store.sqlite import SQLiteStore
-from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.current_events import CurrentEvents
 from service.keys import CURRENT_EVENTS_KEY, PIPELINE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.settings import load_settings
 from service.web.app import create_app
+from service.web.keys import SNAPSHOT_KEY
 
 CODES = AreaCodes.load()
 

@@ -16,13 +16,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from geo.store import open_store
 from geo.store.base import SourceState, SourceStatus
-from publishers.portal_snapshot import SNAPSHOT_KEY
-from publishers.shelter_pages import SHELTER_PAGES_KEY
 from service.cli import build_parser
 from service.keys import CLOCK_KEY, STORE_KEY
 from service.settings import PROJECT_ROOT, load_settings
 from service.web.app import create_app
 from service.web.demo import fresh_store, resume_point, sqlite_path
+from service.web.keys import SHELTER_PAGES_KEY, SNAPSHOT_KEY
 from simulator import scenario as scenario_mod
 
 STORM = scenario_mod.load("heavy-rain").scenario

@@ -14,9 +14,10 @@ from geo.model import Event, Kind, Severity, SourceRef, State, Status
 from geo.registry import GeoRegistry
 from geo.store.base import SourceState, SourceStatus
 from geo.wording import level_words
-from publishers.event_page import EVENT_PAGES_KEY, event_url, page_file
+from publishers.event_page import event_url, page_file
 from publishers.rules import PushRules
 from service.keys import PIPELINE_KEY, STORE_KEY
+from service.web.keys import EVENT_PAGES_KEY
 from tests.service_client import service_client
 
 T1 = datetime(2026, 7, 10, 4, 0, tzinfo=timezone.utc)  # 13:00 JST

@@ -7,8 +7,9 @@ import re
 
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
-from publishers.event_page import EVENT_PAGES_KEY, page_file
+from publishers.event_page import page_file
 from service.keys import PIPELINE_KEY
+from service.web.keys import EVENT_PAGES_KEY
 from tests.test_portal_snapshot_nginx import fetch, stack  # noqa: F401 - the fixture is used by name
 
 EVENT_ID = "sediment:17201"

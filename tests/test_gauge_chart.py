@@ -10,8 +10,8 @@ from collectors.base import Snapshot
 from geo.gauge_reading import gauge_reading
 from geo.model import Event, Kind, Observation, SourceRef
 from publishers.gauge_chart import gauge_chart_svg
-from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.keys import PIPELINE_KEY
+from service.web.keys import SNAPSHOT_KEY
 from tests.service_client import service_client
 
 SVG = "{http://www.w3.org/2000/svg}"

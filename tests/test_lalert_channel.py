@@ -19,8 +19,9 @@ from geo.store import open_store
 from geo.store.base import OutboxState
 from publishers.dispatcher import SEND_ACTION, Dispatcher
 from publishers.lalert import LAlertChannel, LAlertConfig
-from publishers.rules import DEFAULT_RULES, TOP, PushRules
+from publishers.rules import TOP, PushRules
 from service.pipeline import Pipeline
+from service.push_config import DEFAULT_RULES
 
 CODES = GeoRegistry.default().codes
 NOW = datetime(2026, 7, 10, 4, 0, tzinfo=timezone.utc)

@@ -15,11 +15,11 @@ from collectors.publiccommons_wire import parse_document
 from geo.store.base import OutboxState
 from publishers.dispatcher import Dispatcher
 from publishers.lalert import LAlertChannel, LAlertConfig
-from publishers.portal_snapshot import SNAPSHOT_KEY
-from publishers.rules import DEFAULT_RULES, PushRules
-from publishers.shelter_pages import SHELTER_PAGES_KEY
+from publishers.rules import PushRules
 from service.keys import AREA_CODES_KEY, PIPELINE_KEY, STORE_KEY
 from service.poller import SourcePoller
+from service.push_config import DEFAULT_RULES
+from service.web.keys import SHELTER_PAGES_KEY, SNAPSHOT_KEY
 from simulator.server import running_simulator
 from tests.service_client import service_client
 

@@ -24,8 +24,9 @@ from geo.store import open_store
 from geo.store.base import OutboxState
 from publishers.dispatcher import Dispatcher
 from publishers.lalert import LAlertChannel, LAlertConfig
-from publishers.rules import DEFAULT_RULES, PushRules
+from publishers.rules import PushRules
 from service.pipeline import Pipeline
+from service.push_config import DEFAULT_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 CODES = GeoRegistry.default().codes

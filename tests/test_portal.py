@@ -290,7 +290,7 @@ async def test_page_rendered_once_until_data_changes(tmp_path, monkeypatch):
     counted: whoever asks first renders it, everyone else at the same version shares that render.
     """
     from publishers.portal import pages
-    from publishers.portal_snapshot import SNAPSHOT_KEY
+    from service.web.keys import SNAPSHOT_KEY
 
     renders = []
     real = pages._render

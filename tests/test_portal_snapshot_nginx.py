@@ -26,9 +26,10 @@ from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
 from publishers.headers import SECURITY_HEADERS
 from publishers.portal import i18n
-from publishers.portal_snapshot import SNAPSHOT_KEY, Paths
+from publishers.portal_snapshot import Paths
 from service.keys import CLOCK_KEY, PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from service.web.keys import SNAPSHOT_KEY
 from tests.service_client import build_app
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,8 +17,9 @@ from publishers.channel import DryChannel, Post, RateLimited, Rejected, Unknown
 from publishers.dispatcher import Dispatcher
 from publishers.mastodon import MastodonChannel, MastodonConfig
 from publishers.push import build_channel, start, stop
-from publishers.rules import DEFAULT_RULES, PushRules
+from publishers.rules import PushRules
 from publishers.x import XChannel, XConfig
+from service.push_config import DEFAULT_RULES
 from service.settings import Secrets
 from tests.fake_channels import MASTODON_HOST, FakeMastodon, FakeX, Fault, client_session
 

@@ -8,11 +8,11 @@ import pytest
 from geo.codes import AreaCodes
 from geo.model import Event, Kind, SourceRef, State, Status
 from geo.store.base import Change, ChangeOp
-from publishers.channel import DryConfig
 from publishers.mastodon import MastodonConfig
 from publishers.messages import render, render_digest
-from publishers.rules import DEFAULT_RULES, ROUTINE, TOP, URGENT, PushRules, coalesce_until
+from publishers.rules import ROUTINE, TOP, URGENT, PushRules, coalesce_until
 from publishers.x import XConfig, weigh
+from service.push_config import DEFAULT_RULES, DryConfig
 
 AT = datetime(2026, 7, 10, 1, 0, tzinfo=timezone.utc)  # 10:00 JST
 CODES = AreaCodes.load()

@@ -8,10 +8,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, Status
 from geo.store.base import OutboxState
-from publishers.push import DISPATCHERS_KEY
 from service.keys import PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
 from service.settings import load_settings
 from service.web.app import create_app
+from service.web.keys import DISPATCHERS_KEY
 
 
 def sediment(code: str, status: Status = Status.ACTUAL) -> Event:

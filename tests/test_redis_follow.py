@@ -14,12 +14,12 @@ from geo.model import Event, Kind, SourceRef
 from geo.store.base import Batch, Change, ChangeOp
 from geo.store.redis import RedisStore
 from geo.store.redis_connect import block_ms
-from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
 from service.supervisor import SUPERVISOR_KEY
 from service.web import sse
 from service.web.app import create_app
+from service.web.keys import SNAPSHOT_KEY
 
 QUIET_S = 31  # longer than any socket timeout, block or heartbeat in play (5, 10, 15 s)
 

@@ -23,9 +23,9 @@ from collectors.http import Fetcher
 from collectors.river_camera import Config, RiverCameraCollector
 from geo.codes import AreaCodes
 from geo.store.base import SourceState
-from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.keys import PIPELINE_KEY, STORE_KEY
 from service.poller import SourcePoller
+from service.web.keys import SNAPSHOT_KEY
 from simulator.cameras import CAMERAS
 from simulator.server import running_simulator
 from tests.service_client import service_client

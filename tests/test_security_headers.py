@@ -8,7 +8,7 @@ import pytest
 
 from publishers.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 from publishers.portal.assets import load_manifest
-from publishers.portal_snapshot import SNAPSHOT_KEY
+from service.web.keys import SNAPSHOT_KEY
 from tests.service_client import service_client
 
 

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, Status
 from geo.store import open_store
-from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from service.web.keys import SNAPSHOT_KEY
 from tests.service_client import build_app
 from tests.upstreams import SAMPLES, FeedServer, as_ishikawa
 

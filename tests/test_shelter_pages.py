@@ -16,8 +16,9 @@ from collectors.publiccommons import order_event
 from geo.model import Event, Kind, Severity, SourceRef
 from geo.registry import GeoRegistry
 from geo.store.base import SourceState, SourceStatus
-from publishers.shelter_pages import SHELTER_PAGES_KEY, ShelterPages
+from publishers.shelter_pages import ShelterPages
 from service.keys import PIPELINE_KEY, STORE_KEY
+from service.web.keys import SHELTER_PAGES_KEY
 from tests.service_client import service_client
 
 SITE = "E1720100102111"  # 伏見台小学校, 金沢市窪 (136.638004, 36.526654)

@@ -5,8 +5,9 @@ import asyncio
 
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, utcnow
-from publishers.shelter_pages import SHELTER_PAGES_KEY, index_file, page_file
+from publishers.shelter_pages import index_file, page_file
 from service.keys import PIPELINE_KEY
+from service.web.keys import SHELTER_PAGES_KEY
 from tests.test_portal_snapshot_nginx import fetch, stack  # noqa: F401 - the fixture is used by name
 
 SITE = "E1720100102111"

@@ -21,7 +21,6 @@ import structlog
 from aiohttp import web
 
 from geo.areas import to_geojson
-from service.web.errors import NotFound
 
 log = structlog.get_logger(__name__)
 
@@ -60,20 +59,6 @@ def load_manifest(build_dir: Path = BUILD_DIR) -> Manifest | None:
     except AssetsMissing as exc:
         log.error("portal_assets_missing", error=str(exc))
         return None
-
-
-async def static_file(request: web.Request) -> web.FileResponse:
-    """A built asset; hashed names are cached for a year."""
-    name = request.match_info["name"]
-    path = (BUILD_DIR / name).resolve()
-    try:
-        found = BUILD_DIR.resolve() in path.parents and path.is_file() and path.suffix not in (".gz", ".br")
-    except OSError:  # a name longer than the file system allows (ENAMETOOLONG) names no asset either
-        found = False
-    if not found:
-        raise NotFound(f"no static asset {name!r}")
-    cache = IMMUTABLE if name != "manifest.json" else "no-cache"
-    return web.FileResponse(path, headers={"Cache-Control": cache})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from aiohttp import web
 
 from collectors.registry import level_sources
 from geo.here import HereOptions, what_affects
@@ -142,5 +141,3 @@ class Portal:
             "bounds": self.registry.boundaries.bounds,
         }
 
-
-PORTAL_KEY: web.AppKey[Portal] = web.AppKey("portal", Portal)

@@ -15,9 +15,10 @@ from aiohttp import web
 from geo.model import Event, Kind, Status
 from geo.same_hazard import MERGED_KINDS, hazard_of, same_as
 from publishers.http_cache import cached_response, send
-from publishers.portal_snapshot import GEOJSON_CONTENT_TYPE, SNAPSHOT_KEY, Paths, events_body
+from publishers.portal_snapshot import GEOJSON_CONTENT_TYPE, Paths, events_body
 from service.keys import STORE_KEY
 from service.web.errors import BadRequest, NotFound
+from service.web.keys import SNAPSHOT_KEY
 
 routes = web.RouteTableDef()
 

@@ -16,9 +16,9 @@ from geo.registry import GeoRegistry
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from geo.store.redis_connect import safe_url
-from publishers import event_page, lalert, portal, portal_snapshot, push, shelter_pages
-from publishers.headers import install as install_security_headers
+from publishers import push
 from service import metrics
+from service.clock import ClockRef
 from service.current_events import CurrentEvents
 from service.keys import (
     AREA_CODES_KEY,
@@ -37,8 +37,22 @@ from service.scheduler import scheduler_ctx
 from service.settings import secrets
 from service.shutdown import ShutdownBudget
 from service.supervisor import SUPERVISOR_KEY, Supervisor, supervised_once_store_ready
-from service.web import api, cap_feeds, edge, health, here_api, openapi, orders_api, sse, station_api
-from service.web.demo import ClockRef, simulator_ctx
+from service.web import (
+    api,
+    cap_feeds,
+    channels,
+    edge,
+    health,
+    here_api,
+    openapi,
+    orders_api,
+    pages,
+    portal,
+    sse,
+    station_api,
+)
+from service.web.demo import simulator_ctx
+from service.web.headers import install as install_security_headers
 
 log = structlog.get_logger(__name__)
 
@@ -171,10 +185,11 @@ def create_app(
         app.cleanup_ctx.append(remote_clock_ctx)  # before anything reads the time
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(current_events_ctx)
-    portal_snapshot.install(app)
-    shelter_pages.install(app)
-    lalert.install(app)
-    push.install(app)
+    portal.create(app)
+    portal.install_snapshot(app)
+    pages.install_shelter_pages(app)
+    channels.install_documents(app)
+    channels.install_push(app)
     if demo:
         app.cleanup_ctx.append(simulator_ctx)
     for ctx in extra_contexts:
@@ -185,12 +200,12 @@ def create_app(
     token = secrets().operator_token
     orders_api.install(app, token.get_secret_value() if token else None)
     for routes in (api.routes, health.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
-                   openapi.routes, orders_api.routes, shelter_pages.routes, lalert.routes, push.routes):
+                   openapi.routes, orders_api.routes, pages.shelter_routes, channels.routes):
         edge.add_routes(app, routes)
     sse.install(app)
-    portal.setup(app)
-    event_page.install(app)  # after the portal: it renders through the portal's templates
-    edge.add_routes(app, event_page.routes)
+    portal.add_routes(app)
+    pages.install_event_pages(app)  # it renders through the portal's templates
+    edge.add_routes(app, pages.event_routes)
     edge.add_fallback(app)  # last: it matches every path
     install_security_headers(app, tile_origins(settings))
     return app

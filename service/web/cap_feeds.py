@@ -9,9 +9,10 @@ from aiohttp import web
 
 from publishers.cap import CAP_CONTENT_TYPE, alert_document, previous_version
 from publishers.http_cache import LIVE_CACHE_CONTROL, cached_response, send
-from publishers.portal_snapshot import FEED_PATH, SNAPSHOT_KEY, Paths
+from publishers.portal_snapshot import FEED_PATH, Paths
 from service.web.api import check_params, current_and_history
 from service.web.errors import NotFound, Unavailable
+from service.web.keys import SNAPSHOT_KEY
 
 routes = web.RouteTableDef()
 

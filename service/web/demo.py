@@ -2,7 +2,7 @@
 
 The simulator's content carries scenario times (a July storm replayed at `speed`x), so the
 service judges freshness, silence and expiry on the same clock: a demo source is "stale" for the
-same reasons a real one would be. The one clock (`ClockRef`, under CLOCK_KEY) is also the store's
+same reasons a real one would be. The one clock (`ClockRef` of service/clock.py, under CLOCK_KEY) is also the store's
 and the portal snapshot's, so every time residents see — `as_of`, SSE `at`, "as of HH:MM" — is
 storm time.
 
@@ -14,53 +14,21 @@ warnings at 00:11.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
 from service.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.settings import DemoSettings
 
 log = structlog.get_logger(__name__)
 
 
-class DemoSettings(BaseModel):
-    """The simulator `bosai run --demo` starts."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    scenario: str = Field(default="heavy-rain", description="Scenario name or path of a scenario TOML file.")
-    speed: float = Field(default=60, gt=0, description="Scenario seconds per real second.")
-    seed: int = Field(default=1, description="Seed of every random draw in the scenario.")
-    host: str = Field(default="127.0.0.1", description="Address the simulator listens on.")
-    port: int = Field(default=8081, ge=1, le=65535, description="Port the demo sources point at.")
-    fresh_store: bool = Field(
-        default=True,
-        description="Start each demo on a fresh store (a SQLite store's file is replaced); otherwise resume the "
-        "storm where the store left off.",
-    )
-
 STORE_WAIT_S = 10.0  # how long the demo waits for the store before starting the storm from 00:00
-
-
-class ClockRef:
-    """A clock whose source can be switched once at start-up (wall clock -> scenario clock)."""
-
-    def __init__(self, source: Callable[[], datetime]) -> None:
-        self.source = source
-        self.speed = 1.0  # clock seconds per real second (a scenario clock's speed in the demo)
-
-    def __call__(self) -> datetime:
-        return self.source().astimezone(timezone.utc)
-
-    def use(self, clock: Any) -> None:
-        """Follow a scenario clock (anything with now() and speed) from now on."""
-        self.source = clock.now
-        self.speed = float(getattr(clock, "speed", 1.0))
 
 
 def sqlite_path(url: str) -> Path | None:

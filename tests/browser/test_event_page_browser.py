@@ -14,10 +14,10 @@ from collectors.base import Snapshot
 from collectors.publiccommons import order_event
 from geo.model import Event, Kind, Severity, SourceRef, Status
 from geo.registry import GeoRegistry
-from publishers.event_page import EVENT_PAGES_KEY
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
 from service.web.app import create_app
+from service.web.keys import EVENT_PAGES_KEY
 from tests.browser.conftest import axe_violations, watch_csp
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -18,9 +18,8 @@ import pytest_asyncio
 from collectors.base import Snapshot
 from geo.model import Event, Kind, SourceRef, State
 from geo.store.base import SourceState
-from publishers.portal.state import PORTAL_KEY
-from publishers.shelter_pages import SHELTER_PAGES_KEY
 from service.keys import PIPELINE_KEY, POLLERS_KEY, STORE_KEY
+from service.web.keys import PORTAL_KEY, SHELTER_PAGES_KEY
 from tests.browser.conftest import axe_violations, map_ready, watch_csp
 from tests.browser.world import DESKTOP, PHONE, running_world
 

@@ -15,9 +15,9 @@ import aiohttp
 from aiohttp import web
 
 from geo.store.base import SourceState
-from publishers.portal_snapshot import SNAPSHOT_KEY
 from service.keys import CLOCK_KEY, POLLERS_KEY, STORE_KEY, STORE_READY_KEY
 from service.settings import load_settings
+from service.web.keys import SNAPSHOT_KEY
 from simulator import scenario as scenario_mod
 from simulator.cameras import CAMERAS
 from simulator.server import running_simulator

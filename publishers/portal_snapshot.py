@@ -269,7 +269,7 @@ class PortalSnapshot:
                 await asyncio.to_thread(self._write, changed)
 
     async def rebuild(self) -> None:
-        """Query the store once, serialise and compress every hot document, publish and write them."""
+        """Take the current events from the read model; serialise, compress, publish and write every hot document."""
         model = self.current_events
         self._seen(model)  # what is built: the model as it is now
         seq, modified, generation = self.seen_seq, self.last_modified, self._seen_generation

@@ -68,6 +68,9 @@ async def keep_running(name: str, run: Callable[[], Any], max_backoff_s: float =
         try:
             await run()
             backoff = 0.5
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # a library call answered our cancellation by returning
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a supervised task: log and restart

@@ -384,14 +384,16 @@ async def test_a_stop_lets_the_post_on_its_way_settle_and_claims_nothing_more(st
         first, second = sediment("17201"), sediment("17204")
         msgs = outbox_for({"mastodon": mastodon.config}, (Change(ChangeOp.CREATED, first), None))
         await store.apply(Batch(changes=[Change(ChangeOp.CREATED, first)], outbox=msgs))
-        while fake_mastodon.requests == 0:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):
+            while fake_mastodon.requests == 0:
+                await asyncio.sleep(0.01)
         assert await dispatchers["mastodon"].finish(5)  # waits for the answer rather than cutting it off
         msgs = outbox_for({"mastodon": mastodon.config}, (Change(ChangeOp.CREATED, second), None))
         await store.apply(Batch(changes=[Change(ChangeOp.CREATED, second)], outbox=msgs))
         await asyncio.sleep(0.5)
     finally:
-        await stop(tasks, {})
+        async with asyncio.timeout(30):
+            await stop(tasks, {})
     states = {r.message.event_id: r.state for r in await store.outbox_list("mastodon")}
     assert states == {first.id: OutboxState.DONE, second.id: OutboxState.PENDING}  # the second waits for the next start
     assert len(fake_mastodon.posts) == 1

@@ -87,13 +87,13 @@ def full_cycle(codes: AreaCodes, cfg: Config, bodies: list[bytes]) -> None:
     import logging
     import tempfile
 
-    from geo.registry import GeoRegistry
+    from geo.region import Region
     from geo.store import open_store
     from service.logging import configure
     from service.pipeline import Pipeline
 
     configure(level=logging.WARNING)  # one info line per apply would be timed too
-    geo = GeoRegistry.default()
+    geo = Region.default()
 
     async def run() -> list[float]:
         with tempfile.TemporaryDirectory() as tmp:

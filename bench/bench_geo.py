@@ -26,14 +26,14 @@ import shapely
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo.hazards import Hazard
-from geo.registry import GeoRegistry
+from geo.region import Region
 
 
-def random_points(registry: GeoRegistry, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def random_points(region: Region, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n uniform random points on land (inside some municipality), seeded."""
     rng = np.random.default_rng(seed)
-    minx, miny, maxx, maxy = registry.boundaries.bounds
-    land = shapely.union_all(registry.boundaries.polygons)
+    minx, miny, maxx, maxy = region.boundaries.bounds
+    land = shapely.union_all(region.boundaries.polygons)
     shapely.prepare(land)
     xs, ys = [], []
     while sum(map(len, xs)) < n:
@@ -64,13 +64,13 @@ def loop_municipality(polygons, x, y) -> list[int]:
     return out
 
 
-def loop_nearest(registry: GeoRegistry, mask: np.ndarray, x, y) -> list[int]:
+def loop_nearest(region: Region, mask: np.ndarray, x, y) -> list[int]:
     """Reference: per point, project it and scan the suitable shelters for the smallest distance."""
     members = np.flatnonzero(mask).tolist()
-    sx, sy = registry.shelters.x.tolist(), registry.shelters.y.tolist()
+    sx, sy = region.shelters.x.tolist(), region.shelters.y.tolist()
     out = []
     for lon, lat in zip(x.tolist(), y.tolist()):
-        px, py = registry.metric.to_xy(np.array([lon]), np.array([lat]))
+        px, py = region.metric.to_xy(np.array([lon]), np.array([lat]))
         px, py = float(px[0]), float(py[0])
         best, best_d = -1, float("inf")
         for i in members:
@@ -89,9 +89,9 @@ def main() -> None:
     parser.add_argument("--loop-sample", type=int, default=5_000, help="points timed in the Python loops")
     args = parser.parse_args()
 
-    registry = GeoRegistry.default()
-    bounds, shelters = registry.boundaries, registry.shelters
-    x, y = random_points(registry, args.points, args.seed)
+    region = Region.default()
+    bounds, shelters = region.boundaries, region.shelters
+    x, y = random_points(region, args.points, args.seed)
     n = len(x)
     sub = slice(0, min(args.loop_sample, n))
     rows: list[tuple[str, str, float, float | None]] = []  # (task, method, points/s, ratio)
@@ -122,7 +122,7 @@ def main() -> None:
     mask = shelters.suitable([Hazard.FLOOD])
     index, _ = shelters.nearest(x, y, mask)
     t0 = time.perf_counter()
-    reference = loop_nearest(registry, mask, x[sub], y[sub])
+    reference = loop_nearest(region, mask, x[sub], y[sub])
     loop_s = (time.perf_counter() - t0) * n / len(reference)
     if reference != index[sub].tolist():
         raise SystemExit("vectorised nearest disagrees with the per-point loop")
@@ -130,7 +130,7 @@ def main() -> None:
     seconds = best_of(args.runs, lambda: shelters.nearest(x, y, mask))
     rows.append(("nearest flood shelter", "Shelters.nearest (AEQD + STRtree)", n / seconds, loop_s / seconds))
 
-    print(f"{n:,} random points in {registry.codes.prefecture_name}; {int(mask.sum()):,} of "
+    print(f"{n:,} random points in {region.codes.prefecture_name}; {int(mask.sum()):,} of "
           f"{len(shelters):,} shelters suitable for floods; grid cells needing exact tests: "
           f"{bounds.grid_exact_share:.1%}; best of {args.runs} runs")
     print(f"{'task':<24}{'method':<46}{'points/s':>14}{'x loop':>10}")

@@ -101,7 +101,8 @@ class Snapshot:
     # What was read is applied, but part of the content could not be read (a document that failed,
     # a camera that did not answer): the source is `failing` with this reason until it is read or given up.
     failing: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    # What the poll adds to the source's status details (/api/v1/sources): counts, parts failing, gaps.
+    status_details: dict[str, Any] = field(default_factory=dict)
 
 
 class CollectorError(Exception):

@@ -235,7 +235,7 @@ class JmaFeedCollector(PolledCollector[Config]):
             snapshot, self._pending = self._snapshot(self._pending, {}), Batch()
             return snapshot
         return Snapshot(self.source_id, not_modified=True, content_time=self._known_until(),
-                        failing=self._failed.summary(), details=self._failed.details())
+                        failing=self._failed.summary(), status_details=self._failed.details())
 
     async def _catch_up(self, gap: Gap) -> CatchUp:
         """Read the long feed (conditional GET) for the reports that fill `gap`."""
@@ -346,7 +346,7 @@ class JmaFeedCollector(PolledCollector[Config]):
         """The snapshot of what was read; `failing` while any report is unread (retried with backoff)."""
         return Snapshot(
             self.source_id, batch.events, content_time=self._known_until(), cancellations=batch.cancellations,
-            scopes=batch.scopes, failing=self._failed.summary(), details={**details, **self._failed.details()},
+            scopes=batch.scopes, failing=self._failed.summary(), status_details={**details, **self._failed.details()},
         )
 
     def _known_until(self) -> datetime | None:

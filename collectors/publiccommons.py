@@ -34,7 +34,7 @@ from collectors.publiccommons_wire import CommonsDocument, EvacuationBody, Shelt
 from collectors.timestamps import parse_http_date
 from geo.codes import AreaCodes, UnknownAreaCode
 from geo.model import SEVERITY_BY_LEVEL, Certainty, Event, Kind, SourceRef, State, Status, Urgency
-from geo.registry import DEFAULT_SHELTERS
+from geo.region import DEFAULT_SHELTERS
 from geo.shelter_sources import read_sites
 from geo.shelters import merge_sites
 from geo.wording import level_words
@@ -179,7 +179,7 @@ class PublicCommonsCollector(PolledCollector[Config]):
             raise PayloadError(f"{len(errors)} document(s) rejected: {'; '.join(errors[:3])}")
         self._pending = ([], [])
         return Snapshot(self.source_id, events, content_time=self._content_time, cancellations=cancellations,
-                        details={"feed_entries": len(feed.entries), "fetched": len(new), "skipped": skipped})
+                        status_details={"feed_entries": len(feed.entries), "fetched": len(new), "skipped": skipped})
 
     def from_document(
         self, data: bytes, now: datetime, url: str | None = None

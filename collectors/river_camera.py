@@ -161,7 +161,7 @@ class RiverCameraCollector(PolledCollector[Config]):
             events=events,
             content_time=max(times) if times else None,
             failing=failing,
-            details={"cameras": len(events) - len(failures), "camera_errors": failures},
+            status_details={"cameras": len(events) - len(failures), "camera_errors": failures},
         )
 
     async def _camera(self, now: datetime, cam: str) -> None:

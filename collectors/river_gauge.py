@@ -155,7 +155,7 @@ class GaugeBook:
             events=events,
             observations=observations,
             content_time=self._content_time(),
-            details={"stations": len(events), "silent": silent},
+            status_details={"stations": len(events), "silent": silent},
         )
 
     def _content_time(self) -> datetime | None:

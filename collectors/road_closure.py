@@ -75,7 +75,7 @@ def road_snapshot(bodies: list[bytes], config: Config, source_id: str, now: date
         road_event(r, source_id, str(config.url), now) for r in sorted(restrictions.values(), key=lambda r: r.key)
     ]
     return Snapshot(source_id=source_id, events=events, complete=True, content_time=content_time,
-                    details={"restrictions": len(events)})
+                    status_details={"restrictions": len(events)})
 
 
 def road_event(r: RoadRestriction, source_id: str, url: str, now: datetime) -> Event:

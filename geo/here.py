@@ -35,7 +35,7 @@ from geo.store.base import SourceState
 from geo.wording import level_words as wording
 
 if TYPE_CHECKING:
-    from geo.registry import GeoRegistry
+    from geo.region import Region
     from geo.store.base import Store
 
 # A municipality's order (避難指示...) covers its area like any warning, and speaks with its own words.
@@ -70,14 +70,14 @@ def level_words(level: int, kind: Kind | str = Kind.NOTICE) -> dict[str, Any]:
 
 
 async def what_affects(
-    store: Store, registry: GeoRegistry, lon: float, lat: float, options: HereOptions = HereOptions()
+    store: Store, region: Region, lon: float, lat: float, options: HereOptions = HereOptions()
 ) -> dict[str, Any]:
     """Everything in force at (lon, lat) as a JSON-ready dict; OutOfRegion outside the region."""
-    bounds = registry.boundaries
+    bounds = region.boundaries
     bounds.check_point(lon, lat)
     municipality = bounds.municipality_at(lon, lat)
     point = shapely.Point(lon, lat)
-    metric = registry.metric
+    metric = region.metric
 
     near_box = metric.radius_bbox(lon, lat, options.warning_search_m)
     areal = {e.id: e for e in await store.query(kinds=AREAL_KINDS, bbox=near_box)}
@@ -90,12 +90,12 @@ async def what_affects(
     )
     level = max((e.level for e in covering), default=0)
     restricting = restricting_hazards(covering)
-    limit_m = options.shelter_limit_m if options.shelter_limit_m is not None else registry.shelter_limit_m
+    limit_m = options.shelter_limit_m if options.shelter_limit_m is not None else region.shelter_limit_m
 
     statuses = statuses_from(await store.query(kinds=[Kind.SHELTER]))
-    advice = advise(registry, lon, lat, municipality, restricting, statuses, k=options.shelters, limit_m=limit_m)
-    gauges = await _nearest_gauges(store, registry, lon, lat, options)
-    roads = await _road_closures(store, registry, point, lon, lat, options.radius_m)
+    advice = advise(region, lon, lat, municipality, restricting, statuses, k=options.shelters, limit_m=limit_m)
+    gauges = await _nearest_gauges(store, region, lon, lat, options)
+    roads = await _road_closures(store, region, point, lon, lat, options.radius_m)
     sources = await store.source_statuses()
     relevant = [st for st in sources if options.answer_sources is None or st.source_id in options.answer_sources]
     not_ok = [st.source_id for st in relevant if st.state != SourceState.OK]
@@ -104,7 +104,7 @@ async def what_affects(
 
     return {
         "point": {"lon": lon, "lat": lat},
-        "municipality": _municipality(registry, municipality),
+        "municipality": _municipality(region, municipality),
         **level_words(level, covering[0].kind if covering else Kind.NOTICE),
         "hazards": _hazards(covering),
         "events": [_event_summary(e) for e in covering],
@@ -171,15 +171,15 @@ def _covers(event: Event, polygon: BaseGeometry | None, point: shapely.Point, mu
 
 
 async def _nearest_gauges(
-    store: Store, registry: GeoRegistry, lon: float, lat: float, options: HereOptions
+    store: Store, region: Region, lon: float, lat: float, options: HereOptions
 ) -> list[dict[str, Any]]:
-    box = registry.metric.radius_bbox(lon, lat, options.gauge_radius_m)
+    box = region.metric.radius_bbox(lon, lat, options.gauge_radius_m)
     found = []
     for event in await store.query(kinds=[Kind.GAUGE], bbox=box):
         where = _point_of(event)
         if where is None:
             continue
-        metres = float(registry.metric.geodesic_m(lon, lat, where[0], where[1]))
+        metres = float(region.metric.geodesic_m(lon, lat, where[0], where[1]))
         if metres <= options.gauge_radius_m:
             found.append((metres, event, where))
     found.sort(key=lambda p: (p[0], p[1].id))
@@ -213,9 +213,9 @@ def _point_of(event: Event) -> tuple[float, float] | None:
 
 
 async def _road_closures(
-    store: Store, registry: GeoRegistry, point: shapely.Point, lon: float, lat: float, radius_m: float
+    store: Store, region: Region, point: shapely.Point, lon: float, lat: float, radius_m: float
 ) -> list[dict[str, Any]]:
-    metric = registry.metric
+    metric = region.metric
     here_xy = metric.project(point)
     found = []
     for event in await store.query(kinds=[Kind.ROAD_CLOSURE], bbox=metric.radius_bbox(lon, lat, radius_m)):
@@ -242,10 +242,10 @@ async def _road_closures(
     ]
 
 
-def _municipality(registry: GeoRegistry, code: str | None) -> dict[str, Any] | None:
+def _municipality(region: Region, code: str | None) -> dict[str, Any] | None:
     if code is None:
         return None
-    m = registry.codes.municipality(code)
+    m = region.codes.municipality(code)
     return {"code": m.jis, "name": m.name, "name_en": m.name_en, "kana": m.kana}
 
 

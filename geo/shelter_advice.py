@@ -32,7 +32,7 @@ from geo.readings import name_readings
 from geo.shelters import Recommendation, ShelterStatus
 
 if TYPE_CHECKING:
-    from geo.registry import GeoRegistry
+    from geo.region import Region
 
 DEFAULT_LIMIT_M = 5000.0
 DEFAULT_CONTACTS = Path(__file__).parent / "data" / "contacts_17_ishikawa.json"
@@ -163,7 +163,7 @@ def guidance_for(hazards: Iterable[Hazard]) -> list[dict[str, str]]:
 
 
 def advise(
-    registry: GeoRegistry,
+    region: Region,
     lon: float,
     lat: float,
     municipality: str | None,
@@ -174,14 +174,14 @@ def advise(
 ) -> dict[str, Any]:
     """The shelter answer for a point, JSON-ready: `kind` shelter / indoor_safety / no_shelter_nearby."""
     restricting = sorted(set(hazards))
-    zones = registry.hazard_zones.for_hazards(restricting)
-    picks = registry.shelters.recommend(lon, lat, restricting, zones, statuses, k=k, limit_m=limit_m)
-    contact = registry.contacts.get(municipality) if municipality else None
+    zones = region.hazard_zones.for_hazards(restricting)
+    picks = region.shelters.recommend(lon, lat, restricting, zones, statuses, k=k, limit_m=limit_m)
+    contact = region.contacts.get(municipality) if municipality else None
     answer: dict[str, Any] = {
         "kind": SHELTER if picks else (INDOOR_SAFETY if restricting else NO_SHELTER_NEARBY),
         "limit_m": round(limit_m),
         "hazards": [{"hazard": h.value, "name_ja": HAZARD_LABELS_JA[h], "names": hazard_names(h)} for h in restricting],
-        "point_in_hazard_zones": [h.value for h in registry.hazard_zones.at(lon, lat)],
+        "point_in_hazard_zones": [h.value for h in region.hazard_zones.at(lon, lat)],
         "shelters": [shelter_summary(r, restricting) for r in picks],
         "nearest_suitable_m": None,
         "guidance": [],
@@ -189,7 +189,7 @@ def advise(
     }
     if not picks:
         # Said, never offered: how far the nearest suitable one is, so "none within 5 km" is honest.
-        nearest = registry.shelters.nearest_suitable_m(lon, lat, restricting, zones, statuses)
+        nearest = region.shelters.nearest_suitable_m(lon, lat, restricting, zones, statuses)
         answer["nearest_suitable_m"] = None if nearest is None else round(nearest)
         answer["guidance"] = guidance_for(restricting) if restricting else []
     return answer

@@ -77,7 +77,7 @@ class EventPages:
         self.clock = clock
         self.debounce_s = debounce_s
         self.status_tick_s = status_tick_s
-        self.region = RegionMap(portal.registry.boundaries)
+        self.region = RegionMap(portal.region.boundaries)
         # (id, language) -> (version, the page rendered at it); one render however many ask at once.
         self._slots: dict[tuple[str, str], tuple[Any, asyncio.Future[Representation]]] = {}
         self.following = False  # versions are trusted only while the feed is followed
@@ -142,7 +142,7 @@ class EventPages:
         history = await self.store.history(event.id)
         others = await self._same_as(event)
         stale = event.source.source_id in self.late
-        context = page_context(event, history, others, self.portal.registry.codes, self.region, self.portal.zone,
+        context = page_context(event, history, others, self.portal.region.codes, self.region, self.portal.zone,
                                lang, stale)
         modified = max([event.received_at, *(v.received_at for v in history)])
 

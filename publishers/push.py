@@ -27,12 +27,13 @@ from publishers.x import XChannel
 from publishers.x import weigh as x_weigh
 from service.change_feed import FeedFanout
 from service.push_config import LAlertConfig, MastodonConfig, XConfig
+from service.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
 
-def rules_for(settings: Any, codes: AreaCodes) -> PushRules:
+def rules_for(settings: Settings, codes: AreaCodes) -> PushRules:
     """The pipeline's rules from the settings' rule table and channels."""
     return PushRules(settings.rules, settings.channels, codes, settings.service.public_url)
 

@@ -38,7 +38,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from geo.atomic_file import write_atomic
 from geo.geometry import positions
 from geo.model import Event, Kind, Status, utcnow
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store.base import Store, StoreError
 from publishers.shelter_page_view import (
     GAUGE_RADIUS_M,
@@ -79,7 +79,7 @@ def index_file(code: str, lang: str, part: str = "index") -> str:
 class ShelterPages:
     """The events and source statuses the pages show, and the pages rendered from them."""
 
-    def __init__(self, store: Store, current: CurrentEvents, geo: GeoRegistry, static_dir: Path | None,
+    def __init__(self, store: Store, current: CurrentEvents, geo: Region, static_dir: Path | None,
                  clock: Callable[[], datetime] = utcnow, debounce_s: float = DEBOUNCE_S,
                  status_tick_s: float = STATUS_TICK_S) -> None:
         self.store = store

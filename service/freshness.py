@@ -48,7 +48,7 @@ def judge_success(
     age = content_age_s(content_time, now)
     limit_s = expected_cadence_s * stale_factor
     state = SourceState.STALE if age is not None and age > limit_s else SourceState.OK
-    details = {**prev.details, **snapshot.details, "content_age_s": age, "stale_after_s": limit_s}
+    details = {**prev.details, **snapshot.status_details, "content_age_s": age, "stale_after_s": limit_s}
     status = replace(
         prev,
         state=state,

@@ -20,7 +20,7 @@ from collectors.base import PayloadError, Snapshot
 from collectors.jma_feed import report_snapshot
 from geo.codes import AreaCodes
 from geo.model import Event
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store.base import FeedEntry, Store
 from geo.store.sqlite import SQLiteStore
 from service.pipeline import Pipeline
@@ -130,7 +130,7 @@ def replay(paths: list[Path], config: str | None = None, all_areas: bool = False
     if all_areas:  # events from anywhere: no region to enrich them with
         codes, enrich = AreaCodes.load(settings.region.areas_file), None
     else:
-        geo = GeoRegistry.load(settings.region)
+        geo = Region.load(settings.region)
         codes, enrich = geo.codes, geo.enricher()
     missing = [p for p in paths if not p.exists()]
     for p in missing:

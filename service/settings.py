@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collectors.base import SourceConfig
 from collectors.registry import config_classes
-from geo.registry import GeoConfig
+from geo.region import GeoConfig
 from service.push_config import DEFAULT_RULES, ChannelSettings, Rule
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -106,20 +106,28 @@ def _sources_field() -> Any:
     return dict[str, Annotated[Union[tuple(classes)], Field(discriminator="type")]]  # noqa: UP007
 
 
-def _settings_model() -> type[BaseModel]:
+class Settings(Closed):
+    """The whole configuration. `sources` is typed by the registered collectors' config classes when
+    it is validated (`load_settings`); here it names their common base."""
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings, description="HTTP service.")
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Where events are kept.")
+    portal: PortalSettings = Field(default_factory=PortalSettings, description="The resident portal's map.")
+    region: GeoConfig = Field(default_factory=GeoConfig, description="The prefecture served: codes, boundaries, shelters.")
+    sources: dict[str, SourceConfig] = Field(default_factory=dict, description="Upstreams polled, by source id.")
+    channels: dict[str, ChannelSettings] = Field(
+        default_factory=dict, description="Push channels by name (type x, mastodon or dry); none = nothing pushed.")
+    rules: list[Rule] = Field(
+        default_factory=lambda: list(DEFAULT_RULES), description="Push rule table, first match decides (publishers/rules.py).")
+    demo: DemoSettings = Field(default_factory=DemoSettings, description="The simulator of `bosai run --demo`.")
+
+
+def _settings_model() -> type[Settings]:
+    # The collectors register their config classes at import; `sources` is their tagged union.
     return create_model(
         "Settings",
-        __base__=Closed,
-        service=(ServiceSettings, Field(default_factory=ServiceSettings, description="HTTP service.")),
-        store=(StoreSettings, Field(default_factory=StoreSettings, description="Where events are kept.")),
-        portal=(PortalSettings, Field(default_factory=PortalSettings, description="The resident portal's map.")),
-        region=(GeoConfig, Field(default_factory=GeoConfig, description="The prefecture served: codes, boundaries, shelters.")),
+        __base__=Settings,
         sources=(_sources_field(), Field(default_factory=dict, description="Upstreams polled, by source id.")),
-        channels=(dict[str, ChannelSettings], Field(
-            default_factory=dict, description="Push channels by name (type x, mastodon or dry); none = nothing pushed.")),
-        rules=(list[Rule], Field(
-            default_factory=lambda: list(DEFAULT_RULES), description="Push rule table, first match decides (publishers/rules.py).")),
-        demo=(DemoSettings, Field(default_factory=DemoSettings, description="The simulator of `bosai run --demo`.")),
     )
 
 
@@ -142,7 +150,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(root)"
 
 
-def load_settings(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Any:
+def load_settings(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Read and validate a TOML config (or the defaults when `path` is None); raises ConfigError."""
     data: dict[str, Any] = {}
     if path is not None:

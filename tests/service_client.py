@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from collectors.base import Snapshot
 from geo.model import Event
-from geo.registry import GeoConfig, GeoRegistry
+from geo.region import GeoConfig, Region
 from publishers.portal_snapshot import PortalSnapshot
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
@@ -76,10 +76,10 @@ PACING_KEY = web.AppKey("test_pacing", VirtualPacing)
 
 
 def build_app(settings: Any, **kwargs: Any) -> web.Application:
-    """`create_app` for tests: the session's one region (`GeoRegistry.default()`, loaded once per
+    """`create_app` for tests: the session's one region (`Region.default()`, loaded once per
     process) when `settings` name the default one, and the snapshot's pauses on a `VirtualPacing`
     (kept under PACING_KEY)."""
-    geo = GeoRegistry.default() if settings.region == GeoConfig() else None
+    geo = Region.default() if settings.region == GeoConfig() else None
     app = create_app(settings, geo=geo, **kwargs)
     app[PACING_KEY] = VirtualPacing().drive(app[SNAPSHOT_KEY])
     return app

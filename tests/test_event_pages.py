@@ -11,7 +11,7 @@ import pytest
 from collectors.base import Snapshot
 from collectors.publiccommons import order_event
 from geo.model import Event, Kind, Severity, SourceRef, State, Status
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store.base import SourceState, SourceStatus
 from geo.wording import level_words
 from publishers.event_page import event_url, page_file
@@ -34,7 +34,7 @@ def sediment(level: int, at: datetime, state: State = State.ACTIVE, status: Stat
 
 
 def order(level: int, sort: str, at: datetime) -> Event:
-    codes = GeoRegistry.default().codes
+    codes = Region.default().codes
     return order_event(codes, "17201", [{"sort": sort, "level": level, "action": "発令", "districts": ["湯涌地区"],
                                          "at": at.isoformat()}], at, source=SourceRef(source_id="orders"),
                        issued_at=at)
@@ -122,7 +122,7 @@ async def test_the_map_fills_the_event_municipalities_in_the_level_colour(client
     await ingest(client, "jma_extra", sediment(4, T1))
     _, body = await text(client, "/events/sediment:17201?lang=en")
     svg = body.split("<svg", 1)[1].split("</svg>", 1)[0]
-    assert svg.count("<path") == len(GeoRegistry.default().boundaries.codes)
+    assert svg.count("<path") == len(Region.default().boundaries.codes)
     assert svg.count('fill="#aa00aa"') == 2  # 金沢市 and 小松市, in level 4's purple
     assert "<title" in svg and "<desc" in svg
 
@@ -209,7 +209,7 @@ async def test_unknown_id_page_in_english_and_problem_json_for_other_clients(cli
 
 
 def test_event_url_is_the_link_every_push_carries():
-    rules = PushRules([], {}, GeoRegistry.default().codes, "https://bosai.example.jp/")
+    rules = PushRules([], {}, Region.default().codes, "https://bosai.example.jp/")
     for event_id in ("sediment:17201", "gauge:1700000124", "shelter:172014-金沢市役所 第2庁舎"):
         assert event_url("https://bosai.example.jp/", event_id) == rules.event_url(event_id)
         assert event_url("https://bosai.example.jp", event_id) == rules.event_url(event_id)
@@ -223,7 +223,7 @@ async def test_the_link_a_push_carries_opens_the_page_even_for_a_japanese_id(cli
     shelter = Event(id="shelter:172014-金沢市役所 第2庁舎", kind=Kind.SHELTER, areas=("17201",), title="金沢市役所 開設",
                     issued_at=T1, source=SourceRef(source_id="operator"), properties={"status": "open"})
     await ingest(client, "operator", shelter, sediment(4, T1))
-    rules = PushRules([], {}, GeoRegistry.default().codes, "https://bosai.example.jp/")
+    rules = PushRules([], {}, Region.default().codes, "https://bosai.example.jp/")
     for event in (shelter, sediment(4, T1)):
         link = rules.event_url(event.id)  # what publishers/rules.py puts in every notice
         status, body = await text(client, link.removeprefix("https://bosai.example.jp"))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from geo.areas import Boundaries, InvalidGeometry, OutOfRegion, read_geometry
 from geo.codes import AreaCodes, UnknownAreaCode, lgcode6
-from geo.registry import DEFAULT_BOUNDARIES, GeoRegistry
+from geo.region import DEFAULT_BOUNDARIES, Region
 from tests.upstreams import SHARED
 
 GAUGES_CSV = SHARED / "river_water_level/ishikawa_kiki_gauges_stations.csv"
@@ -44,7 +44,7 @@ HALLS = {
 
 @pytest.fixture(scope="module")
 def bounds() -> Boundaries:
-    return GeoRegistry.default().boundaries
+    return Region.default().boundaries
 
 
 def test_all_nineteen_municipalities_loaded(bounds):
@@ -191,6 +191,6 @@ def test_geojson_shipped_is_the_credited_source():
     lat=st.floats(36.02, 37.90, allow_nan=False),
 )
 def test_grid_and_exact_agree_anywhere(lon, lat):
-    bounds = GeoRegistry.default().boundaries
+    bounds = Region.default().boundaries
     x, y = np.array([lon]), np.array([lat])
     assert bounds.lookup(x, y)[0] == bounds.lookup_exact(x, y)[0]

@@ -11,7 +11,7 @@ from geo.enrich import enrich_event
 from geo.hazards import Hazard, hazard_names
 from geo.here import HereOptions, what_affects
 from geo.model import Event, Kind, SourceRef, State, Status
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store import open_store
 from geo.store.base import Batch, Change, ChangeOp
 
@@ -21,8 +21,8 @@ LON, LAT = 136.4520, 36.4083  # 小松市役所
 
 
 @pytest.fixture(scope="module")
-def registry() -> GeoRegistry:
-    return GeoRegistry.default()
+def region() -> Region:
+    return Region.default()
 
 
 @pytest.fixture
@@ -33,9 +33,9 @@ async def store(tmp_path, clock):
     await s.close()
 
 
-async def _put(store, registry, *events: Event) -> None:
+async def _put(store, region, *events: Event) -> None:
     # As the pipeline does: enrich, then apply.
-    changes = [Change(ChangeOp.CREATED, enrich_event(e, registry)) for e in events]
+    changes = [Change(ChangeOp.CREATED, enrich_event(e, region)) for e in events]
     await store.apply(Batch(changes=changes))
 
 
@@ -74,10 +74,10 @@ def _road(n: int, metres: float) -> Event:
     )
 
 
-async def test_sediment_warning_over_the_municipality(store, registry):
+async def test_sediment_warning_over_the_municipality(store, region):
     await _put(
         store,
-        registry,
+        region,
         Event(id="sediment:17203", kind=Kind.SEDIMENT_WARNING, level=4, title="土砂災害警戒情報", areas=("17203",), source=SRC),
         Event(id="sediment:17201", kind=Kind.SEDIMENT_WARNING, level=4, areas=("17201",), source=SRC),  # elsewhere
         Event(id="notice:drill", kind=Kind.NOTICE, level=5, areas=("17203",), status=Status.EXERCISE, source=SRC),
@@ -89,7 +89,7 @@ async def test_sediment_warning_over_the_municipality(store, registry):
         _road(1, 1200),
         _road(2, 5000),
     )
-    report = await what_affects(store, registry, LON, LAT)
+    report = await what_affects(store, region, LON, LAT)
     assert report["municipality"] == {"code": "17203", "name": "小松市", "name_en": "Komatsu", "kana": "こまつし"}
     assert (report["level"], report["name_ja"], report["label_ja"]) == (4, "土砂災害警戒情報", "警戒レベル４相当")
     assert [e["id"] for e in report["events"]] == ["sediment:17203"]  # not the drill, not the lifted one
@@ -107,18 +107,18 @@ async def test_sediment_warning_over_the_municipality(store, registry):
     distances = [s["distance_m"] for s in report["shelters"]]
     assert distances == sorted(distances)
     # A wider radius reaches the second road.
-    wide = await what_affects(store, registry, LON, LAT, HereOptions(radius_m=6000))
+    wide = await what_affects(store, region, LON, LAT, HereOptions(radius_m=6000))
     assert [r["id"] for r in wide["road_closures"]] == ["road_closure:1", "road_closure:2"]
 
 
-async def test_flood_forecast_polygon_covers_the_point_but_never_excludes_shelters(store, registry):
-    flood_nearest = registry.shelters.recommend(LON, LAT, [Hazard.FLOOD], k=1)[0].shelter
+async def test_flood_forecast_polygon_covers_the_point_but_never_excludes_shelters(store, region):
+    flood_nearest = region.shelters.recommend(LON, LAT, [Hazard.FLOOD], k=1)[0].shelter
     # The flood footprint covers the point and the nearest flood shelter (≈ 490 m away).
     footprint = shapely.Point(LON, LAT).buffer(0.008)
     assert footprint.contains(shapely.Point(flood_nearest.lon, flood_nearest.lat))
     await _put(
         store,
-        registry,
+        region,
         Event(
             id="flood:kakehashi",
             kind=Kind.FLOOD_FORECAST,
@@ -129,7 +129,7 @@ async def test_flood_forecast_polygon_covers_the_point_but_never_excludes_shelte
             expires_at=T0 + timedelta(hours=6),
         ),
     )
-    report = await what_affects(store, registry, LON, LAT)
+    report = await what_affects(store, region, LON, LAT)
     assert report["level"] == 3 and [e["id"] for e in report["events"]] == ["flood:kakehashi"]
     assert report["hazards"] == [
         {"hazard": "flood", "name_ja": "洪水", "names": hazard_names(Hazard.FLOOD), "level": 3, "restricts_shelters": True}
@@ -140,16 +140,16 @@ async def test_flood_forecast_polygon_covers_the_point_but_never_excludes_shelte
     assert picks[0]["id"] == flood_nearest.id
 
 
-async def test_open_shelter_status_from_the_store_comes_first(store, registry):
-    ranked = registry.shelters.recommend(LON, LAT, [], k=5)
+async def test_open_shelter_status_from_the_store_comes_first(store, region):
+    ranked = region.shelters.recommend(LON, LAT, [], k=5)
     opened = ranked[4].shelter
     await _put(
         store,
-        registry,
+        region,
         Event(id=f"shelter:{opened.id}", kind=Kind.SHELTER, properties={"status": "open"}, source=SRC),
         Event(id=f"shelter:{ranked[0].shelter.id}", kind=Kind.SHELTER, properties={"status": "closed"}, source=SRC),
     )
-    report = await what_affects(store, registry, LON, LAT)
+    report = await what_affects(store, region, LON, LAT)
     assert report["level"] == 0 and report["events"] == [] and report["hazards"] == []
     assert [(s["id"], s["status"]) for s in report["shelters"]] == [
         (opened.id, "open"),
@@ -158,6 +158,6 @@ async def test_open_shelter_status_from_the_store_comes_first(store, registry):
     ]
 
 
-async def test_outside_the_region_is_refused(store, registry):
+async def test_outside_the_region_is_refused(store, region):
     with pytest.raises(OutOfRegion):
-        await what_affects(store, registry, 139.6917, 35.6895)
+        await what_affects(store, region, 139.6917, 35.6895)

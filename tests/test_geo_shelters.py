@@ -10,7 +10,7 @@ import shapely
 
 from geo.hazards import Hazard, hazards_in_force, hazards_of
 from geo.model import Event, Kind, SourceRef, State
-from geo.registry import CREDITS, DEFAULT_SHELTERS, GeoConfig, GeoRegistry
+from geo.region import CREDITS, DEFAULT_SHELTERS, GeoConfig, Region
 from geo.shelter_sources import ShelterFileError, read_sites
 from geo.shelters import ShelterStatus, merge_sites, statuses_from
 
@@ -31,12 +31,12 @@ EVACUATION_CSV = """\
 
 
 @pytest.fixture(scope="module")
-def registry() -> GeoRegistry:
-    return GeoRegistry.default()
+def region() -> Region:
+    return Region.default()
 
 
-def test_gsi_lists_merge_into_sites(registry):
-    shelters = registry.shelters
+def test_gsi_lists_merge_into_sites(region):
+    shelters = region.shelters
     both = [s for s in shelters.items if s.emergency and s.evacuation]
     assert sum(s.emergency for s in shelters.items) == 1536
     assert sum(s.evacuation for s in shelters.items) == 941
@@ -52,14 +52,14 @@ def test_gsi_lists_merge_into_sites(registry):
     assert len(flagged) == 601 and len(both) >= 580
     assert all((p["共通ID"][:11], p["住所"]) in merged_keys for p in flagged)
     assert all(shelters.get(i) is s for s in shelters.items for i in s.ids)
-    assert all(s.municipality in registry.boundaries.codes for s in shelters.items)
+    assert all(s.municipality in region.boundaries.codes for s in shelters.items)
 
 
-def test_gsi_hazard_flags_are_read(registry):
+def test_gsi_hazard_flags_are_read(region):
     raw = json.loads(DEFAULT_SHELTERS[0].read_text(encoding="utf-8"))["features"]
     flood = {f["properties"]["共通ID"] for f in raw if f["properties"]["洪水"] == "1"}
     sediment = {f["properties"]["共通ID"] for f in raw if f["properties"]["崖崩れ、土石流及び地滑り"] == "1"}
-    shelters = registry.shelters
+    shelters = region.shelters
     assert {i for s in shelters.items if Hazard.FLOOD in s.hazards for i in s.ids if i in flood} == flood
     assert sum(Hazard.SEDIMENT in shelters.get(i).hazards for i in sediment) == len(sediment)
 
@@ -91,7 +91,7 @@ def test_standard_csv_loads_and_merges(tmp_path, encoding):
 
 def test_registry_loads_a_standard_csv_deployment(tmp_path):
     paths = [_write(tmp_path / "e.csv", EMERGENCY_CSV, "utf-8"), _write(tmp_path / "v.csv", EVACUATION_CSV, "utf-8")]
-    reg = GeoRegistry.load({"shelter_paths": paths, "credits": ["金沢市オープンデータ"]})
+    reg = Region.load({"shelter_paths": paths, "credits": ["金沢市オープンデータ"]})
     assert len(reg.shelters) == 3 and reg.credits == ["金沢市オープンデータ"]
     assert reg.skipped_shelter_rows == ["e.csv:3 座標なし広場"]
     assert {s.municipality for s in reg.shelters.items} == {"17201"}
@@ -108,37 +108,37 @@ def test_csv_without_coordinates_or_names_is_refused(tmp_path):
         GeoConfig.model_validate({"shelter_path": []})  # typo in a key is an error
 
 
-def _brute_nearest(registry, lon, lat, hazard):
-    shelters = registry.shelters
+def _brute_nearest(region, lon, lat, hazard):
+    shelters = region.shelters
     mask = shelters.suitable([hazard])
-    d = registry.metric.geodesic_m(lon, lat, shelters.lon, shelters.lat)
+    d = region.metric.geodesic_m(lon, lat, shelters.lon, shelters.lat)
     d[~mask] = np.inf
     return shelters.items[int(np.argmin(d))]
 
 
-def test_flood_and_sediment_choose_different_shelters_at_the_same_point(registry):
+def test_flood_and_sediment_choose_different_shelters_at_the_same_point(region):
     lon, lat = KOMATSU_HALL
-    flood = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], k=1)[0]
-    sediment = registry.shelters.recommend(lon, lat, [Hazard.SEDIMENT], k=1)[0]
+    flood = region.shelters.recommend(lon, lat, [Hazard.FLOOD], k=1)[0]
+    sediment = region.shelters.recommend(lon, lat, [Hazard.SEDIMENT], k=1)[0]
     assert flood.shelter.id != sediment.shelter.id
     assert Hazard.FLOOD in flood.shelter.hazards and Hazard.SEDIMENT in sediment.shelter.hazards
-    assert flood.shelter is _brute_nearest(registry, lon, lat, Hazard.FLOOD)
-    assert sediment.shelter is _brute_nearest(registry, lon, lat, Hazard.SEDIMENT)
+    assert flood.shelter is _brute_nearest(region, lon, lat, Hazard.FLOOD)
+    assert sediment.shelter is _brute_nearest(region, lon, lat, Hazard.SEDIMENT)
     assert flood.distance_m < sediment.distance_m
 
 
-def test_never_inside_an_avoided_zone_and_never_beyond_the_limit(registry):
+def test_never_inside_an_avoided_zone_and_never_beyond_the_limit(region):
     lon, lat = KOMATSU_HALL
-    first = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], k=1)[0].shelter
+    first = region.shelters.recommend(lon, lat, [Hazard.FLOOD], k=1)[0].shelter
     zone = shapely.Point(first.lon, first.lat).buffer(0.01)  # ~1 km round the nearest one
-    picks = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], avoid=[zone], k=3)
+    picks = region.shelters.recommend(lon, lat, [Hazard.FLOOD], avoid=[zone], k=3)
     assert len(picks) == 3
     assert all(not zone.intersects(shapely.Point(p.shelter.lon, p.shelter.lat)) for p in picks)
-    everywhere = registry.boundaries.geometry_of("170000").buffer(0.1)
-    assert registry.shelters.recommend(lon, lat, [Hazard.FLOOD], avoid=[everywhere], k=1) == []  # no fallback
-    near = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], k=12, limit_m=1500)
+    everywhere = region.boundaries.geometry_of("170000").buffer(0.1)
+    assert region.shelters.recommend(lon, lat, [Hazard.FLOOD], avoid=[everywhere], k=1) == []  # no fallback
+    near = region.shelters.recommend(lon, lat, [Hazard.FLOOD], k=12, limit_m=1500)
     assert near and all(p.distance_m <= 1500 for p in near) and len(near) < 12
-    far = registry.shelters.nearest_suitable_m(lon, lat, [Hazard.FLOOD], avoid=[zone])
+    far = region.shelters.nearest_suitable_m(lon, lat, [Hazard.FLOOD], avoid=[zone])
     assert far == picks[0].distance_m
 
 
@@ -146,12 +146,12 @@ def _shelter_event(shelter_id: str, status: str, state: State = State.ACTIVE) ->
     return Event(id=f"shelter:{shelter_id}", kind=Kind.SHELTER, source=SRC, state=state, properties={"status": status})
 
 
-def test_open_first_then_unknown_and_never_closed(registry):
+def test_open_first_then_unknown_and_never_closed(region):
     lon, lat = KOMATSU_HALL
-    plain = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], k=3)
+    plain = region.shelters.recommend(lon, lat, [Hazard.FLOOD], k=3)
     assert [p.status for p in plain] == [ShelterStatus.UNKNOWN] * 3  # nothing recorded: never "open"
     nearest, second, third = (p.shelter for p in plain)
-    far = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], k=12)[-1].shelter
+    far = region.shelters.recommend(lon, lat, [Hazard.FLOOD], k=12)[-1].shelter
     events = [
         _shelter_event(nearest.ids[-1], "closed"),  # any of a site's ids works
         _shelter_event(far.id, "open"),
@@ -159,7 +159,7 @@ def test_open_first_then_unknown_and_never_closed(registry):
         _shelter_event(third.id, "open", State.LIFTED),  # ended: says nothing
     ]
     statuses = statuses_from(events)
-    picks = registry.shelters.recommend(lon, lat, [Hazard.FLOOD], statuses=statuses, k=3)
+    picks = region.shelters.recommend(lon, lat, [Hazard.FLOOD], statuses=statuses, k=3)
     assert [(p.shelter.id, p.status) for p in picks] == [
         (far.id, ShelterStatus.OPEN),
         (second.id, ShelterStatus.CROWDED),
@@ -167,18 +167,18 @@ def test_open_first_then_unknown_and_never_closed(registry):
     ]
 
 
-def test_vectorised_nearest_matches_brute_force(registry):
-    shelters = registry.shelters
+def test_vectorised_nearest_matches_brute_force(region):
+    shelters = region.shelters
     rng = np.random.default_rng(7)
     lon = rng.uniform(136.3, 137.2, 500)
     lat = rng.uniform(36.2, 37.4, 500)
     mask = shelters.suitable([Hazard.SEDIMENT])
     index, dist = shelters.nearest(lon, lat, mask)
-    px, py = registry.metric.to_xy(lon, lat)
+    px, py = region.metric.to_xy(lon, lat)
     d2 = (px[:, None] - shelters.x[None, :]) ** 2 + (py[:, None] - shelters.y[None, :]) ** 2
     d2[:, ~mask] = np.inf
     assert (index == d2.argmin(axis=1)).all()
-    geodesic = registry.metric.geodesic_m(lon, lat, shelters.lon[index], shelters.lat[index])
+    geodesic = region.metric.geodesic_m(lon, lat, shelters.lon[index], shelters.lat[index])
     assert np.allclose(dist, geodesic, rtol=0.005, atol=1.0)  # the local projection is good to 0.5 %
 
 
@@ -203,4 +203,4 @@ def test_credit_lines_are_data_and_documented():
     assert len(CREDITS) == 2
     assert all(line in text for line in CREDITS)
     assert "国土交通省" in CREDITS[0] and "国土地理院" in CREDITS[1]
-    assert GeoRegistry.default().credits == CREDITS
+    assert Region.default().credits == CREDITS

@@ -7,11 +7,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from geo.enrich import enrich_event
 from geo.model import Event, Kind, SourceRef
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store import open_store
 from geo.store.base import Batch, Change, ChangeOp
 from service.keys import GEO_KEY, STORE_KEY
-from service.web import edge
+from service.web import route_guard
 from service.web.here_api import routes
 
 SRC = SourceRef(source_id="test")
@@ -19,15 +19,15 @@ SRC = SourceRef(source_id="test")
 
 @pytest.fixture
 async def client(tmp_path, clock):
-    registry = GeoRegistry.default()
+    region = Region.default()
     store = open_store(str(tmp_path / "api.sqlite3"), clock=clock)
     await store.open()
     warning = Event(id="sediment:17204", kind=Kind.SEDIMENT_WARNING, level=4, areas=("17204",), source=SRC)
-    await store.apply(Batch(changes=[Change(ChangeOp.CREATED, enrich_event(warning, registry))]))
+    await store.apply(Batch(changes=[Change(ChangeOp.CREATED, enrich_event(warning, region))]))
     app = web.Application()
     app[STORE_KEY] = store
-    app[GEO_KEY] = registry
-    edge.add_routes(app, routes)  # errors answered as the service answers them
+    app[GEO_KEY] = region
+    route_guard.add_routes(app, routes)  # errors answered as the service answers them
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
         yield c
     await store.close()
@@ -95,11 +95,11 @@ async def test_here_is_not_an_all_clear_while_a_source_is_failing(tmp_path):
         await store.set_source_status(SourceStatus("crisis_gauges", SourceState.OK, last_success=now, content_time=now))
         from geo.here import HereOptions, what_affects
 
-        report = await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions())
+        report = await what_affects(store, Region.default(), 136.65, 36.56, HereOptions())
         assert report["level"] == 0 and report["complete"] is False
         assert {s["id"]: s["state"] for s in report["sources"]} == {"jma_extra": "failing", "crisis_gauges": "ok"}
         await store.set_source_status(SourceStatus("jma_extra", SourceState.OK, last_success=now, content_time=now))
-        assert (await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions()))["complete"] is True
+        assert (await what_affects(store, Region.default(), 136.65, 36.56, HereOptions()))["complete"] is True
     finally:
         await store.close()
 
@@ -125,10 +125,10 @@ async def test_a_failing_camera_never_makes_the_level_unknown_but_a_silent_level
         ok = dict(last_success=now, content_time=now)
         await store.set_source_status(SourceStatus("jma_extra", SourceState.OK, **ok))
         await store.set_source_status(SourceStatus("river_cameras", SourceState.FAILING, last_attempt=now))
-        report = await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions(answer_sources=answer))
+        report = await what_affects(store, Region.default(), 136.65, 36.56, HereOptions(answer_sources=answer))
         assert report["complete"] is False and report["incomplete_sources"] == ["crisis_gauges"]  # never reported
         await store.set_source_status(SourceStatus("crisis_gauges", SourceState.OK, **ok))
-        report = await what_affects(store, GeoRegistry.default(), 136.65, 36.56, HereOptions(answer_sources=answer))
+        report = await what_affects(store, Region.default(), 136.65, 36.56, HereOptions(answer_sources=answer))
         assert report["complete"] is True and report["incomplete_sources"] == []
         assert {s["id"]: s["state"] for s in report["sources"]}["river_cameras"] == "failing"  # still shown as it is
     finally:

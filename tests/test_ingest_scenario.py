@@ -20,7 +20,7 @@ from collectors.river_gauge import RiverGaugeCollector
 from collectors.road_closure import Config as RoadConfig
 from collectors.road_closure import RoadClosureCollector
 from geo.model import Kind, State
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store import open_store
 from geo.store.base import SourceState
 from service.pipeline import Pipeline
@@ -37,7 +37,7 @@ async def world(tmp_path):
     async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
         sim.clock.pause()
         base = sim.base_url
-        geo = GeoRegistry.default()
+        geo = Region.default()
         store = open_store(str(tmp_path / "bosai.sqlite3"))
         await store.open()
         pipeline = Pipeline(store, geo.codes, enrich=geo.enricher(), clock=sim.clock.now)
@@ -183,7 +183,7 @@ async def test_a_service_started_mid_storm_catches_up_from_the_long_feed(world):
     ids = {e.id for e in snapshot.events if e.state == State.ACTIVE}
     assert any(i.startswith("sediment:") for i in ids), ids
     assert any(i.startswith("flood:") for i in ids), ids
-    assert snapshot.details["caught_up_from_long_feed"] >= 2
+    assert snapshot.status_details["caught_up_from_long_feed"] >= 2
     # the long-feed reports are now known: the next poll fetches only what is new
     again = await warm.poll(sim.clock.now())
     assert again.not_modified or not again.events
@@ -241,7 +241,7 @@ async def test_polling_hourly_with_the_long_feed_ends_as_polling_every_five_minu
     hourly_store = open_store(str(tmp_path / "hourly.sqlite3"))
     await hourly_store.open()
     try:
-        geo = GeoRegistry.default()
+        geo = Region.default()
         hourly = SourcePoller(
             JmaFeedCollector("jma", config, steady.collector.fetcher, geo.codes),
             Pipeline(hourly_store, geo.codes, enrich=geo.enricher(), clock=sim.clock.now), hourly_store,

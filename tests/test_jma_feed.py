@@ -68,17 +68,17 @@ async def test_a_hostile_report_is_retried_with_backoff_and_the_good_ones_arrive
     snap = await collector.poll(NOW)
     assert [e.id for e in snap.events] == ["sediment:17201"]  # what was read is applied
     assert bad in snap.failing and "not read yet" in snap.failing  # and the source is failing, naming it
-    assert [d["url"].rsplit("/", 1)[1] for d in snap.details["failing_documents"]] == [bad]
+    assert [d["url"].rsplit("/", 1)[1] for d in snap.status_details["failing_documents"]] == [bad]
     snap = await collector.poll(NOW + timedelta(seconds=30))  # not due yet: 304, still failing
     assert snap.not_modified and snap.failing and upstream.requests[bad] == 1
     snap = await collector.poll(NOW + timedelta(minutes=1))  # due: tried again, fails again
     assert upstream.requests[bad] == 2 and snap.failing
-    assert snap.details["failing_documents"][0]["attempts"] == 2
+    assert snap.status_details["failing_documents"][0]["attempts"] == 2
     upstream.docs[bad] = (LIFT, "土砂災害警戒情報")  # it reads at last
     snap = await collector.poll(NOW + timedelta(minutes=3))
     assert upstream.requests[bad] == 3
     assert [(e.id, e.state) for e in snap.events] == [("sediment:17201", State.LIFTED)]
-    assert snap.failing is None and snap.details["failing_documents"] == []
+    assert snap.failing is None and snap.status_details["failing_documents"] == []
     snap = await collector.poll(NOW + timedelta(minutes=30))
     assert snap.not_modified and upstream.requests[bad] == 3  # read: never downloaded again
 
@@ -96,7 +96,7 @@ async def test_a_report_that_never_reads_is_given_up_and_shown(upstream, collect
     day = NOW + timedelta(days=1, minutes=1)  # not read within retry_for_s (no long feed configured)
     snap = await collector.poll(day)
     assert snap.failing is None
-    (gone,) = snap.details["unreadable_documents"]
+    (gone,) = snap.status_details["unreadable_documents"]
     assert gone["url"].endswith(bad) and gone["reason"] == "not read within retry_for_s"
     assert gone["attempts"] >= 2
 
@@ -157,7 +157,7 @@ async def test_a_report_is_retried_while_the_long_feed_lists_it_and_given_up_onc
         upstream.add(good, LIFT, updated=NOW + timedelta(hours=2))
         snap = await collector.poll(NOW + timedelta(hours=2))
         assert snap.failing is None
-        (gone,) = snap.details["unreadable_documents"]
+        (gone,) = snap.status_details["unreadable_documents"]
         assert gone["url"].endswith(bad) and gone["reason"] == "left the long feed"
 
 
@@ -195,7 +195,7 @@ async def test_a_gap_larger_than_one_poll_reads_is_filled_over_several_polls_eac
         async with Fetcher() as fetcher:
             collector = JmaFeedCollector("jma", config, fetcher, AreaCodes.load())
             server.add("20260701030000_0_VXWW50_170000.xml", ISSUE, updated=NOW)
-            assert (await collector.poll(NOW)).details["fetched"] == 1
+            assert (await collector.poll(NOW)).status_details["fetched"] == 1
             missed = [f"2026070104{m:02d}00_0_VXWW50_170000.xml" for m in range(5)]  # while out of reach
             for minute, name in enumerate(missed):
                 server.add(name, ISSUE, updated=NOW + timedelta(hours=1, minutes=minute))
@@ -203,8 +203,8 @@ async def test_a_gap_larger_than_one_poll_reads_is_filled_over_several_polls_eac
             fetched, gaps = [], []
             for poll in range(4):
                 snap = await collector.poll(back + timedelta(minutes=poll))
-                fetched.append(snap.details.get("fetched"))
-                gaps.append(snap.details.get("gap"))
+                fetched.append(snap.status_details.get("fetched"))
+                gaps.append(snap.status_details.get("gap"))
             assert fetched == [2, 2, 1, None] and snap.not_modified  # then nothing new: a 304
             assert gaps[0] is not None and gaps[1] is not None and gaps[2] is None
             assert all(server.requests[name] == 1 for name in missed)

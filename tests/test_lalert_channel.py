@@ -14,7 +14,7 @@ from collectors.base import Snapshot
 from collectors.publiccommons import order_event
 from collectors.publiccommons_wire import parse_document
 from geo.model import Event, Kind, SourceRef, Status
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store import open_store
 from geo.store.base import OutboxState
 from publishers.dispatcher import SEND_ACTION, Dispatcher
@@ -23,7 +23,7 @@ from publishers.rules import TOP, PushRules
 from service.pipeline import Pipeline
 from service.push_config import DEFAULT_RULES
 
-CODES = GeoRegistry.default().codes
+CODES = Region.default().codes
 NOW = datetime(2026, 7, 10, 4, 0, tzinfo=timezone.utc)
 SRC = SourceRef(source_id="operator")
 
@@ -79,7 +79,7 @@ async def world(tmp_path):
         "lalert_drill": LAlertConfig(endpoint=str(servers[1].make_url("/soap/publish")), drill=True, **common),
     }
     rules = PushRules(DEFAULT_RULES, configs, CODES, "https://bosai.example/")
-    pipeline = Pipeline(store, CODES, rules=rules, enrich=GeoRegistry.default().enricher())
+    pipeline = Pipeline(store, CODES, rules=rules, enrich=Region.default().enricher())
     channels = {}
     for name, config in configs.items():
         channel = LAlertChannel(name, config, "pw")

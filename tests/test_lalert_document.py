@@ -11,7 +11,7 @@ from lxml import etree
 from collectors.publiccommons import order_event
 from collectors.publiccommons_wire import EvacuationBody, ShelterBody, distribution, local, parse_document
 from geo.model import Event, Kind, Severity, SourceRef, State, Status
-from geo.registry import GeoRegistry
+from geo.region import Region
 from publishers import lalert_document as ld
 from publishers.lalert_content import document_for
 from tests.service_client import publish, service_client
@@ -19,7 +19,7 @@ from tests.service_client import publish, service_client
 SAMPLES = Path(__file__).parent / "data" / "reference" / "lalert_publiccommons"
 SOAP_SAMPLE = SAMPLES / "publiccommons-py_soap1.xml"
 NOW = datetime(2026, 7, 10, 4, 0, tzinfo=timezone.utc)
-CODES = GeoRegistry.default().codes
+CODES = Region.default().codes
 SRC = SourceRef(source_id="test")
 # Added by the hub on receipt, never by a sender.
 HUB_ADDED = "{http://xml.publiccommons.ne.jp/xml/edxl/}received"

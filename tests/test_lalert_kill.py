@@ -19,7 +19,7 @@ from collectors.base import Snapshot
 from collectors.publiccommons import order_event
 from collectors.publiccommons_wire import parse_document
 from geo.model import SourceRef
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store import open_store
 from geo.store.base import OutboxState
 from publishers.dispatcher import Dispatcher
@@ -29,7 +29,7 @@ from service.pipeline import Pipeline
 from service.push_config import DEFAULT_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
-CODES = GeoRegistry.default().codes
+CODES = Region.default().codes
 NOW = datetime(2026, 7, 10, 4, 0, tzinfo=timezone.utc)
 MID = "lalert:ja:evacuation:17201@1"
 

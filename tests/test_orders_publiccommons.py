@@ -13,7 +13,7 @@ from collectors.http import Fetcher
 from collectors.publiccommons import Config, PublicCommonsCollector
 from collectors.publiccommons_wire import EvacuationBody, parse_document
 from geo.model import Kind, State, Status
-from geo.registry import DEFAULT_SHELTERS, GeoRegistry
+from geo.region import DEFAULT_SHELTERS, Region
 from geo.store import open_store
 from publishers import lalert_document as ld
 from service.pipeline import Pipeline
@@ -61,7 +61,7 @@ def test_bad_documents_are_refused_with_the_reason(payload, message):
 
 
 def test_other_region_and_other_categories_are_skipped():
-    geo = GeoRegistry.default()
+    geo = Region.default()
     collector = PublicCommonsCollector("pc", Config(url="http://127.0.0.1/"), None, geo.codes)
     now = datetime(2026, 7, 10, tzinfo=JST)
     assert collector.from_document((SAMPLES / "publiccommons-py_soap1.xml").read_bytes(), now) is None  # 千代田区
@@ -78,7 +78,7 @@ def _kanazawa_doc(revision: int, operation: str, orders: tuple) -> bytes:
 
 
 async def test_cancel_undoes_the_revision_and_a_late_older_revision_changes_nothing(tmp_path):
-    geo = GeoRegistry.default()
+    geo = Region.default()
     store = open_store(str(tmp_path / "s.sqlite3"))
     await store.open()
     try:
@@ -107,7 +107,7 @@ async def test_cancel_undoes_the_revision_and_a_late_older_revision_changes_noth
 async def test_heavy_rain_orders_and_shelters_reach_the_store(tmp_path):
     async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
         sim.clock.pause()
-        geo = GeoRegistry.default()
+        geo = Region.default()
         store = open_store(str(tmp_path / "bosai.sqlite3"))
         await store.open()
         try:
@@ -164,7 +164,7 @@ def test_the_drill_scenario_publishes_kunren_documents():
     docs = [parse_document(m.xml) for m in sim.commons.messages]
     assert {d.category for d in docs} == {"EvacuationOrder", "Shelter"}
     assert {d.status for d in docs} == {"Exercise"}
-    geo = GeoRegistry.default()
+    geo = Region.default()
     collector = PublicCommonsCollector("pc", Config(url="http://127.0.0.1/"), None, geo.codes)
     events = [e for m in sim.commons.messages for e in collector.from_document(m.xml, datetime(2026, 9, 1, tzinfo=JST))[0]]
     assert all(e.status == Status.EXERCISE for e in events)
@@ -181,7 +181,7 @@ async def test_a_feed_read_is_current_even_with_no_new_document(tmp_path, scenar
     orders as of the feed's time": the source stays ok, dated by the feed, never stale."""
     async with running_simulator(scenario, speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
         sim.clock.pause()
-        geo = GeoRegistry.default()
+        geo = Region.default()
         store = open_store(str(tmp_path / "bosai.sqlite3"))
         await store.open()
         try:
@@ -210,7 +210,7 @@ async def test_the_shelter_name_index_is_built_off_the_event_loop(tmp_path):
     async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
         sim.clock.pause()
         sim.clock.jump_elapsed(10.6)  # 金沢市's first order and its shelter opening are out
-        geo = GeoRegistry.default()
+        geo = Region.default()
         config = Config(url=f"{sim.base_url}/publiccommons/feed.atom", allow_private=True, retries=0, timeout_s=5,
                         shelter_paths=list(DEFAULT_SHELTERS) * 10)
         collector = PublicCommonsCollector("orders", config, fetcher, geo.codes)

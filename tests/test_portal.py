@@ -428,14 +428,14 @@ async def test_an_order_is_the_municipalitys_decision_shown_first_above_jma_equi
 
 def test_shelters_recorded_open_come_first_in_the_near_list():
     """The nearest shelters (geo.here, by distance) list those recorded open first, distance order kept."""
-    from geo.registry import GeoRegistry
+    from geo.region import Region
     from publishers.portal.view import near_view
 
     shelters = [{"name": n, "address": "", "status": st, "distance_m": d}
                 for n, st, d in (("A", "unknown", 100), ("B", "closed", 200), ("C", "open", 900),
                                  ("D", "crowded", 950), ("E", "open", 1200))]
     report = {"municipality": {"code": "17201"}, "level": 0, "events": [], "shelters": shelters, "gauges": []}
-    view = near_view(report, GeoRegistry.default(), "ja", lambda s: s)
+    view = near_view(report, Region.default(), "ja", lambda s: s)
     assert [s["name"] for s in view["shelters"]] == ["C", "E", "D", "A", "B"]
 
 async def test_prefecture_list_grouped_per_municipality_collapsible_worst_first(client):
@@ -451,7 +451,7 @@ async def test_prefecture_list_grouped_per_municipality_collapsible_worst_first(
 
 def test_cameras_flagged_and_missing_ones_listed_roads_without_internal_ids(tmp_path):
     """Frozen and old pictures are flagged, a configured camera that sent nothing is unavailable."""
-    from geo.registry import GeoRegistry
+    from geo.region import Region
     from publishers.portal.view import Clock, shape_view
 
     cam = {"type": "river_camera", "url": "http://127.0.0.1:9/obs/", "cameras": ["c1", "c2", "c3", "c4"],
@@ -469,7 +469,7 @@ def test_cameras_flagged_and_missing_ones_listed_roads_without_internal_ids(tmp_
         "route": "国道157号", "section": "84-157-0001", "reason": "国道157号 白山市白峰〜福井県境: 事前通行規制（雨量）",
         "regulation": "通行止", "started_at": (now - timedelta(days=1)).isoformat()}})
     events = [camera("c1", 5), camera("c2", 5, frozen=True), camera("c3", 90), closure]
-    view = shape_view(events, [], GeoRegistry.default(), settings, Clock(ZoneInfo("Asia/Tokyo"), now), lambda s: s)
+    view = shape_view(events, [], Region.default(), settings, Clock(ZoneInfo("Asia/Tokyo"), now), lambda s: s)
     by_key = {c["key"]: c for c in view.cameras}
     assert not by_key["c1"]["frozen"] and not by_key["c1"]["stale"] and not by_key["c1"]["missing"]
     assert by_key["c2"]["frozen"]

@@ -5,7 +5,7 @@ import pytest
 
 from geo.codes import AreaCodes
 from geo.readings import Readings, name_readings, reading, ruby_parts
-from geo.registry import GeoRegistry
+from geo.region import Region
 
 
 def test_the_municipality_table_gives_the_19_official_readings():
@@ -52,7 +52,7 @@ def test_dictionary_readings_for_the_rest():
 
 
 def test_every_shelter_name_is_covered_exactly():
-    for site in GeoRegistry.default().shelters.items:
+    for site in Region.default().shelters.items:
         parts = ruby_parts(site.name)
         assert "".join(base for base, _ in parts) == site.name
         assert all(kana == "" or any("\u3400" <= c <= "\u9fff" or c in "々ヶ" for c in base) for base, kana in parts)

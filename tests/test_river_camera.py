@@ -284,7 +284,7 @@ async def test_stale_is_recomputed_by_the_clock_while_fetches_fail(sim, fetcher,
     sim.set_fault("/cam/now/*", mode)
     sim.clock.jump_elapsed(4.0)  # an hour later, every camera failing
     snap = await cams.poll(sim.clock.now())
-    assert set(snap.details["camera_errors"]) == set(live) and snap.failing.startswith("2 of 2 cameras failed")
+    assert set(snap.status_details["camera_errors"]) == set(live) and snap.failing.startswith("2 of 2 cameras failed")
     for event in snap.events:  # the last good picture is kept, and said to be an hour old
         props = event.properties
         assert props["taken_at"] == fresh[event.id.removeprefix("camera:")]["taken_at"]

@@ -24,7 +24,7 @@ from geo.enrich import enrich_event
 from geo.hazards import Hazard, hazard_names, hazards_of, restricting_hazards
 from geo.here import HereOptions, what_affects
 from geo.model import Event, Kind, SourceRef
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.shelter_advice import DEFAULT_CONTACTS, load_contacts
 from geo.shelters import Shelter, Shelters
 from geo.store import open_store
@@ -45,7 +45,7 @@ KAGA_HILLS = (136.34, 36.19)  # 加賀市, upstream of 大聖寺川
 async def _storm_until(path: Path, hours: float) -> datetime:
     async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
         sim.clock.pause()
-        geo = GeoRegistry.default()
+        geo = Region.default()
         store = open_store(str(path), clock=sim.clock.now)
         await store.open()
         pipeline = Pipeline(store, geo.codes, enrich=geo.enricher(), clock=sim.clock.now)
@@ -87,8 +87,8 @@ async def storm(storm_path):
 
 
 @pytest.fixture(scope="module")
-def registry() -> GeoRegistry:
-    return GeoRegistry.default()
+def region() -> Region:
+    return Region.default()
 
 
 @pytest.mark.parametrize(
@@ -101,8 +101,8 @@ def registry() -> GeoRegistry:
     ],
     ids=["金沢市", "輪島市", "小松市", "加賀市"],
 )
-async def test_storm_at_noon_gives_a_suitable_shelter_within_the_limit(storm, registry, point, code, needs, within_m):
-    report = await what_affects(storm, registry, *point)
+async def test_storm_at_noon_gives_a_suitable_shelter_within_the_limit(storm, region, point, code, needs, within_m):
+    report = await what_affects(storm, region, *point)
     assert report["municipality"]["code"] == code and report["level"] >= 3
     advice = report["shelter_advice"]
     assert advice["kind"] == "shelter" and advice["limit_m"] == report["shelter_limit_m"] == 5000
@@ -130,8 +130,8 @@ async def test_storm_at_noon_gives_a_suitable_shelter_within_the_limit(storm, re
 
 
 @pytest.mark.parametrize(("point", "code"), [(KANAZAWA_HILLS, "17201"), (KAGA_HILLS, "17206")], ids=["金沢市山間", "加賀市山間"])
-async def test_storm_far_from_any_suitable_site_gives_indoor_safety(storm, registry, point, code):
-    report = await what_affects(storm, registry, *point)
+async def test_storm_far_from_any_suitable_site_gives_indoor_safety(storm, region, point, code):
+    report = await what_affects(storm, region, *point)
     advice = report["shelter_advice"]
     assert report["municipality"]["code"] == code
     assert advice["kind"] == "indoor_safety" and report["shelters"] == []
@@ -144,13 +144,13 @@ async def test_storm_far_from_any_suitable_site_gives_indoor_safety(storm, regis
     assert contact["code"] == code and contact["website"].startswith("http") and contact["source"]
 
 
-async def test_distance_limit_is_configurable_per_query_and_per_region(storm, registry):
-    report = await what_affects(storm, registry, *KOMATSU, HereOptions(shelter_limit_m=2000))
+async def test_distance_limit_is_configurable_per_query_and_per_region(storm, region):
+    report = await what_affects(storm, region, *KOMATSU, HereOptions(shelter_limit_m=2000))
     advice = report["shelter_advice"]
     assert advice["kind"] == "indoor_safety" and report["shelter_limit_m"] == 2000
     assert 2000 < advice["nearest_suitable_m"] < 5000
     assert advice["contact"]["name"] == "小松市"
-    wide = GeoRegistry.load({"shelter_limit_m": 8000})
+    wide = Region.load({"shelter_limit_m": 8000})
     hills = await what_affects(storm, wide, *KANAZAWA_HILLS)
     assert hills["shelter_advice"]["kind"] == "shelter" and hills["shelter_limit_m"] == 8000
     assert 5000 < hills["shelters"][0]["distance_m"] <= 8000
@@ -164,37 +164,37 @@ async def store(tmp_path, clock):
     await s.close()
 
 
-async def _put(store, registry, *events: Event) -> None:
-    await store.apply(Batch(changes=[Change(ChangeOp.CREATED, enrich_event(e, registry)) for e in events]))
+async def _put(store, region, *events: Event) -> None:
+    await store.apply(Batch(changes=[Change(ChangeOp.CREATED, enrich_event(e, region)) for e in events]))
 
 
-async def test_calm_answer_is_the_nearest_site_and_says_no_hazard(store, registry):
-    report = await what_affects(store, registry, *KANAZAWA)
+async def test_calm_answer_is_the_nearest_site_and_says_no_hazard(store, region):
+    report = await what_affects(store, region, *KANAZAWA)
     advice = report["shelter_advice"]
     assert advice["kind"] == "shelter" and advice["hazards"] == [] and advice["guidance"] == []
     assert report["shelters"][0]["distance_m"] < 300
     assert report["complete"] is False and report["incomplete_sources"] == []  # no source has answered yet
 
 
-async def test_a_warning_polygon_of_its_own_never_excludes_the_towns_shelters(store, registry):
+async def test_a_warning_polygon_of_its_own_never_excludes_the_towns_shelters(store, region):
     # A sediment warning whose polygon is the whole of 金沢市 (given by the source, not derived).
-    outline = registry.boundaries.outline_geojson(["17201"])
+    outline = region.boundaries.outline_geojson(["17201"])
     warning = Event(id="notice:sediment-17201", kind=Kind.NOTICE, level=4, title="土砂災害", geometry=outline, source=SRC)
-    await _put(store, registry, warning)
-    report = await what_affects(store, registry, *KANAZAWA)
+    await _put(store, region, warning)
+    report = await what_affects(store, region, *KANAZAWA)
     assert [e["id"] for e in report["events"]] == ["notice:sediment-17201"]
     assert report["shelters"][0]["municipality"] == "17201" and report["shelters"][0]["distance_m"] < 300
 
 
-async def test_a_configured_hazard_zone_excludes_the_sites_inside_it(tmp_path, store, registry):
-    nearest = registry.shelters.recommend(*KANAZAWA, [Hazard.SEDIMENT], k=1)[0].shelter
+async def test_a_configured_hazard_zone_excludes_the_sites_inside_it(tmp_path, store, region):
+    nearest = region.shelters.recommend(*KANAZAWA, [Hazard.SEDIMENT], k=1)[0].shelter
     zone = shapely.Point(nearest.lon, nearest.lat).buffer(0.003)
     path = tmp_path / "dosha.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": "土砂災害警戒区域"}, "geometry": shapely.geometry.mapping(zone)}
     ]}), encoding="utf-8")
-    zoned = GeoRegistry.load({"hazard_zones": [{"hazard": "sediment", "path": str(path)}]})
-    await _put(store, registry, Event(id="sediment:17201", kind=Kind.SEDIMENT_WARNING, level=4, areas=("17201",), source=SRC))
+    zoned = Region.load({"hazard_zones": [{"hazard": "sediment", "path": str(path)}]})
+    await _put(store, region, Event(id="sediment:17201", kind=Kind.SEDIMENT_WARNING, level=4, areas=("17201",), source=SRC))
     report = await what_affects(store, zoned, *KANAZAWA)
     assert report["shelters"] and all(not zone.intersects(shapely.Point(s["lon"], s["lat"])) for s in report["shelters"])
     assert nearest.id not in {s["id"] for s in report["shelters"]}
@@ -205,11 +205,11 @@ async def test_a_configured_hazard_zone_excludes_the_sites_inside_it(tmp_path, s
     with pytest.raises(ValueError, match="no polygons"):
         empty = tmp_path / "empty.geojson"
         empty.write_text('{"type":"FeatureCollection","features":[]}', encoding="utf-8")
-        GeoRegistry.load({"hazard_zones": [{"hazard": "flood", "path": str(empty)}]})
+        Region.load({"hazard_zones": [{"hazard": "flood", "path": str(empty)}]})
 
 
-def test_every_hazard_in_force_is_required_and_never_loosened(registry):
-    shelters = registry.shelters
+def test_every_hazard_in_force_is_required_and_never_loosened(region):
+    shelters = region.shelters
     both = shelters.suitable([Hazard.SEDIMENT, Hazard.STORM_SURGE])
     assert (both == (shelters.suitable([Hazard.SEDIMENT]) & shelters.suitable([Hazard.STORM_SURGE]))).all()
     # Two sites, each designated for one of two hazards in force: none suits, not "either will do".
@@ -218,16 +218,16 @@ def test_every_hazard_in_force_is_required_and_never_loosened(registry):
             Shelter("E1", ("E1",), "洪水の場所", "", 136.65, 36.56, frozenset({Hazard.FLOOD}), True, False, municipality="17201"),
             Shelter("E2", ("E2",), "土砂の場所", "", 136.66, 36.56, frozenset({Hazard.SEDIMENT}), True, False, municipality="17201"),
         ],
-        registry.metric,
+        region.metric,
     )
     assert not pair.suitable([Hazard.FLOOD, Hazard.SEDIMENT]).any()
     assert pair.recommend(136.65, 36.56, [Hazard.FLOOD, Hazard.SEDIMENT]) == []
     assert [r.shelter.id for r in pair.recommend(136.65, 36.56, [Hazard.SEDIMENT])] == ["E2"]
 
 
-def test_flood_stands_for_inland_flood_only_where_a_town_never_designates_it(registry):
+def test_flood_stands_for_inland_flood_only_where_a_town_never_designates_it(region):
     by_town = {}
-    for site, as_flood in zip(registry.shelters.items, registry.shelters.inland_as_flood):
+    for site, as_flood in zip(region.shelters.items, region.shelters.inland_as_flood):
         by_town.setdefault(site.municipality, set()).add(bool(as_flood))
     assert by_town["17201"] == {True, False}  # 金沢市: no 内水氾濫 column in use, 洪水 sites stand in
     assert by_town["17206"] == {False}  # 加賀市 designates 内水氾濫 itself: its own flags count
@@ -264,13 +264,13 @@ def test_contacts_cover_the_19_municipalities_with_provenance_and_no_guesses():
     assert sum(bool(c.website) for c in contacts.values()) >= 13
 
 
-async def test_a_municipal_order_covers_its_town_with_its_own_words_and_hazard(store, registry):
+async def test_a_municipal_order_covers_its_town_with_its_own_words_and_hazard(store, region):
     order = Event(
         id="evacuation:17201", kind=Kind.EVACUATION, level=4, areas=("17201",), title="金沢市 避難指示（警戒レベル４）",
         source=SRC, properties={"municipality": "金沢市", "disaster": "土砂災害", "orders": []},
     )
-    await _put(store, registry, order)
-    report = await what_affects(store, registry, *KANAZAWA)
+    await _put(store, region, order)
+    report = await what_affects(store, region, *KANAZAWA)
     assert [e["id"] for e in report["events"]] == ["evacuation:17201"]
     assert (report["level"], report["name_ja"], report["label_ja"]) == (4, "避難指示", "警戒レベル４")
     assert [h["hazard"] for h in report["shelter_advice"]["hazards"]] == ["sediment"]

@@ -14,7 +14,7 @@ import pytest
 from collectors.base import Snapshot
 from collectors.publiccommons import order_event
 from geo.model import Event, Kind, Severity, SourceRef
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store.base import SourceState, SourceStatus
 from publishers.shelter_pages import ShelterPages
 from service.keys import PIPELINE_KEY, STORE_KEY
@@ -28,7 +28,7 @@ LIMIT = 30 * 1024
 
 
 def _events() -> list[Event]:
-    codes = GeoRegistry.default().codes
+    codes = Region.default().codes
     src = SourceRef(source_id="test")
     order = order_event(codes, "17201", [{"sort": "避難指示", "level": 4, "action": "発令", "districts": ["湯涌地区"],
                                           "at": NOW.isoformat()}], NOW, source=src, issued_at=NOW)
@@ -114,7 +114,7 @@ async def test_a_change_rewrites_the_pages_it_concerns_and_only_those(client):
     assert "伏見台小学校</a>: 混雑" in index
     assert far.stat().st_mtime_ns == far_before  # 輪島市's page is not concerned
 
-    lifted = order_event(GeoRegistry.default().codes, "17201", [
+    lifted = order_event(Region.default().codes, "17201", [
         {"sort": "避難指示", "level": 4, "action": "解除", "districts": ["湯涌地区"], "at": NOW.isoformat()}],
         NOW + timedelta(hours=1), source=SourceRef(source_id="test"))
     await _ingest(client, lifted)

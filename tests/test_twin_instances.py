@@ -13,7 +13,7 @@ from collectors.http import Fetcher
 from collectors.jma_feed import Config as JmaConfig
 from collectors.jma_feed import JmaFeedCollector
 from geo.model import Kind, State
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store import open_store
 from geo.store.base import SourceState
 from service.pipeline import Pipeline
@@ -28,7 +28,7 @@ def in_force(events) -> dict[str, tuple[str, int]]:
     return {e.id: (e.state.value, e.level) for e in events if e.kind in JMA_KINDS}
 
 
-async def twin(stack: AsyncExitStack, tmp_path, name: str, geo: GeoRegistry):
+async def twin(stack: AsyncExitStack, tmp_path, name: str, geo: Region):
     """One service: its simulator, store and JMA poller; the fetcher's circuit breaker on the storm's clock."""
     sim = await stack.enter_async_context(running_simulator("heavy-rain", speed=1, seed=1, port=0))
     sim.clock.pause()
@@ -47,7 +47,7 @@ async def twin(stack: AsyncExitStack, tmp_path, name: str, geo: GeoRegistry):
 
 
 async def test_faults_on_one_twin_end_in_the_same_state(tmp_path):
-    geo = GeoRegistry.default()
+    geo = Region.default()
     async with AsyncExitStack() as stack:
         sim_a, store_a, jma_a = await twin(stack, tmp_path, "a", geo)
         sim_b, store_b, jma_b = await twin(stack, tmp_path, "b", geo)
@@ -95,7 +95,7 @@ async def test_faults_on_one_twin_end_in_the_same_state(tmp_path):
 async def test_a_service_restarted_on_a_store_that_outlived_the_storm_reaches_the_state_in_force(tmp_path):
     """Stopped mid-storm, started again after every 解除 has left the short feed: the long feed's
     newest report of each office and type ends what it no longer keeps in force."""
-    geo = GeoRegistry.default()
+    geo = Region.default()
     async with AsyncExitStack() as stack:
         sim, store, jma = await twin(stack, tmp_path, "outlived", geo)
         steady_sim, steady_store, steady = await twin(stack, tmp_path, "steady", geo)

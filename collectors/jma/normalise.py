@@ -165,7 +165,7 @@ def scope_of(report: JmaReport) -> str:
     return f"{family}|{ordering(report)[0]}{suffix}"
 
 
-class _Common:
+class _ReportFields:
     """What every Event of one report shares."""
 
     def __init__(self, report: JmaReport, source_id: str, url: str | None) -> None:
@@ -214,7 +214,7 @@ class _Common:
         }
 
 
-def _sediment_events(report: SedimentReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Fields]:
+def _sediment_events(report: SedimentReport, common: _ReportFields, codes: AreaCodes, all_areas: bool) -> list[Fields]:
     by_jis: dict[str, list] = {}
     for item in report.items:
         jis = _jis(item.area.code, codes, all_areas)
@@ -256,7 +256,7 @@ def _stations_json(report: FloodReport) -> list[dict[str, Any]]:
     ]
 
 
-def _flood_events(report: FloodReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Fields]:
+def _flood_events(report: FloodReport, common: _ReportFields, codes: AreaCodes, all_areas: bool) -> list[Fields]:
     if not report.forecast_areas:
         if common.cancelled:
             return []  # a 取消 need not list them: the pipeline undoes the report it cancels
@@ -297,7 +297,7 @@ def _notice_levels(report: WarningReport, jis_by_name: dict[str, tuple[str, Area
     return found
 
 
-def _weather_events(report: WarningReport, common: _Common, codes: AreaCodes, all_areas: bool) -> list[Fields]:
+def _weather_events(report: WarningReport, common: _ReportFields, codes: AreaCodes, all_areas: bool) -> list[Fields]:
     # (jis, family) -> (level, kind, area); an active kind beats a lifted one, a higher level a lower.
     chosen: dict[tuple[str, str], tuple[int, WarningKind, Area]] = {}
     jis_by_name: dict[str, tuple[str, Area]] = {}
@@ -362,7 +362,7 @@ def scope_state(report: JmaReport, events: list[Event]) -> ScopeState | None:
 def to_events(report: JmaReport, codes: AreaCodes, source_id: str, url: str | None = None,
               all_areas: bool = False) -> list[Event]:
     """Map a parsed report to Events of `codes`' prefecture (every area if `all_areas`)."""
-    common = _Common(report, source_id, url)
+    common = _ReportFields(report, source_id, url)
     if isinstance(report, SedimentReport):
         events = _sediment_events(report, common, codes, all_areas)
     elif isinstance(report, FloodReport):

@@ -121,10 +121,10 @@ def romaji(name: str) -> str:
     return readings.reading(name, "en")
 
 
-def place_of(registry: Any, code: str) -> Place:
+def place_of(region: Any, code: str) -> Place:
     """The municipality of a JIS code; an unknown code stands for itself."""
     try:
-        m = registry.codes.municipality(code)
+        m = region.codes.municipality(code)
     except ValueError:
         return Place(code, code, "", code)
     return Place(m.jis, m.name, m.kana, m.name_en)
@@ -157,7 +157,7 @@ def warning_name(event: Event, lang: str, _: Gettext) -> str:
 
 
 def group_warnings(
-    events: list[Event], registry: Any, lang: str, _: Gettext, area: str | None, first: dict[str, datetime]
+    events: list[Event], region: Any, lang: str, _: Gettext, area: str | None, first: dict[str, datetime]
 ) -> list[AreaWarnings]:
     """Warnings in force per municipality, one entry per hazard (geo.same_hazard), worst first.
 
@@ -187,7 +187,7 @@ def group_warnings(
         ]
         top_since = [item.since for item in items if item.level.level == top.level and item.since is not None]
         result.append(
-            AreaWarnings(place_of(registry, code), items[entries.index(top)].level, min(top_since, default=None), items)
+            AreaWarnings(place_of(region, code), items[entries.index(top)].level, min(top_since, default=None), items)
         )
     result.sort(key=lambda w: (-w.level.level, w.place.code))
     return result
@@ -214,10 +214,10 @@ def first_issue_in(history: list[Event]) -> datetime | None:
 
 
 def answer_for(
-    warnings: list[AreaWarnings], registry: Any, area: str | None, complete: bool, lang: str
+    warnings: list[AreaWarnings], region: Any, area: str | None, complete: bool, lang: str
 ) -> Answer:
     """The answer for `area` (or the prefecture) from the grouped warnings."""
-    place = place_of(registry, area) if area else None
+    place = place_of(region, area) if area else None
     relevant = [w for w in warnings if area is None or w.place.code == area]
     if not relevant:
         return Answer(place, level_view(0, Kind.NOTICE, lang), [], None, complete, [])

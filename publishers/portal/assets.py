@@ -90,14 +90,14 @@ class Encoded:
         return web.Response(body=body, content_type=content_type, headers=headers)
 
 
-def boundaries_geojson(registry: Any) -> bytes:
+def boundaries_geojson(region: Any) -> bytes:
     """The region's municipalities as a small GeoJSON: code, names and reading per polygon."""
     import shapely
 
     features: list[dict[str, Any]] = []
-    boundaries = registry.boundaries
+    boundaries = region.boundaries
     for code, polygon in zip(boundaries.codes, boundaries.polygons):
-        m = registry.codes.municipality(code)
+        m = region.codes.municipality(code)
         simple = shapely.simplify(polygon, BOUNDARY_SIMPLIFY_DEG, preserve_topology=True)
         label = polygon.representative_point()
         features.append(
@@ -120,6 +120,6 @@ def boundaries_geojson(registry: Any) -> bytes:
 
 
 @functools.lru_cache(maxsize=2)
-def encoded_boundaries(registry: Any) -> Encoded:
+def encoded_boundaries(region: Any) -> Encoded:
     """`boundaries_geojson` encoded, once per loaded region (apps built on one region share it)."""
-    return Encoded.of(boundaries_geojson(registry))
+    return Encoded.of(boundaries_geojson(region))

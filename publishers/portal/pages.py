@@ -24,7 +24,7 @@ from service.current_events import CurrentEvents
 # and every minute, so browsers may reuse it briefly. The other pages revalidate every time.
 LIST_CACHE_CONTROL = "public, max-age=10"
 CACHE_CONTROL = {"list.html": LIST_CACHE_CONTROL}  # by template; the others: PAGE_CACHE_CONTROL
-# Credit lines of the upstreams themselves (the geo data's lines come from the registry).
+# Credit lines of the upstreams themselves (the geo data's lines come from the region's).
 SOURCE_CREDITS = [
     "出典：気象庁ホームページ（防災情報XML）",
     "出典：国土交通省「川の防災情報」（水位・河川カメラ）",
@@ -52,8 +52,8 @@ def _shape_and_render(portal: Portal, template: str, lang: str, area: str | None
                       events: list, statuses: list, report: dict[str, Any] | None, first: dict) -> bytes:
     _ = portal.gettext(lang)
     clock = Clock(clock.zone, clock.now, _("%(m)d/%(d)d"))  # dates in the page's language
-    view = shape_view(events, statuses, portal.registry, portal.settings, clock, _, area, lang, first)
-    near = near_view(report, portal.registry, lang, _) if report is not None else None
+    view = shape_view(events, statuses, portal.region, portal.settings, clock, _, area, lang, first)
+    near = near_view(report, portal.region, lang, _) if report is not None else None
     context = {
         "view": view, "near": near, "clock": clock, "selected_area": area,
         "area_place": near["place"] if near else None,
@@ -103,7 +103,7 @@ async def data_page(portal: Portal, current: CurrentEvents, store: Store, now: C
 async def about_page(portal: Portal, lang: str) -> Representation:
     """The about page: what the site is, the alert levels, and the data credits."""
     tiles = ["地図：" + portal.tiles["attribution"]] if portal.tiles["url"] and portal.tiles["attribution"] else []
-    credits = SOURCE_CREDITS + tiles + portal.registry.credits
+    credits = SOURCE_CREDITS + tiles + portal.region.credits
     return await portal.pages.get(("about.html", lang), None, _about_render(portal, lang, credits))
 
 

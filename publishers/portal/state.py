@@ -11,7 +11,7 @@ import jinja2
 from collectors.registry import level_sources
 from geo.here import HereOptions, what_affects
 from geo.model import Event, Kind
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.wording import level_words
 from publishers.portal import i18n
 from publishers.portal.answer import PORTAL_AREAL_KINDS, first_issue_in, romaji, ruby_parts
@@ -19,6 +19,7 @@ from publishers.portal.assets import Manifest, encoded_boundaries
 from publishers.portal.levels import N_, TEXT_COLOURS
 from publishers.portal.page_cache import PageCache
 from publishers.portal.view import CAMERA_STALE_S, SHELTER_WORDS
+from service.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -51,14 +52,14 @@ CLIENT_KINDS = (Kind.GAUGE, Kind.WEATHER_WARNING, Kind.EVACUATION)
 class Portal:
     """Everything the portal handlers share; one per application."""
 
-    def __init__(self, settings: Any, registry: GeoRegistry, manifest: Manifest | None) -> None:
+    def __init__(self, settings: Settings, region: Region, manifest: Manifest | None) -> None:
         self.settings = settings
-        self.registry = registry
+        self.region = region
         self.manifest = manifest
         self.zone = ZoneInfo(getattr(getattr(settings, "service", None), "timezone", "Asia/Tokyo"))
         self.catalogs = {code: i18n.catalog(code) for code in i18n.LANGUAGES}
         self.environments = {code: self._environment(code) for code in i18n.LANGUAGES}
-        self.boundaries = encoded_boundaries(registry)
+        self.boundaries = encoded_boundaries(region)
         self.pages = PageCache()
         cameras = [c for c in (getattr(settings, "sources", {}) or {}).values() if getattr(c, "type", "") == "river_camera"]
         self.camera_stale_s = min((float(c.stale_after_s) for c in cameras), default=CAMERA_STALE_S)
@@ -70,10 +71,10 @@ class Portal:
             "max_zoom": getattr(portal, "tile_max_zoom", 18),
         }
         self._first: dict[tuple[str, int], datetime | None] = {}
-        points = registry.boundaries.polygons
+        points = region.boundaries.polygons
         self._area_points = {
             code: (float(p.x), float(p.y))
-            for code, p in zip(registry.boundaries.codes, (poly.representative_point() for poly in points))
+            for code, p in zip(region.boundaries.codes, (poly.representative_point() for poly in points))
         }
 
     def _environment(self, code: str) -> jinja2.Environment:
@@ -96,7 +97,7 @@ class Portal:
 
     def prefecture_name(self, lang: str) -> str:
         """The region's name in the language."""
-        codes = self.registry.codes
+        codes = self.region.codes
         return codes.prefecture_name_en if lang == "en" else codes.prefecture_name
 
     def area_point(self, code: str) -> tuple[float, float]:
@@ -107,7 +108,7 @@ class Portal:
         """geo.here's report for a point, as /api/v1/here gives it."""
         sources = getattr(self.settings, "sources", None)
         options = HereOptions(answer_sources=level_sources(sources) if sources is not None else None)
-        return await what_affects(store, self.registry, lon, lat, options)
+        return await what_affects(store, self.region, lon, lat, options)
 
     async def first_issues(self, store: Any, events: list[Event]) -> dict[str, datetime]:
         """When each warning in force was first issued, for events that do not carry it (read once per version)."""
@@ -138,6 +139,6 @@ class Portal:
             "shelter": {status.value: _(words) for status, words in SHELTER_WORDS.items()},
             "tiles": self.tiles,
             "camera_stale_s": self.camera_stale_s,
-            "bounds": self.registry.boundaries.bounds,
+            "bounds": self.region.boundaries.bounds,
         }
 

@@ -203,13 +203,13 @@ def _cameras(events: list[Event], settings: Any, clock: Clock, area: str | None)
     return shown
 
 
-def _shelters(events: list[Event], registry: Any, _: Gettext, area: str | None) -> list[dict[str, Any]]:
+def _shelters(events: list[Event], region: Any, _: Gettext, area: str | None) -> list[dict[str, Any]]:
     found = []
     for event in events:
         status = str(event.properties.get("status", "")).lower()
         if status not in (ShelterStatus.OPEN, ShelterStatus.CROWDED):
             continue
-        site = registry.shelters.get(event.id.split(":", 1)[1])
+        site = region.shelters.get(event.id.split(":", 1)[1])
         municipality = site.municipality if site else (event.areas[0] if event.areas else None)
         if area is not None and municipality != area:
             continue
@@ -229,7 +229,7 @@ def _shelters(events: list[Event], registry: Any, _: Gettext, area: str | None) 
 def shape_view(
     events: list[Event],
     statuses: list[SourceStatus],
-    registry: Any,
+    region: Any,
     settings: Any,
     clock: Clock,
     _: Gettext,
@@ -247,15 +247,15 @@ def shape_view(
     sources = _source_views(statuses, settings, clock, _)
     stale = [s for s in sources if s.bad]
     trustworthy = bool(sources) and not stale
-    places = [place_of(registry, code) for code in sorted(registry.codes.municipalities)]
-    warnings = group_warnings(events, registry, lang, _, area, first or {})
+    places = [place_of(region, code) for code in sorted(region.codes.municipalities)]
+    warnings = group_warnings(events, region, lang, _, area, first or {})
     return PortalView(
         as_of=clock.hhmm(clock.now) or "",
-        answer=answer_for(warnings, registry, area, trustworthy, lang),
+        answer=answer_for(warnings, region, area, trustworthy, lang),
         warnings=warnings,
         gauges=[_gauge(g, clock, lang, _) for g in gauges],
         roads=[_road(r, clock, _) for r in sorted(roads, key=lambda e: e.id)],
-        shelters=_shelters(by_kind[Kind.SHELTER], registry, _, area),
+        shelters=_shelters(by_kind[Kind.SHELTER], region, _, area),
         cameras=_cameras(by_kind[Kind.CAMERA], settings, clock, area),
         sources=sources,
         stale=stale,
@@ -264,13 +264,13 @@ def shape_view(
     )
 
 
-def near_view(report: dict[str, Any], registry: Any, lang: str, _: Gettext) -> dict[str, Any]:
+def near_view(report: dict[str, Any], region: Any, lang: str, _: Gettext) -> dict[str, Any]:
     """Shape a geo.here report (the /api/v1/here answer) for the "your area" section."""
     municipality = report.get("municipality") or {}
     code = municipality.get("code")
     events = report["events"]
     return {
-        "place": place_of(registry, code) if code else Place("", "", "", ""),
+        "place": place_of(region, code) if code else Place("", "", "", ""),
         "level": level_view(report["level"], events[0]["kind"] if events else Kind.NOTICE, lang),
         "events": [{"title": e["title"], "level": level_view(e["level"], e["kind"], lang)} for e in events],
         "shelters": [

@@ -12,7 +12,7 @@ from aiohttp import web
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from geo.model import utcnow
-from geo.registry import GeoRegistry
+from geo.region import Region
 from geo.store import open_store
 from geo.store.base import StoreUnavailable
 from geo.store.redis_connect import safe_url
@@ -34,20 +34,20 @@ from service.keys import (
 from service.pipeline import Pipeline
 from service.remote_clock import remote_clock_ctx
 from service.scheduler import scheduler_ctx
-from service.settings import secrets
+from service.settings import Settings, secrets
 from service.shutdown import ShutdownBudget
 from service.supervisor import SUPERVISOR_KEY, Supervisor, supervised_once_store_ready
 from service.web import (
     api,
     cap_feeds,
     channels,
-    edge,
     health,
     here_api,
     openapi,
     orders_api,
     pages,
     portal,
+    route_guard,
     sse,
     station_api,
 )
@@ -66,7 +66,7 @@ def tile_origins(settings: Any) -> tuple[str, ...]:
     return (f"{parts.scheme}://{parts.netloc}",) if parts.scheme and parts.netloc else ()
 
 
-def store_url(settings: Any) -> str:
+def store_url(settings: Settings) -> str:
     """The configured store URL; relative SQLite paths are taken from the working directory."""
     return settings.store.url
 
@@ -151,12 +151,12 @@ async def _start_shutdown_budget(app: web.Application) -> None:
 
 
 def create_app(
-    settings: Any,
+    settings: Settings,
     *,
     demo: bool = False,
     extra_contexts: tuple = (),
     long_running: bool = False,
-    geo: GeoRegistry | None = None,
+    geo: Region | None = None,
 ) -> web.Application:
     """Build the service application for validated settings (`demo` starts the simulator in-process).
 
@@ -164,9 +164,9 @@ def create_app(
     started (see `frozen_heap_ctx`); tests building many apps in one process leave it off.
     `geo` is the region already loaded from `settings.region` (tests load it once per session).
     """
-    app = web.Application()  # no middlewares: service/web/edge.py guards each route instead
+    app = web.Application()  # no middlewares: service/web/route_guard.py guards each route instead
     app[SETTINGS_KEY] = settings
-    geo = geo if geo is not None else GeoRegistry.load(settings.region)
+    geo = geo if geo is not None else Region.load(settings.region)
     app[GEO_KEY] = geo
     app[AREA_CODES_KEY] = geo.codes
     app[CLOCK_KEY] = ClockRef(utcnow)  # the one clock: the demo switches it to the storm's
@@ -201,11 +201,11 @@ def create_app(
     orders_api.install(app, token.get_secret_value() if token else None)
     for routes in (api.routes, health.routes, here_api.routes, metrics.routes, station_api.routes, cap_feeds.routes,
                    openapi.routes, orders_api.routes, pages.shelter_routes, channels.routes):
-        edge.add_routes(app, routes)
+        route_guard.add_routes(app, routes)
     sse.install(app)
     portal.add_routes(app)
     pages.install_event_pages(app)  # it renders through the portal's templates
-    edge.add_routes(app, pages.event_routes)
-    edge.add_fallback(app)  # last: it matches every path
+    route_guard.add_routes(app, pages.event_routes)
+    route_guard.add_fallback(app)  # last: it matches every path
     install_security_headers(app, tile_origins(settings))
     return app

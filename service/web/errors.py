@@ -1,6 +1,6 @@
 """Errors that know their HTTP status, and their problem+json (RFC 9457) answers.
 
-The route guards of service/web/edge.py turn what a handler raises into these answers.
+The route guards of service/web/route_guard.py turn what a handler raises into these answers.
 """
 from __future__ import annotations
 

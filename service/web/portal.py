@@ -30,7 +30,7 @@ from service.keys import (
     STORE_READY_KEY,
 )
 from service.supervisor import supervised_once_store_ready
-from service.web import edge
+from service.web import route_guard
 from service.web.errors import BadRequest, NotFound, Unavailable
 from service.web.keys import PORTAL_KEY, SNAPSHOT_KEY
 
@@ -45,7 +45,7 @@ def create(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     """Register the portal's routes, each guarded."""
-    edge.add_routes(app, routes)
+    route_guard.add_routes(app, routes)
 
 
 def install_snapshot(app: web.Application) -> None:
@@ -80,7 +80,7 @@ def _language(request: web.Request) -> str:
 
 def _area(request: web.Request, portal: Portal) -> str | None:
     area = request.query.get("area") or None
-    if area is not None and area not in portal.registry.codes:
+    if area is not None and area not in portal.region.codes:
         raise BadRequest(f"area {area!r} is not a municipality code of this region (5 digits, e.g. 17201)")
     return area
 

@@ -21,7 +21,7 @@ from geo.store.base import FeedEntry, Store, StoreError
 from service.change_feed import FeedFanout
 from service.keys import STORE_KEY, STORE_READY_KEY
 from service.supervisor import SUPERVISOR_KEY
-from service.web import edge
+from service.web import route_guard
 from service.web.api import check_params
 from service.web.errors import BadRequest
 
@@ -168,4 +168,4 @@ def install(app: web.Application, heartbeat_s: float = HEARTBEAT_S) -> None:
     app[FANOUT_KEY] = FeedFanout(app[STORE_KEY])
     app.cleanup_ctx.append(fanout_ctx)
     app.on_shutdown.append(_close_streams)
-    edge.add_routes(app, routes)
+    route_guard.add_routes(app, routes)

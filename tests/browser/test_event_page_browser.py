@@ -13,7 +13,7 @@ from aiohttp import web
 from collectors.base import Snapshot
 from collectors.publiccommons import order_event
 from geo.model import Event, Kind, Severity, SourceRef, Status
-from geo.registry import GeoRegistry
+from geo.region import Region
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
 from service.web.app import create_app
@@ -33,7 +33,7 @@ PAGES = ["/events/sediment:17201", "/events/evacuation:17201", "/events/gauge:17
 
 def _events() -> list[tuple[str, Event]]:
     src = SourceRef(source_id="jma_extra", upstream_id="VXWW50", url="https://www.data.jma.go.jp/developer/xml/x.xml")
-    codes = GeoRegistry.default().codes
+    codes = Region.default().codes
     sediment = Event(id="sediment:17201", kind=Kind.SEDIMENT_WARNING, level=4, severity=Severity.SEVERE,
                      areas=("17201", "17203", "17206"), title="石川県土砂災害警戒情報",
                      text="<b>土砂災害の危険度</b>が高まっています", issued_at=T1, source=src)

@@ -472,7 +472,7 @@ async def test_area_tooltip_uses_order_words_only_for_a_municipal_order(page, wo
         " p.dispatchEvent(new MouseEvent('mouseover', {bubbles: true, clientX: 10, clientY: 10}));"
         " const ts = document.querySelectorAll('.leaflet-tooltip'); if (ts.length) out.push(ts[ts.length - 1].textContent);"
         " p.dispatchEvent(new MouseEvent('mouseout', {bubbles: true})); }); return out; }")
-    names = {app[PORTAL_KEY].registry.codes.municipality(code).name for code in orders}
+    names = {app[PORTAL_KEY].region.codes.municipality(code).name for code in orders}
     said = {t for t in texts if " — " in t}
     ordered = {t for t in said if any(w in t for w in ("避難指示", "高齢者等避難", "緊急安全確保"))}
     assert ordered and {t.split(" — ")[0] for t in ordered} <= names, (ordered, names)

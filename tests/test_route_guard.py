@@ -1,4 +1,4 @@
-"""Every route the app registers answers errors as problem+json and is counted (service/web/edge.py).
+"""Every route the app registers answers errors as problem+json and is counted (service/web/route_guard.py).
 
 The guard wraps each handler as its routes are added rather than running as a middleware, so a
 route registered any other way would silently answer errors as aiohttp's plain text, uncounted.
@@ -8,12 +8,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.settings import load_settings
-from service.web import edge
+from service.web import route_guard
 from tests.service_client import build_app
 
 
 def _is_guarded(handler) -> bool:
-    probe = edge.guarded(lambda request: None, "probe")
+    probe = route_guard.guarded(lambda request: None, "probe")
     return getattr(handler, "__code__", None) is probe.__code__
 
 
@@ -27,7 +27,7 @@ def test_every_registered_route_is_guarded(tmp_path):
     assert len(routes) > 20  # the API, feeds, portal, pages, health, metrics, SSE and the fallback
     unguarded = [f"{r.method} {r.resource.canonical}" for r in routes if not _is_guarded(r.handler)]
     assert unguarded == []
-    assert routes[-1].resource.name == edge.UNMATCHED  # the fallback is last: nothing is shadowed by it
+    assert routes[-1].resource.name == route_guard.UNMATCHED  # the fallback is last: nothing is shadowed by it
 
 
 def test_the_probe_tells_a_plain_handler_from_a_guarded_one():
@@ -35,4 +35,4 @@ def test_the_probe_tells_a_plain_handler_from_a_guarded_one():
         return web.Response()
 
     assert not _is_guarded(plain)
-    assert _is_guarded(edge.guarded(plain, "/plain"))
+    assert _is_guarded(route_guard.guarded(plain, "/plain"))

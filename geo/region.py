@@ -1,6 +1,6 @@
-"""The geo registry: one region's code table, boundaries, shelters and metric, loaded once.
+"""A loaded region: its code table, boundaries, shelters, hazard zones and metric, loaded once.
 
-`GeoRegistry.default()` is Ishikawa from the files shipped in geo/data/; `GeoRegistry.load(config)`
+`Region.default()` is Ishikawa from the files shipped in geo/data/; `Region.load(config)`
 reads whatever a deployment points `GeoConfig` at (another prefecture's boundaries in any GDAL
 format, GSI or 自治体標準オープンデータセット shelter lists). The service keeps one in `GEO_KEY`.
 """
@@ -79,7 +79,7 @@ class GeoConfig(BaseModel):
     )
 
 
-class GeoRegistry:
+class Region:
     """Everything geographic the service needs about its region."""
 
     def __init__(
@@ -105,7 +105,7 @@ class GeoRegistry:
         self.shelter_limit_m = shelter_limit_m
 
     @classmethod
-    def load(cls, config: BaseModel | Mapping[str, Any] | None = None) -> GeoRegistry:
+    def load(cls, config: BaseModel | Mapping[str, Any] | None = None) -> Region:
         """Read the configured files: a GeoConfig, a model or dict with its fields, or the defaults."""
         if isinstance(config, BaseModel) and not isinstance(config, GeoConfig):
             config = config.model_dump(exclude_unset=False)  # a settings section with GeoConfig's fields
@@ -140,15 +140,15 @@ class GeoRegistry:
         )
 
     @classmethod
-    def default(cls) -> GeoRegistry:
+    def default(cls) -> Region:
         """Ishikawa from the shipped files; loaded once per process."""
-        return _default_registry()
+        return _default_region()
 
     def enricher(self) -> Callable[[Event], Event]:
-        """The pipeline's enrichment step bound to this registry."""
+        """The pipeline's enrichment step bound to this region."""
         from geo.enrich import enrich_event
 
-        return functools.partial(enrich_event, registry=self)
+        return functools.partial(enrich_event, region=self)
 
     def stats(self) -> dict[str, Any]:
         """Counts for the about page and /metrics."""
@@ -166,8 +166,8 @@ class GeoRegistry:
 
 
 @functools.cache
-def _default_registry() -> GeoRegistry:
-    return GeoRegistry.load(GeoConfig())
+def _default_region() -> Region:
+    return Region.load(GeoConfig())
 
 
 def _with_municipality(sites: list[Shelter], boundaries: Boundaries) -> list[Shelter]:

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from publishers.portal.assets import BUILD_DIR
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BOSAI_CHROMIUM", "/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-BUILD_MANIFEST = ROOT / "service" / "portal" / "static" / "build" / "manifest.json"
+BUILD_MANIFEST = BUILD_DIR / "manifest.json"  # what `make portal` builds and the app serves
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 

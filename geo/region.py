@@ -2,7 +2,7 @@
 
 `Region.default()` is Ishikawa from the files shipped in geo/data/; `Region.load(config)`
 reads whatever a deployment points `GeoConfig` at (another prefecture's boundaries in any GDAL
-format, GSI or 自治体標準オープンデータセット shelter lists). The service keeps one in `GEO_KEY`.
+format, GSI or 自治体標準オープンデータセット shelter lists). The service keeps one in `REGION_KEY`.
 """
 from __future__ import annotations
 

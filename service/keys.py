@@ -21,7 +21,7 @@ STORE_KEY: web.AppKey[Store] = web.AppKey("store")
 SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings")
 AREA_CODES_KEY: web.AppKey[AreaCodes] = web.AppKey("area_codes")
 # The loaded region (boundaries, shelters, spatial indexes) from geo/region.py.
-GEO_KEY: web.AppKey[Region] = web.AppKey("geo")
+REGION_KEY: web.AppKey[Region] = web.AppKey("region")
 # Set once the store is open; until then the API answers 503 and /healthz says degraded.
 STORE_READY_KEY: web.AppKey[asyncio.Event] = web.AppKey("store_ready")
 PIPELINE_KEY: web.AppKey[Pipeline] = web.AppKey("pipeline")

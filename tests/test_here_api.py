@@ -10,7 +10,7 @@ from geo.model import Event, Kind, SourceRef
 from geo.region import Region
 from geo.store import open_store
 from geo.store.base import Batch, Change, ChangeOp
-from service.keys import GEO_KEY, STORE_KEY
+from service.keys import REGION_KEY, STORE_KEY
 from service.web import route_guard
 from service.web.here_api import routes
 
@@ -26,7 +26,7 @@ async def client(tmp_path, clock):
     await store.apply(Batch(changes=[Change(ChangeOp.CREATED, enrich_event(warning, region))]))
     app = web.Application()
     app[STORE_KEY] = store
-    app[GEO_KEY] = region
+    app[REGION_KEY] = region
     route_guard.add_routes(app, routes)  # errors answered as the service answers them
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
         yield c

@@ -24,8 +24,8 @@ from service.keys import (
     AREA_CODES_KEY,
     CLOCK_KEY,
     CURRENT_EVENTS_KEY,
-    GEO_KEY,
     PIPELINE_KEY,
+    REGION_KEY,
     SETTINGS_KEY,
     SHUTDOWN_KEY,
     STORE_KEY,
@@ -167,7 +167,7 @@ def create_app(
     app = web.Application()  # no middlewares: service/web/route_guard.py guards each route instead
     app[SETTINGS_KEY] = settings
     geo = geo if geo is not None else Region.load(settings.region)
-    app[GEO_KEY] = geo
+    app[REGION_KEY] = geo
     app[AREA_CODES_KEY] = geo.codes
     app[CLOCK_KEY] = ClockRef(utcnow)  # the one clock: the demo switches it to the storm's
     app[STORE_KEY] = open_store(store_url(settings), clock=app[CLOCK_KEY])

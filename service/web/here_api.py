@@ -15,7 +15,7 @@ from aiohttp import web
 from collectors.registry import level_sources
 from geo.areas import OutOfRegion
 from geo.here import HereOptions, what_affects
-from service.keys import GEO_KEY, SETTINGS_KEY, STORE_KEY
+from service.keys import REGION_KEY, SETTINGS_KEY, STORE_KEY
 from service.web.errors import BadRequest
 
 routes = web.RouteTableDef()
@@ -61,7 +61,7 @@ async def here(request: web.Request) -> web.Response:
     if (settings := request.app.get(SETTINGS_KEY)) is not None:
         options = replace(options, answer_sources=level_sources(settings.sources))
     try:
-        report = await what_affects(request.app[STORE_KEY], request.app[GEO_KEY], lon, lat, options)
+        report = await what_affects(request.app[STORE_KEY], request.app[REGION_KEY], lon, lat, options)
     except OutOfRegion as exc:
         raise BadRequest(str(exc), lat=lat, lon=lon) from None
     body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode()

@@ -25,7 +25,7 @@ from collectors.json_wire import describe
 from collectors.publiccommons import order_event, record_id
 from geo.model import Certainty, Event, Kind, SourceRef, Status
 from geo.wording import level_words
-from service.keys import AREA_CODES_KEY, CLOCK_KEY, GEO_KEY, PIPELINE_KEY, STORE_KEY
+from service.keys import AREA_CODES_KEY, CLOCK_KEY, PIPELINE_KEY, REGION_KEY, STORE_KEY
 from service.web.api import json_response
 from service.web.errors import BadRequest, NotFound
 
@@ -166,7 +166,7 @@ async def post_shelter_status(request: web.Request) -> web.Response:
     """Record a shelter's status (open / crowded / closed) and apply it through the pipeline."""
     actor = check_operator(request)
     entry: ShelterEntry = await _body(request, ShelterEntry)
-    site = request.app[GEO_KEY].shelters.get(request.match_info["shelter_id"])
+    site = request.app[REGION_KEY].shelters.get(request.match_info["shelter_id"])
     if site is None:
         raise NotFound(f"no designated shelter has the id {request.match_info['shelter_id']}")
     now = request.app[CLOCK_KEY]()

@@ -15,7 +15,7 @@ from publishers.http_cache import Representation, send
 from publishers.portal import i18n
 from publishers.portal.page_cache import PAGE_CACHE_CONTROL
 from publishers.shelter_pages import ShelterPages
-from service.keys import CLOCK_KEY, CURRENT_EVENTS_KEY, GEO_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
+from service.keys import CLOCK_KEY, CURRENT_EVENTS_KEY, REGION_KEY, SETTINGS_KEY, STORE_KEY, STORE_READY_KEY
 from service.supervisor import supervised_once_store_ready
 from service.web.errors import NotFound, Unavailable
 from service.web.keys import EVENT_PAGES_KEY, PORTAL_KEY, SHELTER_PAGES_KEY
@@ -118,7 +118,7 @@ def install_shelter_pages(app: web.Application) -> None:
     """Create the app's shelter pages (under SHELTER_PAGES_KEY) and the cleanup context that runs them."""
     settings = app[SETTINGS_KEY]
     app[SHELTER_PAGES_KEY] = ShelterPages(
-        app[STORE_KEY], app[CURRENT_EVENTS_KEY], app[GEO_KEY], Path(settings.service.data_dir) / "static",
+        app[STORE_KEY], app[CURRENT_EVENTS_KEY], app[REGION_KEY], Path(settings.service.data_dir) / "static",
         clock=app[CLOCK_KEY],  # storm time in the demo
     )
     app.cleanup_ctx.append(_shelter_pages_ctx)

@@ -24,7 +24,7 @@ from service.keys import (
     AREA_CODES_KEY,
     CLOCK_KEY,
     CURRENT_EVENTS_KEY,
-    GEO_KEY,
+    REGION_KEY,
     SETTINGS_KEY,
     STORE_KEY,
     STORE_READY_KEY,
@@ -40,7 +40,7 @@ routes = web.RouteTableDef()
 
 def create(app: web.Application) -> None:
     """Build the portal's state (templates, catalogs, region, assets) from the app's settings and region."""
-    app[PORTAL_KEY] = Portal(app[SETTINGS_KEY], app[GEO_KEY], load_manifest())
+    app[PORTAL_KEY] = Portal(app[SETTINGS_KEY], app[REGION_KEY], load_manifest())
 
 
 def add_routes(app: web.Application) -> None:

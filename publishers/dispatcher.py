@@ -22,66 +22,20 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
 from geo.store.base import OutboxItem, OutboxState, Store
 from publishers.channel import Channel, ChannelError, Post, RateLimited, Receipt
-from publishers.messages import render, render_digest
+from publishers.posts import Planned, Spend, digests, groups, single
 from publishers.rules import URGENT
 
 log = structlog.get_logger(__name__)
-JST = ZoneInfo("Asia/Tokyo")
 SEND_ACTION = "outbox.send"
 AUDIT_SCAN = 5000  # audit entries searched for the record of an interrupted send
-
-
-@dataclass
-class Planned:
-    """One post to make: the claimed messages it covers and how it reads."""
-
-    items: list[OutboxItem]
-    text: str
-    reply_to: str | None
-    has_link: bool
-    resend: bool = False
-    roots: list[tuple[str, str]] = field(default_factory=list)  # (event id, lang) threads it starts
-
-    @property
-    def priority(self) -> int:
-        return max(i.message.priority for i in self.items)
-
-    @property
-    def key(self) -> str:
-        return self.items[0].message.id
-
-
-class Spend:
-    """What a channel has spent today and this month (JST), from its receipts."""
-
-    def __init__(self) -> None:
-        self.by_post: dict[str, tuple[datetime, float]] = {}
-
-    def add(self, key: str, at: datetime, cost: float) -> None:
-        """Count one post's cost once, whatever number of messages it covered."""
-        self.by_post.setdefault(key, (at, cost))
-
-    def totals(self, now: datetime) -> tuple[float, float]:
-        """(today, this month) in JST."""
-        local = now.astimezone(JST)
-        day = month = 0.0
-        for at, cost in self.by_post.values():
-            t = at.astimezone(JST)
-            if (t.year, t.month) == (local.year, local.month):
-                month += cost
-                if t.day == local.day:
-                    day += cost
-        return day, month
 
 
 class Dispatcher:
@@ -243,40 +197,17 @@ class Dispatcher:
             posts.append(Planned(group, detail["text"], detail.get("reply_to"), bool(detail.get("has_link")), True))
         urgent = [i for i in fresh if i.message.priority >= URGENT]
         routine = [i for i in fresh if i.message.priority < URGENT]
-        for group in _groups(urgent):
-            posts.append(self._single(group))
-        groups = _groups(routine)
-        if len(groups) > 1 and self.config.coalesce_window_s > 0:
-            posts.extend(self._digests(routine))
+        for group in groups(urgent):
+            posts.append(single(group, self.roots, self.config.link, self.channel))
+        routine_groups = groups(routine)
+        if len(routine_groups) > 1 and self.config.coalesce_window_s > 0:
+            posts.extend(digests(routine, self.config.link, self.channel))
         else:
-            posts.extend(self._single(g) for g in groups)
+            posts.extend(single(g, self.roots, self.config.link, self.channel) for g in routine_groups)
         return posts
 
     def _is_resend(self, item: OutboxItem) -> bool:
         return item.unknown_at is not None or (item.last_error or "").startswith("unknown")
-
-    def _single(self, group: list[OutboxItem]) -> Planned:
-        notices = [i.message.payload for i in group]
-        lang = notices[0].get("lang", "ja")
-        thread = [(i.message.event_id, lang) for i in group]
-        reply_to = next((self.roots[t] for t in thread if t in self.roots), None)
-        link = self.config.link == "always" or (self.config.link == "first" and reply_to is None)
-        text = render(notices, link, self.channel.weigh, self.channel.limit)
-        starts = [t for t in thread if t not in self.roots]
-        return Planned(group, text, reply_to, link, roots=starts)
-
-    def _digests(self, items: list[OutboxItem]) -> list[Planned]:
-        by_lang: dict[str, list[OutboxItem]] = {}
-        for item in items:
-            by_lang.setdefault(item.message.payload.get("lang", "ja"), []).append(item)
-        posts = []
-        for group in by_lang.values():
-            url = None
-            if self.config.link != "never":
-                url = group[0].message.payload["url"].split("events/", 1)[0]
-            text, _named = render_digest([i.message.payload for i in group], url, self.channel.weigh, self.channel.limit)
-            posts.append(Planned(group, text, None, url is not None))
-        return posts
 
     # -- quota and budget -------------------------------------------------------------------
 
@@ -432,10 +363,3 @@ class Dispatcher:
             await self.store.outbox_release(mid)
             self.wake()
 
-
-def _groups(items: Sequence[OutboxItem]) -> list[list[OutboxItem]]:
-    """Messages of one report and wording, in claim order."""
-    groups: dict[str, list[OutboxItem]] = {}
-    for item in items:
-        groups.setdefault(item.message.payload.get("group", item.message.id), []).append(item)
-    return list(groups.values())

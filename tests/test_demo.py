@@ -19,10 +19,10 @@ from geo.store.base import SourceState, SourceStatus
 from service.cli import build_parser
 from service.keys import CLOCK_KEY, STORE_KEY
 from service.settings import PROJECT_ROOT, load_settings
-from service.web.app import create_app
 from service.web.demo import fresh_store, resume_point, sqlite_path
 from service.web.keys import SHELTER_PAGES_KEY, SNAPSHOT_KEY
 from simulator import scenario as scenario_mod
+from tests.service_client import build_app
 
 STORM = scenario_mod.load("heavy-rain").scenario
 START = STORM.start.astimezone(UTC)
@@ -81,7 +81,7 @@ async def test_a_kept_store_resumes_the_storm_and_every_time_shown_is_storm_time
     left_off = START + timedelta(hours=10)
     store = await _store_with_poll_at(tmp_path / "demo.sqlite3", left_off)
     await store.close()
-    app = create_app(_demo_settings(tmp_path, fresh=False), demo=True)
+    app = build_app(_demo_settings(tmp_path, fresh=False), demo=True)
     async with TestClient(TestServer(app)) as client:
         now = app[CLOCK_KEY]()
         assert left_off <= now < left_off + timedelta(minutes=30)  # resumed at 10:00, not 00:00
@@ -152,7 +152,7 @@ def test_bosai_run_demo_twice_starts_the_storm_afresh_each_time(tmp_path):
 
 
 async def test_a_fresh_store_starts_the_storm_at_its_beginning(tmp_path):
-    app = create_app(_demo_settings(tmp_path, fresh=True), demo=True)
+    app = build_app(_demo_settings(tmp_path, fresh=True), demo=True)
     async with TestClient(TestServer(app)):
         now = app[CLOCK_KEY]()
         assert START <= now < START + timedelta(minutes=30)

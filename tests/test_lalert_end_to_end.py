@@ -102,7 +102,7 @@ async def test_the_running_service_publishes_an_operator_order_to_l_alert(tmp_pa
 
     from service.keys import STORE_READY_KEY
     from service.settings import load_settings
-    from service.web.app import create_app
+    from tests.service_client import build_app
 
     received: list[bytes] = []
 
@@ -119,7 +119,7 @@ async def test_the_running_service_publishes_an_operator_order_to_l_alert(tmp_pa
             "store": {"url": str(tmp_path / "bosai.sqlite3")}, "service": {"data_dir": str(tmp_path / "var")},
             "channels": {"lalert": {"type": "lalert", "endpoint": str(lalert.make_url("/publish"))}},
         })
-        async with TestClient(TestServer(create_app(settings))) as client:
+        async with TestClient(TestServer(build_app(settings))) as client:
             await asyncio.wait_for(client.app[STORE_READY_KEY].wait(), 10)
             resp = await client.post("/api/v1/orders", headers={"Authorization": "Bearer t0ken"}, json={
                 "municipality": "17203", "action": "issue", "level": 5, "districts": ["白江町"]})

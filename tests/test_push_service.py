@@ -10,8 +10,8 @@ from geo.model import Event, Kind, SourceRef, Status
 from geo.store.base import OutboxState
 from service.keys import PIPELINE_KEY, STORE_KEY, STORE_READY_KEY
 from service.settings import load_settings
-from service.web.app import create_app
 from service.web.keys import DISPATCHERS_KEY
+from tests.service_client import build_app
 
 
 def sediment(code: str, status: Status = Status.ACTUAL) -> Event:
@@ -37,7 +37,7 @@ async def test_a_warning_is_pushed_dry_to_sns_and_a_drill_only_to_the_drill_chan
         "service": {"data_dir": str(tmp_path / "var"), "public_url": "https://bosai.example/"},
         "channels": {"x": {"type": "x"}, "drill": {"type": "dry", "drill": True}},
     })
-    app = create_app(settings)
+    app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         await asyncio.wait_for(app[STORE_READY_KEY].wait(), 10)
         store = client.app[STORE_KEY]

@@ -16,9 +16,9 @@ from geo.model import Event, Kind, Severity, SourceRef, Status
 from geo.region import Region
 from service.keys import PIPELINE_KEY, STORE_READY_KEY
 from service.settings import load_settings
-from service.web.app import create_app
 from service.web.keys import EVENT_PAGES_KEY
 from tests.browser.conftest import axe_violations, watch_csp
+from tests.service_client import build_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -56,7 +56,7 @@ async def served(tmp_path_factory) -> AsyncIterator[str]:
     tmp = tmp_path_factory.mktemp("event-browser")
     settings = load_settings(overrides={"store": {"url": str(tmp / "bosai.sqlite3")},
                                         "service": {"data_dir": str(tmp / "var")}})
-    app = create_app(settings)
+    app = build_app(settings)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -35,7 +35,7 @@ from geo.store.base import Store, StoreError
 from publishers.event_page_view import WORDS, RegionMap, page_context
 from publishers.http_cache import Representation
 from publishers.portal import i18n
-from publishers.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL
+from publishers.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL, PageCache
 from publishers.portal.state import Portal
 from service.current_events import CurrentEvents
 
@@ -79,7 +79,7 @@ class EventPages:
         self.status_tick_s = status_tick_s
         self.region = RegionMap(portal.region.boundaries)
         # (id, language) -> (version, the page rendered at it); one render however many ask at once.
-        self._slots: dict[tuple[str, str], tuple[Any, asyncio.Future[Representation]]] = {}
+        self._pages = PageCache()  # (event id, lang) -> the page of the newest version asked for
         self.following = False  # versions are trusted only while the feed is followed
         self.epoch = 0  # bumped on (re)start and when sources turn late or recover: every page anew
         self.generations: dict[str, int] = {}
@@ -124,18 +124,7 @@ class EventPages:
 
     async def _cached(self, event: Event, lang: str, stamp: Any) -> Representation:
         """The page of `event` (read after `stamp` was taken) in `lang`, rendered at most once per version."""
-        slot, version = (event.id, lang), self._version(stamp, event)
-        cached = self._slots.get(slot)
-        if cached is not None and cached[0] == version:
-            return await asyncio.shield(cached[1])
-        future = asyncio.ensure_future(self.render(event, lang))
-        self._slots[slot] = (version, future)
-        try:
-            return await asyncio.shield(future)
-        except Exception:
-            if self._slots.get(slot, (None, None))[1] is future:
-                del self._slots[slot]  # never keep a failure: the next request tries again
-            raise
+        return await self._pages.once((event.id, lang), self._version(stamp, event), lambda: self.render(event, lang))
 
     async def render(self, event: Event, lang: str) -> Representation:
         """One event's page in one language, with its history and merged hazards as the store has them now."""

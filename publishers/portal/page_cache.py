@@ -45,10 +45,17 @@ class PageCache:
         cache_control: str = PAGE_CACHE_CONTROL,
     ) -> Representation:
         """The page for `slot` at `version`, rendered at most once however many ask at once."""
+        return await self.once(slot, version, lambda: self._render(render, cache_control))
+
+    async def once(
+        self, slot: Hashable, version: Hashable, make: Callable[[], Awaitable[Representation]]
+    ) -> Representation:
+        """`make()`'s answer for `slot` at `version`, made at most once however many ask at once;
+        a newer version replaces the slot's, and a failure is never kept."""
         cached = self._slots.get(slot)
         if cached is not None and cached[0] == version:
             return await asyncio.shield(cached[1])
-        future: asyncio.Future[Representation] = asyncio.ensure_future(self._render(render, cache_control))
+        future: asyncio.Future[Representation] = asyncio.ensure_future(make())
         self._slots[slot] = (version, future)
         try:
             return await asyncio.shield(future)

@@ -28,12 +28,11 @@ from urllib.parse import quote
 
 import structlog
 
-from geo.atomic_file import write_atomic
 from geo.model import Event, utcnow
 from geo.same_hazard import MERGED_KINDS, hazard_of, same_as
 from geo.store.base import Store, StoreError
 from publishers.event_page_view import WORDS, RegionMap, page_context
-from publishers.http_cache import Representation
+from publishers.http_cache import Representation, write_representation
 from publishers.portal import i18n
 from publishers.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL, PageCache
 from publishers.portal.state import Portal
@@ -178,15 +177,7 @@ class EventPages:
             path = page_file(event_id, lang)
             if path is None:
                 continue
-            target = self.static_dir / path
-            # Encodings first: nginx prefers the .gz, and it must never be older than the identity file.
-            for coding, suffix in (("gzip", ".gz"), ("br", ".br")):
-                sibling = target.with_name(target.name + suffix)
-                if coding in rep.encoded:
-                    write_atomic(sibling, rep.encoded[coding], durable=False)
-                else:
-                    sibling.unlink(missing_ok=True)
-            write_atomic(target, rep.body, durable=False)
+            write_representation(self.static_dir / path, rep)
 
     async def wait_built(self, seq: int, timeout_s: float = 10) -> None:
         """Wait until every page a feed entry up to `seq` concerns is invalidated and its files rewritten."""

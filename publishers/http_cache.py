@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import lru_cache
+from pathlib import Path
 
 import brotli
 from aiohttp import web
 from multidict import CIMultiDict
 
+from geo.atomic_file import write_atomic
 from publishers.headers import SECURITY_HEADERS
 
 # Live data: browsers and nginx may reuse an answer briefly and revalidate in the background.
@@ -194,3 +196,15 @@ async def cached_response(
 ) -> web.Response:
     """A dynamic answer with validators, conditional handling and on-the-fly compression."""
     return await send(request, Representation(body, content_type, last_modified, cache_control))
+
+
+def write_representation(target: Path, rep: Representation) -> None:
+    """Write `rep` for nginx to serve: its .gz and .br beside the identity file (a stale one removed)."""
+    # Encodings first: nginx prefers the .gz, and it must never be older than the identity file.
+    for coding, suffix in (("gzip", ".gz"), ("br", ".br")):
+        sibling = target.with_name(target.name + suffix)
+        if coding in rep.encoded:
+            write_atomic(sibling, rep.encoded[coding], durable=False)
+        else:
+            sibling.unlink(missing_ok=True)
+    write_atomic(target, rep.body, durable=False)

@@ -31,12 +31,11 @@ from pathlib import Path
 
 import structlog
 
-from geo.atomic_file import write_atomic
 from geo.codes import AreaCodes
 from geo.model import Event, utcnow
 from geo.store.base import Store, StoreError
 from publishers.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
-from publishers.http_cache import Representation
+from publishers.http_cache import Representation, write_representation
 from service.current_events import CurrentEvents
 
 log = structlog.get_logger(__name__)
@@ -362,12 +361,4 @@ class PortalSnapshot:
     def _write(self, docs: dict[str, Representation]) -> None:
         assert self.static_dir is not None
         for key, rep in docs.items():
-            target = self.static_dir / Paths.file_for(key)
-            # Encodings first: nginx prefers the .gz, and it must never be older than the identity file.
-            for coding, suffix in (("gzip", ".gz"), ("br", ".br")):
-                sibling = target.with_name(target.name + suffix)
-                if coding in rep.encoded:
-                    write_atomic(sibling, rep.encoded[coding], durable=False)
-                else:
-                    sibling.unlink(missing_ok=True)
-            write_atomic(target, rep.body, durable=False)
+            write_representation(self.static_dir / Paths.file_for(key), rep)

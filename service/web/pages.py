@@ -99,19 +99,20 @@ async def shelter_page(request: web.Request) -> web.StreamResponse:
 @shelter_routes.get("/shelters/area/{code}/")
 async def shelter_index(request: web.Request) -> web.StreamResponse:
     """A municipality's shelter list."""
-    pages, lang, code = request.app[SHELTER_PAGES_KEY], _lang(request), request.match_info["code"]
-    if code not in pages.by_town:
-        raise NotFound(f"no shelters are listed for municipality {code}")
-    return await _send(request, await pages.town_page(code, lang), pages)
+    return await _town_page(request, "index")
 
 
 @shelter_routes.get("/shelters/area/{code}/places/")
 async def shelter_places(request: web.Request) -> web.StreamResponse:
     """A municipality's evacuation sites that are not shelters and have no recorded status."""
+    return await _town_page(request, "places")
+
+
+async def _town_page(request: web.Request, part: str) -> web.StreamResponse:
     pages, lang, code = request.app[SHELTER_PAGES_KEY], _lang(request), request.match_info["code"]
     if code not in pages.by_town:
         raise NotFound(f"no shelters are listed for municipality {code}")
-    return await _send(request, await pages.town_page(code, lang, "places"), pages)
+    return await _send(request, await pages.town_page(code, lang, part), pages)
 
 
 def install_shelter_pages(app: web.Application) -> None:

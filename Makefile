@@ -32,9 +32,10 @@ portal: $(PORTAL_BUILD) | $(STAMP)
 demo: $(STAMP) portal
 	$(BIN)/bosai run --demo
 
-## test: the whole test suite (starts its own redis-server; browser tests use /usr/bin/chromium)
+## test: the whole test suite on every core (each worker starts its own redis-server; browser tests
+## use /usr/bin/chromium; a module's browser stays on one worker)
 test: $(STAMP) portal
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup
 
 ## bench: every benchmark in bench/, printing ratios against a reference measured in the same run
 bench: $(STAMP)

@@ -31,6 +31,12 @@ class FakeClock:
         return self.now
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests first: `make test` runs the suite on every core (pytest-xdist), and a long test
+    started last would leave the other workers idle while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # a stable sort keeps the rest in order
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     """A fresh fake clock at T0 (2026-07-01T03:00Z)."""

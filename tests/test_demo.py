@@ -12,6 +12,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from geo.store import open_store
@@ -125,6 +126,7 @@ def _wait_for(predicate, timeout_s: float = 60.0):
         time.sleep(0.5)
 
 
+@pytest.mark.long
 def test_bosai_run_demo_twice_starts_the_storm_afresh_each_time(tmp_path):
     """The issue's reproduction: a restarted demo used to show the old store's 10:00 warnings at 00:11."""
     config, web_port, sim_port = _demo_config(tmp_path)

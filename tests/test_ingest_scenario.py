@@ -80,6 +80,7 @@ async def world(tmp_path):
             await store.close()
 
 
+@pytest.mark.long
 async def test_heavy_rain_events_appear_rise_and_lift(world):
     sim, store, pollers = world
     start = sim.clock.now()

@@ -100,6 +100,7 @@ async def _quiet(port: int, timeout_s: float = 60) -> None:
             await asyncio.sleep(0.5)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 async def test_kill_9_ten_times_every_message_once_or_unknown(backend, tmp_path, request):
     store_url = request.getfixturevalue("redis_url") if backend == "redis" else str(tmp_path / "bosai.sqlite3")

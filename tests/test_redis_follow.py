@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from collectors.base import Snapshot
@@ -98,6 +99,7 @@ async def wait_until(predicate, timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.long
 async def test_snapshot_and_sse_follow_redis_through_quiet_and_a_restart(restartable_redis, tmp_path):
     settings = load_settings(overrides={"store": {"url": restartable_redis.url, "connect_retry_max_s": 0.5},
                                         "service": {"data_dir": str(tmp_path / "var")}})

@@ -86,6 +86,7 @@ async def test_same_seed_same_bytes_other_seed_other_bytes():
     assert results["a"][1] != results["c"][1], "another seed draws other gauge responses"
 
 
+@pytest.mark.long
 async def test_heavy_rain_runs_through_in_seconds_at_high_speed():
     """At x7200 the 24 h event takes 12 s; a client polling the feed sees the sediment warning come and go."""
     async with running_simulator("heavy-rain", speed=7200, seed=1, port=0) as sim:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
+import pytest
+
 from collectors.http import Fetcher
 from collectors.jma_feed import Config as JmaConfig
 from collectors.jma_feed import JmaFeedCollector
@@ -46,6 +48,7 @@ async def twin(stack: AsyncExitStack, tmp_path, name: str, geo: Region):
     return sim, store, poller
 
 
+@pytest.mark.long
 async def test_faults_on_one_twin_end_in_the_same_state(tmp_path):
     geo = Region.default()
     async with AsyncExitStack() as stack:
@@ -92,6 +95,7 @@ async def test_faults_on_one_twin_end_in_the_same_state(tmp_path):
         assert State.ACTIVE in {e.state for e in await store_b.history("sediment:17201")}
 
 
+@pytest.mark.long
 async def test_a_service_restarted_on_a_store_that_outlived_the_storm_reaches_the_state_in_force(tmp_path):
     """Stopped mid-storm, started again after every 解除 has left the short feed: the long feed's
     newest report of each office and type ends what it no longer keeps in force."""

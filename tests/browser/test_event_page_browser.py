@@ -20,7 +20,8 @@ from service.web.keys import EVENT_PAGES_KEY
 from tests.browser.conftest import axe_violations, watch_csp
 from tests.service_client import build_app
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# one worker runs the module: its browser and storm are set up once
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("event_page_browser")]
 
 T1 = datetime(2026, 7, 10, 4, 0, tzinfo=timezone.utc)
 PHONE = {"width": 390, "height": 844}

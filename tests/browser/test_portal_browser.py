@@ -23,7 +23,8 @@ from service.web.keys import PORTAL_KEY, SHELTER_PAGES_KEY
 from tests.browser.conftest import axe_violations, map_ready, watch_csp
 from tests.browser.world import DESKTOP, PHONE, running_world
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# one worker runs the module: its browser and storm are set up once
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("portal_browser")]
 
 MID_STORM_H = 13
 

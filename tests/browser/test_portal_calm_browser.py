@@ -18,7 +18,8 @@ from PIL import Image
 from tests.browser.conftest import axe_violations, map_ready
 from tests.browser.world import DESKTOP, PHONE, running_world
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# one worker runs the module: its browser and storm are set up once
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("portal_calm_browser")]
 
 
 def tile_png() -> bytes:

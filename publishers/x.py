@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 import aiohttp
 import tweepy
 from tweepy.asynchronous import AsyncClient
-from twitter_text import parse_tweet
 from yarl import URL
 
 from publishers.channel import Post, Quota, RateLimited, Receipt, Rejected, Retryable, Unknown
@@ -29,6 +28,10 @@ LIMIT = 280
 
 def weigh(text: str) -> int:
     """The text's weighted length by the twitter-text rules (CJK and emoji 2, URLs 23)."""
+    # Imported on first use: twitter-text compiles its emoji and URL patterns on import (~0.4 s of
+    # CPU), which every start of the service would otherwise pay, X channel configured or not.
+    from twitter_text import parse_tweet
+
     return parse_tweet(text).weightedLength
 
 

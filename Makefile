@@ -32,8 +32,8 @@ portal: $(PORTAL_BUILD) | $(STAMP)
 demo: $(STAMP) portal
 	$(BIN)/bosai run --demo
 
-## test: the whole test suite on every core (each worker starts its own redis-server; browser tests
-## use /usr/bin/chromium; a module's browser stays on one worker)
+## test: the whole test suite on every core, one worker more than cores (tests/conftest.py); each worker
+## starts its own redis-server; browser tests use /usr/bin/chromium, a module's browser on one worker
 test: $(STAMP) portal
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup
 

@@ -31,6 +31,13 @@ class FakeClock:
         return self.now
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than cores. About a fifth of the suite's time is spent waiting (on
+    the service's own processes, the simulator's clock, redis-server restarts); the extra worker fills
+    those waits (on 2 cores: 345 s with 2 workers, 295 s with 3)."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long tests first: `make test` runs the suite on every core (pytest-xdist), and a long test
     started last would leave the other workers idle while it runs."""

@@ -22,8 +22,8 @@ from service.current_events import CurrentEvents
 from service.keys import CURRENT_EVENTS_KEY, PIPELINE_KEY, STORE_READY_KEY
 from service.pipeline import Pipeline
 from service.settings import load_settings
-from service.web.app import create_app
 from service.web.keys import SNAPSHOT_KEY
+from tests.service_client import build_app
 
 CODES = AreaCodes.load()
 
@@ -180,7 +180,7 @@ async def test_a_second_service_on_redis_shows_the_firsts_writes_and_ends(redis_
     def app(name: str):
         settings = load_settings(overrides={"store": {"url": redis_url},
                                             "service": {"data_dir": str(tmp_path / name)}, "sources": {}})
-        return create_app(settings)
+        return build_app(settings)  # the snapshot's pauses on virtual time: built as soon as the loop is free
 
     async with TestClient(TestServer(app("a"))) as a, TestClient(TestServer(app("b"))) as b:
         for client in (a, b):

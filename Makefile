@@ -34,8 +34,10 @@ demo: $(STAMP) portal
 
 ## test: the whole test suite on every core, one worker more than cores (tests/conftest.py); each worker
 ## starts its own redis-server; browser tests use /usr/bin/chromium, a module's browser on one worker
+## (PYTHONDONTWRITEBYTECODE emptied: the service processes the tests start and kill compile the project
+## once, not each time)
 test: $(STAMP) portal
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup
 
 ## bench: every benchmark in bench/, printing ratios against a reference measured in the same run
 bench: $(STAMP)

@@ -66,12 +66,12 @@ async def test_map_shows_gauges_areas_roads_and_cameras(page, world, shots):
     assert chosen["width"] > 150 or chosen["height"] > 150, chosen
     await page.locator(".leaflet-popup-content").wait_for(timeout=10000)
     await page.locator(".leaflet-popup-close-button").click()
-    await page.locator(".leaflet-popup").wait_for(state="detached", timeout=5000)
+    await page.locator(".leaflet-popup").wait_for(state="detached", timeout=15000)
     # a camera's popup opens from the keyboard and shows its latest frame from the API
     await page.locator(".leaflet-marker-icon:has(.pin.camera:not(.flagged))").first.focus()
     await page.keyboard.press("Enter")
     image = page.locator(".leaflet-popup-content img")
-    await image.wait_for(timeout=5000)
+    await image.wait_for(timeout=15000)
     await page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=await image.element_handle())
     assert await image.get_attribute("alt")
 
@@ -144,7 +144,7 @@ async def test_near_me_uses_location_and_the_here_api(page):
         await button.click()
     assert (await answer.value).status == 200
     result = page.locator("#near-result")
-    await result.locator("h3").wait_for(timeout=5000)
+    await result.locator("h3").wait_for(timeout=15000)
     assert "Kanazawa" in await result.inner_text()
     assert await result.locator("ol li").count() > 0
     texts = await result.locator("ol li").all_inner_texts()
@@ -384,7 +384,7 @@ async def test_upstream_markup_never_runs_anywhere_on_the_page(browser, world):
         box = await page.locator("#map").bounding_box()
         await line.dispatch_event("mouseover", {"clientX": box["x"] + 50, "clientY": box["y"] + 50, "bubbles": True})
         tooltip = page.locator(".leaflet-tooltip", has_text="line-route")
-        await tooltip.wait_for(state="attached", timeout=5000)  # opened where the (synthetic) pointer is
+        await tooltip.wait_for(state="attached", timeout=15000)  # opened where the (synthetic) pointer is
         assert "<img" in await tooltip.text_content()
         # the pins at one spot: clusters open until every pin is its own (spread at the closest zoom)
         for field in ("gauge-name", "camera-name", "shelter-name", "road-route"):
@@ -393,7 +393,7 @@ async def test_upstream_markup_never_runs_anywhere_on_the_page(browser, world):
             await marker.first.focus()
             await page.keyboard.press("Enter")
             popup = page.locator(".leaflet-popup-content", has_text=field)
-            await popup.wait_for(timeout=5000)
+            await popup.wait_for(timeout=15000)
             assert "<img" in await popup.inner_text(), field
             await page.keyboard.press("Escape")
         # a live update swaps the server's list in: still text

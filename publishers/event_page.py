@@ -77,8 +77,7 @@ class EventPages:
         self.debounce_s = debounce_s
         self.status_tick_s = status_tick_s
         self.region = RegionMap(portal.region.boundaries)
-        # (id, language) -> (version, the page rendered at it); one render however many ask at once.
-        self._pages = PageCache()  # (event id, lang) -> the page of the newest version asked for
+        self._pages = PageCache()  # (event id, lang) -> the page of the newest version asked for, rendered once
         self.following = False  # versions are trusted only while the feed is followed
         self.epoch = 0  # bumped on (re)start and when sources turn late or recover: every page anew
         self.generations: dict[str, int] = {}

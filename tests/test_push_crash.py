@@ -24,6 +24,7 @@ import trustme
 
 from geo.store import open_store
 from geo.store.base import OutboxState
+from publishers.rules import URGENT
 from service.push_config import ChannelConfig
 from simulator.server import running_simulator
 from tests.fake_channels import FakeApi, FakeMastodon, FakeX
@@ -99,7 +100,7 @@ async def _waiting(store_url: str) -> list[str]:
     try:
         return [r.message.id for name in CHANNELS for r in await store.outbox_list(name)
                 if r.state in (OutboxState.LEASED, OutboxState.SENDING)
-                or (r.state == OutboxState.PENDING and r.message.priority >= 50)]
+                or (r.state == OutboxState.PENDING and r.message.priority >= URGENT)]
     finally:
         await store.close()
 
@@ -200,7 +201,7 @@ def _check(backend: str, channel: str, records: list, fake: FakeApi) -> None:
           f"{sorted((r.state.value, r.message.id, r.message.priority, r.last_error) for r in unsettled)}")
     assert all(r.state != OutboxState.HELD or (r.last_error or "").startswith("unknown") for r in unsettled)
     # not yet due: only lower-level messages still inside their last coalescing window
-    assert all(r.message.priority < 50 for r in unsettled if r.state == OutboxState.PENDING)
+    assert all(r.message.priority < URGENT for r in unsettled if r.state == OutboxState.PENDING)
     assert len(fake.posts) >= 3 and sum(r.state == OutboxState.DONE for r in records) >= len(records) // 2
     done = [r for r in records if r.state == OutboxState.DONE]
     # X's answer to a re-sent identical text, 403 "duplicate content", proves the post without its id

@@ -36,6 +36,7 @@ from publishers.http_cache import Representation, write_representation
 from publishers.portal import i18n
 from publishers.portal.page_cache import HTML_CONTENT_TYPE, PAGE_CACHE_CONTROL, PageCache
 from publishers.portal.state import Portal
+from service.cancel import cancel_and_wait
 from service.current_events import CurrentEvents
 
 log = structlog.get_logger(__name__)
@@ -181,7 +182,8 @@ class EventPages:
     async def wait_built(self, seq: int, timeout_s: float = 10) -> None:
         """Wait until every page a feed entry up to `seq` concerns is invalidated and its files rewritten."""
         async with self._built:
-            await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: see service/cancel.py
+                await self._built.wait_for(lambda: self.built_seq >= seq)
 
     async def run(self) -> None:
         """Follow the read model, invalidating and rewriting the pages of changed events, until cancelled."""
@@ -206,9 +208,7 @@ class EventPages:
             raise RuntimeError("the event pages' loop ended")
         finally:
             self.following = False
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
 
     async def _follow(self) -> None:
         model = self.current_events

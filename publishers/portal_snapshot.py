@@ -36,6 +36,7 @@ from geo.model import Event, utcnow
 from geo.store.base import Store, StoreError
 from publishers.cap import ATOM_CONTENT_TYPE, CapContext, atom_entry_bytes, atom_feed, in_feed, previous_version
 from publishers.http_cache import Representation, write_representation
+from service.cancel import cancel_and_wait
 from service.current_events import CurrentEvents
 
 log = structlog.get_logger(__name__)
@@ -174,7 +175,8 @@ class PortalSnapshot:
     async def wait_built(self, seq: int, timeout_s: float | None = None) -> None:
         """Wait until the documents include feed entry `seq` (without `timeout_s`, for as long as it takes)."""
         async with self._built:
-            await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: see service/cancel.py
+                await self._built.wait_for(lambda: self.built_seq >= seq)
 
     async def run(self) -> None:
         """Build, then follow the change feed and rebuild (debounced) until cancelled.
@@ -197,9 +199,7 @@ class PortalSnapshot:
                 task.result()  # the failure that stopped it, raised to the supervisor
             raise RuntimeError("the portal snapshot's loop ended")
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
 
     async def _build_loop(self) -> None:
         while True:

@@ -25,6 +25,7 @@ from publishers.rules import PushRules
 from publishers.x import LIMIT as X_LIMIT
 from publishers.x import XChannel
 from publishers.x import weigh as x_weigh
+from service.cancel import cancel_and_wait
 from service.change_feed import FeedFanout
 from service.push_config import LAlertConfig, MastodonConfig, XConfig
 from service.settings import Settings
@@ -124,8 +125,6 @@ def start(
 
 async def stop(tasks: list[asyncio.Task], channels: dict[str, Channel]) -> None:
     """Cancel the tasks and close the channels' connections."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await cancel_and_wait(tasks)
     for channel in channels.values():
         await channel.close()

@@ -48,6 +48,7 @@ from publishers.shelter_page_view import (
     index_context,
     page_context,
 )
+from service.cancel import cancel_and_wait
 from service.current_events import CurrentEvents
 
 log = structlog.get_logger(__name__)
@@ -119,7 +120,8 @@ class ShelterPages:
     async def wait_built(self, seq: int, timeout_s: float = 10) -> None:
         """Wait until every page a feed entry up to `seq` concerns has been rendered and written."""
         async with self._built:
-            await asyncio.wait_for(self._built.wait_for(lambda: self.built_seq >= seq), timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: see service/cancel.py
+                await self._built.wait_for(lambda: self.built_seq >= seq)
 
     async def run(self) -> None:
         """Take the current events, then follow the read model, re-rendering the pages changes concern.
@@ -153,9 +155,7 @@ class ShelterPages:
                 task.result()  # the failure that stopped it, raised to the supervisor (which runs us again)
             raise RuntimeError("the shelter pages' loop ended")
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
 
     async def _loop(self) -> None:
         while True:

@@ -16,6 +16,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from service.cancel import cancel_and_wait
 from service.keys import CLOCK_KEY, SETTINGS_KEY
 
 log = structlog.get_logger(__name__)
@@ -79,6 +80,5 @@ async def remote_clock_ctx(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(follow())
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await cancel_and_wait([task])
     await session.close()

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from service.cancel import cancel_and_wait
 from service.keys import STORE_READY_KEY
 
 log = structlog.get_logger(__name__)
@@ -88,9 +89,7 @@ class Supervisor(Collector):
         """Cancel one supervised task (or all) and wait for it to finish."""
         chosen = [self.tasks[name]] if name is not None else list(self.tasks.values())
         tasks = [sup.task for sup in chosen if sup.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         for sup in chosen:
             self.tasks.pop(sup.name, None)
 
@@ -123,9 +122,8 @@ class Supervisor(Collector):
                 error = f"{type(exc).__name__}: {exc}"
             finally:
                 if not attempt.done():
-                    attempt.cancel()
                     with contextlib.suppress(BaseException):
-                        await attempt
+                        await cancel_and_wait([attempt])
             if _stopping():
                 # Cancelling the supervisor cancels the attempt it awaits, and a library call cut
                 # short may answer that with its own error (redis-py: a connection or timeout error)

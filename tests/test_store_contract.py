@@ -562,6 +562,36 @@ async def test_subscribe_sees_writes_from_another_store_instance(store, tmp_path
 
 
 
+async def test_a_feed_follower_ends_on_its_first_cancellation(store):
+    """Cancelled at any moment (reading, waiting, or in the turn a commit wakes it) a follower ends,
+    at most one blocking read later: a service stopping must not wait on it for ever."""
+    writing = True
+
+    async def write() -> None:
+        n = 0
+        while writing:
+            n += 1
+            await store.apply(created(ev(f"gauge:{n}")))
+            await asyncio.sleep(random.uniform(0, 0.004))
+
+    async def follow() -> None:
+        async for _entry in store.subscribe(0):
+            pass
+
+    writer = asyncio.create_task(write())
+    try:
+        for attempt in range(150):
+            follower = asyncio.create_task(follow())
+            await asyncio.sleep(random.uniform(0, 0.02))
+            follower.cancel()
+            done, _ = await asyncio.wait({follower}, timeout=5)  # one read blocks 0.2 s at most
+            assert done, f"cancellation {attempt + 1} was lost: the follower read on"
+            assert follower.cancelled()
+    finally:
+        writing = False
+        await writer
+
+
 async def test_feed_head_is_the_newest_entry_including_another_writers(store, clock):
     assert await store.feed_head() is None  # an empty feed has no head
     await store.apply(created(ev("gauge:1"), ev("gauge:2")))

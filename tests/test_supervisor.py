@@ -54,6 +54,30 @@ async def test_a_failing_task_is_logged_restarted_with_backoff_and_down_until_it
     assert supervisor.tasks == {}
 
 
+async def test_stop_ends_a_task_whose_first_cancellation_a_library_lost():
+    """A library may lose a cancellation (Python 3.11's asyncio.wait_for, under every redis-py
+    command) and the task run on; stop() cancels it again rather than waiting for ever."""
+    supervisor = Supervisor(settle_s=0.05)
+    cancels = 0
+
+    async def loses_one() -> None:
+        nonlocal cancels
+        while True:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels > 1:
+                    raise
+                asyncio.current_task().uncancel()  # what the lost cancellation leaves behind
+
+    supervisor.start("loses_one", loses_one)
+    await asyncio.sleep(0.1)
+    async with asyncio.timeout(5):
+        await supervisor.stop()
+    assert cancels == 2 and supervisor.tasks == {}
+
+
 async def test_a_task_that_returns_is_run_again():
     supervisor = Supervisor(initial_backoff_s=0.01, settle_s=10)
     runs = 0

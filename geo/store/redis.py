@@ -7,6 +7,7 @@ must check, then commits everything in one MULTI/EXEC; outbox leases are Lua scr
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
@@ -310,11 +311,16 @@ class RedisStore(RedisOutbox):
         Raises StoreUnavailable when Redis cannot be reached; subscribe again after the last entry seen.
         """
         last = f"{after_seq}-0"
+        task = asyncio.current_task()
         while True:
             try:
                 reply = await self.redis.xread({self.keys.feed: last}, count=1000, block=self._block_ms)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 raise StoreUnavailable(f"Redis store at {safe_url(self.url)} unreachable: {exc}") from exc
+            if task is not None and task.cancelling():
+                # redis-py sends each command through asyncio.wait_for, which on Python 3.11 loses a
+                # cancellation coming as the send completes: the read returns, and here it ends
+                raise asyncio.CancelledError
             for _stream, rows in reply or ():
                 for stream_id, fields in rows:
                     last = stream_id

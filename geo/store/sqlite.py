@@ -355,7 +355,10 @@ class SQLiteStore(SQLiteOutbox):
                 if self._head > seq:
                     continue  # committed in this process between our read and taking the lock
                 try:
-                    await asyncio.wait_for(self._cond.wait(), self.poll_s)
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that
+                    # comes in the turn a commit wakes it, and the follower would read on for ever
+                    async with asyncio.timeout(self.poll_s):
+                        await self._cond.wait()
                 except TimeoutError:
                     pass  # another process may have written: read the feed again
 

@@ -18,6 +18,7 @@ from geo.store.base import StoreUnavailable
 from geo.store.redis_connect import safe_url
 from publishers import push
 from service import metrics
+from service.cancel import cancel_and_wait
 from service.clock import ClockRef
 from service.current_events import CurrentEvents
 from service.keys import (
@@ -103,11 +104,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     opener = asyncio.create_task(_open_with_backoff(app)) if not app[STORE_READY_KEY].is_set() else None
     yield
     if opener is not None:
-        opener.cancel()
-        try:
-            await opener
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down, the error was logged
-            pass
+        await cancel_and_wait([opener])  # shutting down: an error it ended with was logged
     await app[STORE_KEY].close()
     log.info("store_closed", url=safe_url(store_url(app[SETTINGS_KEY])))
 

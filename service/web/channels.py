@@ -22,6 +22,7 @@ from publishers.dispatcher import Dispatcher
 from publishers.http_cache import LIVE_CACHE_CONTROL, cached_response
 from publishers.lalert import ATOM_CONTENT_TYPE, FEED_PATH, DocumentCache, LAlertChannel
 from publishers.push import build_channel, wake_on_commits, wake_on_fanout
+from service.cancel import cancel_and_wait
 from service.keys import AREA_CODES_KEY, CLOCK_KEY, SETTINGS_KEY, SHUTDOWN_KEY, STORE_KEY, STORE_READY_KEY
 from service.settings import secrets
 from service.supervisor import SUPERVISOR_KEY
@@ -92,8 +93,7 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
 
     starter = asyncio.create_task(begin())
     yield
-    starter.cancel()
-    await asyncio.gather(starter, return_exceptions=True)
+    await cancel_and_wait([starter])
     budget = app[SHUTDOWN_KEY]
     await asyncio.gather(*(d.finish(budget.remaining()) for d in dispatchers.values()))
     for name in names:

@@ -70,7 +70,8 @@ async def simulator_ctx(app: web.Application) -> AsyncIterator[None]:
     async with running_simulator(demo.scenario, demo.speed, demo.seed, demo.host, demo.port) as sim:
         resumed = None
         try:
-            await asyncio.wait_for(app[STORE_READY_KEY].wait(), STORE_WAIT_S)
+            async with asyncio.timeout(STORE_WAIT_S):
+                await app[STORE_READY_KEY].wait()
             meta = sim.scenario.scenario
             resumed = await resume_point(app[STORE_KEY], meta.start, timedelta(hours=meta.duration_h))
         except TimeoutError:

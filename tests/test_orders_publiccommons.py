@@ -205,8 +205,10 @@ async def test_a_feed_read_is_current_even_with_no_new_document(tmp_path, scenar
 
 async def test_the_shelter_name_index_is_built_off_the_event_loop(tmp_path):
     """The first Shelter document needs the name index (GSI lists, most of a second to read): the
-    loop keeps answering meanwhile. The lists are read ten times over to make the build
-    long (seconds); one file's parse still holds the GIL, so the bound is half a second."""
+    loop keeps answering meanwhile. The lists are read ten times over (20 files) to make the build
+    long (seconds). One file's parse still holds the GIL, so the loop's longest pause is about a
+    twentieth of the build; built on the loop it would be the whole build. The bound is a third of
+    the poll, so a machine slow on both counts is judged the same as a fast one."""
     async with running_simulator("heavy-rain", speed=1, seed=1, port=0) as sim, Fetcher() as fetcher:
         sim.clock.pause()
         sim.clock.jump_elapsed(10.6)  # 金沢市's first order and its shelter opening are out
@@ -226,10 +228,13 @@ async def test_the_shelter_name_index_is_built_off_the_event_loop(tmp_path):
 
         beat = asyncio.create_task(heartbeat())
         try:
+            await asyncio.sleep(0.02)  # beating before the poll: a build before its first await is seen too
+            started = loop.time()
             snapshot = await collector.poll(sim.clock.now())  # builds the index (the first poll)
+            poll_s = loop.time() - started
             await asyncio.sleep(0.05)  # the heartbeat records the gap the poll ended in
         finally:
             beat.cancel()
         shelter = next(e for e in snapshot.events if e.kind == Kind.SHELTER)
         assert shelter.id == "shelter:E1720100102111"  # resolved by name through the index
-        assert max(gaps) < 0.5, max(gaps)
+        assert max(gaps) < poll_s / 3, (max(gaps), poll_s)

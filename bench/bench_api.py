@@ -199,11 +199,12 @@ async def trivial(args) -> None:
 # -- the parent ---------------------------------------------------------------------------------
 
 
-def start_child(mode: str, workdir: Path, *extra: str) -> subprocess.Popen:
+def start_child(mode: str, workdir: Path, *extra: str, program: str = __file__) -> subprocess.Popen:
+    """`program` (this file by default) run as a child in `mode`; returns once it has created its ready file."""
     ready = workdir / f"{mode}.ready"
     ready.unlink(missing_ok=True)
     log = open(workdir / f"{mode}.log", "ab")
-    proc = subprocess.Popen([sys.executable, __file__, mode, "--ready", str(ready), *extra],
+    proc = subprocess.Popen([sys.executable, program, mode, "--ready", str(ready), *extra],
                             stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while not ready.exists():
@@ -262,10 +263,12 @@ http {{
     return conf
 
 
-def wrk(url: str, duration: int, connections: int, headers: tuple[str, ...] = ()) -> dict:
+def wrk(url: str, duration: int, connections: int, headers: tuple[str, ...] = (), script: Path | None = None) -> dict:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
     for header in headers:
         cmd += ["-H", header]
+    if script is not None:
+        cmd += ["-s", str(script)]  # a Lua script choosing each request's path
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
@@ -276,9 +279,11 @@ def wrk(url: str, duration: int, connections: int, headers: tuple[str, ...] = ()
             "errors": (int(errors.group(1)) if errors else 0), "socket": socket_errors.group(1) if socket_errors else ""}
 
 
-def median_of(repeat: int, url: str, duration: int, connections: int, headers: tuple[str, ...] = ()) -> dict:
+def median_of(
+    repeat: int, url: str, duration: int, connections: int, headers: tuple[str, ...] = (), script: Path | None = None
+) -> dict:
     """The median requests/s and p99 of `repeat` wrk runs; errors summed."""
-    runs = [wrk(url, duration, connections, headers) for _ in range(repeat)]
+    runs = [wrk(url, duration, connections, headers, script) for _ in range(repeat)]
     return {"rps": statistics.median(r["rps"] for r in runs), "p99_ms": statistics.median(r["p99_ms"] for r in runs),
             "errors": sum(r["errors"] for r in runs), "socket": "; ".join(r["socket"] for r in runs if r["socket"])}
 

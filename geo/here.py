@@ -17,6 +17,7 @@ Rules (documented for the API):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,9 +71,15 @@ def level_words(level: int, kind: Kind | str = Kind.NOTICE) -> dict[str, Any]:
 
 
 async def what_affects(
-    store: Store, region: Region, lon: float, lat: float, options: HereOptions = HereOptions()
+    store: Store, region: Region, lon: float, lat: float, options: HereOptions = HereOptions(),
+    shelter_events: Sequence[Event] | None = None,
 ) -> dict[str, Any]:
-    """Everything in force at (lon, lat) as a JSON-ready dict; OutOfRegion outside the region."""
+    """Everything in force at (lon, lat) as a JSON-ready dict; OutOfRegion outside the region.
+
+    `shelter_events`: the shelter events in force, when the caller holds them (a process's read model
+    of the current events); every answer needs all of them for the statuses, and reading them from
+    the store was most of an answer's cost. Without them the store is asked.
+    """
     bounds = region.boundaries
     bounds.check_point(lon, lat)
     municipality = bounds.municipality_at(lon, lat)
@@ -92,7 +99,9 @@ async def what_affects(
     restricting = restricting_hazards(covering)
     limit_m = options.shelter_limit_m if options.shelter_limit_m is not None else region.shelter_limit_m
 
-    statuses = statuses_from(await store.query(kinds=[Kind.SHELTER]))
+    if shelter_events is None:
+        shelter_events = await store.query(kinds=[Kind.SHELTER])
+    statuses = statuses_from(shelter_events)
     advice = advise(region, lon, lat, municipality, restricting, statuses, k=options.shelters, limit_m=limit_m)
     gauges = await _nearest_gauges(store, region, lon, lat, options)
     roads = await _road_closures(store, region, point, lon, lat, options.radius_m)
@@ -174,14 +183,11 @@ async def _nearest_gauges(
     store: Store, region: Region, lon: float, lat: float, options: HereOptions
 ) -> list[dict[str, Any]]:
     box = region.metric.radius_bbox(lon, lat, options.gauge_radius_m)
-    found = []
-    for event in await store.query(kinds=[Kind.GAUGE], bbox=box):
-        where = _point_of(event)
-        if where is None:
-            continue
-        metres = float(region.metric.geodesic_m(lon, lat, where[0], where[1]))
-        if metres <= options.gauge_radius_m:
-            found.append((metres, event, where))
+    located = [(e, where) for e in await store.query(kinds=[Kind.GAUGE], bbox=box) if (where := _point_of(e))]
+    if not located:
+        return []
+    distances = region.metric.geodesic_m(lon, lat, [w[0] for _, w in located], [w[1] for _, w in located])
+    found = [(float(m), e, where) for m, (e, where) in zip(distances, located) if m <= options.gauge_radius_m]
     found.sort(key=lambda p: (p[0], p[1].id))
     return [
         {

@@ -192,4 +192,12 @@ def ruby_parts(name: str) -> list[tuple[str, str]]:
 
 def name_readings(name: str) -> dict[str, object]:
     """A name's readings for JSON answers: en romaji, easy hiragana, and ruby parts."""
-    return {"en": reading(name, "en"), "easy": reading(name, "easy"), "ruby": [list(p) for p in ruby_parts(name)]}
+    en, easy, ruby = _name_readings(name)
+    return {"en": en, "easy": easy, "ruby": [list(p) for p in ruby]}
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_readings(name: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    # The same few thousand names (gauges, shelters) in every "near me" answer: the morphological
+    # analysis behind a reading is worth doing once per name, not once per answer.
+    return reading(name, "en"), reading(name, "easy"), tuple(default_readings().ruby_parts(name))

@@ -30,6 +30,9 @@ from geo.shelter_sources import SiteRecord, normalise_address
 
 _HAZARDS = tuple(Hazard)
 _STATUS_VALUES = frozenset({"open", "crowded", "closed", "unknown"})
+# Local-projection distance / geodesic distance stays within 1 % across a prefecture (geo/metric.py;
+# tests/test_geo_shelters.py measures it on Ishikawa): 5 % leaves room to spare.
+PLANAR_SLACK = 1.05
 
 
 class ShelterStatus(enum.StrEnum):
@@ -248,6 +251,14 @@ class Shelters:
         members = np.flatnonzero(mask)
         if members.size == 0 or k <= 0:
             return []
+        if members.size > k:
+            # Geodesic distances only for the sites that can be among the k nearest: the local
+            # projection is within PLANAR_SLACK of them, so none beyond the k-th planar distance
+            # widened by it can be (a geodesic per site was most of a "near me" answer's cost).
+            x, y = self.metric.to_xy(np.array([lon]), np.array([lat]))
+            planar = np.hypot(self.x[members] - x[0], self.y[members] - y[0])
+            kth = np.partition(planar, k - 1)[k - 1]
+            members = members[planar <= kth * PLANAR_SLACK + 1.0]
         dist = self.metric.geodesic_m(lon, lat, self.lon[members], self.lat[members])
         order = np.argsort(dist, kind="stable")[:k]
         return [(int(members[i]), float(dist[i])) for i in order]

@@ -23,7 +23,7 @@ from types import MappingProxyType
 
 import structlog
 
-from geo.model import Event, Status
+from geo.model import Event, Kind, Status
 from geo.store.base import FeedEntry, Store, StoreUnavailable
 
 log = structlog.get_logger(__name__)
@@ -51,6 +51,7 @@ class CurrentEvents:
         self._events: dict[str, Event] = {}
         self._order: list[str] = []  # ids in the store's query order (code point order)
         self._ordered: tuple[int, list[Event], list[Event]] | None = None  # generation, all, active
+        self._kinds: tuple[int, dict[Kind, list[Event]]] | None = None  # generation, active by kind
         # (generation, {id: version before that advance, None if new}) for readers catching up
         self._log: deque[tuple[int, dict[str, Event | None]]] = deque()
         self._logged = 0  # versions held in the log
@@ -89,6 +90,15 @@ class CurrentEvents:
             every = [self._events[i] for i in self._order]
             self._ordered = (self.generation, every, [e for e in every if not e.ended and e.status is Status.ACTUAL])
         return self._ordered[1], self._ordered[2]
+
+    def active_of(self, kind: Kind) -> list[Event]:
+        """The events of one kind in force, not exercises, ordered by id (as `store.query(kinds=[kind])`)."""
+        if self._kinds is None or self._kinds[0] != self.generation:
+            grouped: dict[Kind, list[Event]] = {}
+            for event in self.active():
+                grouped.setdefault(event.kind, []).append(event)
+            self._kinds = (self.generation, grouped)
+        return self._kinds[1].get(kind, [])
 
     def changed_since(self, generation: int) -> dict[str, Event | None] | None:
         """Ids changed after `generation`, each with its version as of then (None: it is new).

@@ -12,7 +12,7 @@ from geo.hazards import Hazard, hazards_in_force, hazards_of
 from geo.model import Event, Kind, SourceRef, State
 from geo.region import CREDITS, DEFAULT_SHELTERS, GeoConfig, Region
 from geo.shelter_sources import ShelterFileError, read_sites
-from geo.shelters import ShelterStatus, merge_sites, statuses_from
+from geo.shelters import PLANAR_SLACK, ShelterStatus, merge_sites, statuses_from
 
 KOMATSU_HALL = (136.4520, 36.4083)
 SRC = SourceRef(source_id="test")
@@ -180,6 +180,40 @@ def test_vectorised_nearest_matches_brute_force(region):
     assert (index == d2.argmin(axis=1)).all()
     geodesic = region.metric.geodesic_m(lon, lat, shelters.lon[index], shelters.lat[index])
     assert np.allclose(dist, geodesic, rtol=0.005, atol=1.0)  # the local projection is good to 0.5 %
+
+
+
+def test_local_projection_is_within_the_slack_nearest_k_relies_on(region):
+    shelters = region.shelters
+    rng = np.random.default_rng(11)
+    i, j = rng.integers(0, len(shelters), (2, 20000))
+    i, j = i[i != j], j[i != j]
+    planar = np.hypot(shelters.x[i] - shelters.x[j], shelters.y[i] - shelters.y[j])
+    geodesic = region.metric.geodesic_m(shelters.lon[i], shelters.lat[i], shelters.lon[j], shelters.lat[j])
+    far = geodesic > 1.0
+    ratio = planar[far] / geodesic[far]
+    assert 1 / 1.01 < ratio.min() and ratio.max() < 1.01  # within 1 % across the prefecture
+    assert PLANAR_SLACK >= 1.01 ** 2
+
+
+def test_nearest_k_matches_geodesic_brute_force(region):
+    """The k nearest by geodesic distance, ties in site order, though only a few sites are measured."""
+    shelters = region.shelters
+    rng = np.random.default_rng(3)
+    masks = [np.ones(len(shelters), dtype=bool), shelters.suitable([Hazard.FLOOD]),
+             rng.random(len(shelters)) < 0.02]  # sparse: the nearest may be far away
+    for n in range(300):
+        lon, lat = rng.uniform(136.3, 137.2), rng.uniform(36.2, 37.4)
+        mask, k = masks[n % 3], int(rng.integers(1, 6))
+        members = np.flatnonzero(mask)
+        every = region.metric.geodesic_m(lon, lat, shelters.lon[members], shelters.lat[members])
+        order = np.argsort(every, kind="stable")[:k]
+        expected = [(int(members[i]), float(every[i])) for i in order]
+        assert shelters.nearest_k(lon, lat, mask, k) == expected, (lon, lat, k)
+    site = shelters.items[0]
+    twin = np.zeros(len(shelters), dtype=bool)
+    twin[[0, 1]] = True
+    assert [i for i, _ in shelters.nearest_k(site.lon, site.lat, twin, 5)] == [0, 1]  # fewer members than k
 
 
 def test_hazards_of_events():

@@ -13,6 +13,7 @@ from geo.store.base import Batch, Change, ChangeOp
 from service.keys import REGION_KEY, STORE_KEY
 from service.web import route_guard
 from service.web.here_api import routes
+from tests.service_client import publish, service_client
 
 SRC = SourceRef(source_id="test")
 
@@ -133,3 +134,31 @@ async def test_a_failing_camera_never_makes_the_level_unknown_but_a_silent_level
         assert {s["id"]: s["state"] for s in report["sources"]}["river_cameras"] == "failing"  # still shown as it is
     finally:
         await store.close()
+
+
+async def test_in_the_service_shelter_statuses_come_from_its_current_events(tmp_path):
+    """The service answers with its read model's shelter statuses (the store is not asked for every
+    shelter per answer): an opening shows at once, a closing takes the site out of the advice."""
+    site = "E1720100102111"  # 伏見台小学校, 金沢市窪
+    point = {"lat": "36.5266", "lon": "136.6380"}
+    async with service_client(tmp_path) as client:
+        store = client.app[STORE_KEY]
+        asked: list[tuple] = []
+        query = store.query
+
+        async def recording_query(**kw):
+            asked.append(tuple(kw.get("kinds") or ()))
+            return await query(**kw)
+
+        store.query = recording_query
+        shelter = Event(id=f"shelter:{site}", kind=Kind.SHELTER, areas=("17201",), title="伏見台小学校 開設",
+                        source=SRC, properties={"status": "open"})
+        await publish(client, "orders", shelter)
+        body = await (await client.get("/api/v1/here", params=point)).json()
+        assert (body["shelters"][0]["id"], body["shelters"][0]["status"]) == (site, "open")
+        assert (Kind.SHELTER,) not in asked and asked  # the store answered the rest
+
+        closed = shelter.model_copy(update={"title": "伏見台小学校 閉鎖", "properties": {"status": "closed"}})
+        await publish(client, "orders", closed)
+        body = await (await client.get("/api/v1/here", params=point)).json()
+        assert site not in [s["id"] for s in body["shelters"]]

@@ -15,7 +15,8 @@ from aiohttp import web
 from collectors.registry import level_sources
 from geo.areas import OutOfRegion
 from geo.here import HereOptions, what_affects
-from service.keys import REGION_KEY, SETTINGS_KEY, STORE_KEY
+from geo.model import Kind
+from service.keys import CURRENT_EVENTS_KEY, REGION_KEY, SETTINGS_KEY, STORE_KEY
 from service.web.errors import BadRequest
 
 routes = web.RouteTableDef()
@@ -60,8 +61,12 @@ async def here(request: web.Request) -> web.Response:
     lon, lat, options = parse_here_query(request.query)
     if (settings := request.app.get(SETTINGS_KEY)) is not None:
         options = replace(options, answer_sources=level_sources(settings.sources))
+    model = request.app.get(CURRENT_EVENTS_KEY)
+    # The shelters' statuses from this process's read model while it follows the feed; else the store.
+    following = model is not None and model.loaded and model.failure is None
+    shelters = model.active_of(Kind.SHELTER) if following else None
     try:
-        report = await what_affects(request.app[STORE_KEY], request.app[REGION_KEY], lon, lat, options)
+        report = await what_affects(request.app[STORE_KEY], request.app[REGION_KEY], lon, lat, options, shelters)
     except OutOfRegion as exc:
         raise BadRequest(str(exc), lat=lat, lon=lon) from None
     body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode()

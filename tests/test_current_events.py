@@ -97,6 +97,23 @@ async def test_a_reader_stops_showing_an_event_another_process_ended(backend, cl
         assert model.reloads == 1  # the first load only: every later change read by id
 
 
+
+async def test_the_events_in_force_of_a_kind_are_what_the_store_answers(backend, clock):
+    async with backend(clock) as store:
+        model = CurrentEvents(store)
+        writer = Pipeline(store, CODES, clock=clock)
+        shelter = Event(id="shelter:E1720100102111", kind=Kind.SHELTER, areas=("17201",), title="伏見台小学校 開設",
+                        source=SourceRef(source_id="orders"), properties={"status": "open"})
+        async with following(model):
+            await writer.ingest(Snapshot("jma", [warning("17201"), warning("17204")]))
+            await writer.ingest(Snapshot("orders", [shelter]))
+            (*_, last) = await writer.ingest(Snapshot("jma", [warning("17201"), warning("17204", 0, 2, State.LIFTED)]))
+            await reaches(model, last.seq)
+            assert [e.id for e in model.active_of(Kind.SEDIMENT_WARNING)] == ["sediment:17201"]  # lifted: not in force
+            for kind in (Kind.SEDIMENT_WARNING, Kind.SHELTER, Kind.GAUGE):
+                assert model.active_of(kind) == await store.query(kinds=[kind]), kind
+
+
 async def test_the_pipeline_sees_its_own_commit_at_once_and_the_other_processes_on_its_next_diff(backend, clock):
     async with backend(clock) as mine, backend(clock) as theirs:
         model = CurrentEvents(mine)

@@ -187,12 +187,19 @@ async def trivial(args) -> None:
             return web.Response(body=gz, headers={"Content-Type": "application/geo+json", "Content-Encoding": "gzip"})
         return web.Response(body=body, content_type="application/geo+json")
 
+    await serve_reference(EVENTS, handler, args.port, Path(args.ready))
+
+
+async def serve_reference(path: str, handler, port: int, ready: Path) -> None:
+    """Serve one route with a bare aiohttp app until killed; `ready` is created once it listens."""
+    from aiohttp import web
+
     app = web.Application()
-    app.router.add_get(EVENTS, handler)
+    app.router.add_get(path, handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024).start()
-    Path(args.ready).touch()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+    ready.touch()
     await asyncio.Event().wait()
 
 

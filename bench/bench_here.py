@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import free_port, median_of, start_child, stop  # noqa: E402
+from bench_api import free_port, median_of, serve_reference, start_child, stop  # noqa: E402
 
 HERE = "/api/v1/here"
 
@@ -70,13 +70,7 @@ async def reference(args) -> None:
     async def handler(request):
         return web.Response(body=body, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_get(HERE, handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024).start()
-    Path(args.ready).touch()
-    await asyncio.Event().wait()
+    await serve_reference(HERE, handler, args.port, Path(args.ready))
 
 
 def main() -> None:
